@@ -1,0 +1,202 @@
+//! Start-up and shutdown around the event loop: command line to `State`, fd sets, chardevs,
+//! monitors, pidfile, daemonizing and the workload. The only place that picks an exit status.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+use crate::chardev::open::{open, FdSource};
+use crate::chardev::Backend;
+use crate::error::os_text;
+use crate::monitor::{self, Mode, Monitor};
+use crate::opts::{self, Action, Config, MonitorMode};
+use crate::state::{RunState, State};
+use crate::sys;
+use crate::workload::Workload;
+
+/// Runs fdmon with `args` (without argv[0]) and returns the exit status.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let _ = sys::signal::ignore(libc::SIGPIPE);
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let config = match opts::parse_args(&args, &mut stdout.lock(), &mut stderr.lock()) {
+        Ok(Action::Run(c)) => c,
+        Ok(Action::Exit(code)) => return code,
+        Err(e) => {
+            eprintln!("{}", e.text);
+            return 1;
+        }
+    };
+    match start(config) {
+        Ok(code) => code,
+        Err(text) => {
+            eprintln!("{text}");
+            1
+        }
+    }
+}
+
+/// Prefixes every line but the continuation lines of a multi-line reason.
+fn at(origin: &str, reason: &str) -> String {
+    format!("{}{reason}", opts::prefix(origin))
+}
+
+struct Pidfile {
+    path: String,
+    file: File,
+}
+
+impl Drop for Pidfile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn create_pidfile(path: &str) -> Result<Pidfile, String> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| format!("fdmon: cannot create PID file: Could not create '{path}': {}", os_text(&e)))?;
+    sys::fd::flock_exclusive_nonblocking(file.as_fd())
+        .map_err(|e| format!("fdmon: cannot create PID file: Cannot lock pid file: {}", os_text(&e)))?;
+    Ok(Pidfile { path: path.to_string(), file })
+}
+
+fn write_pid(p: &mut Pidfile) -> Result<(), String> {
+    let text = format!("{}\n", sys::process::getpid());
+    p.file
+        .set_len(0)
+        .and_then(|_| p.file.write_all(text.as_bytes()))
+        .map_err(|e| format!("fdmon: cannot create PID file: Failed to write PID to '{}': {}", p.path, os_text(&e)))
+}
+
+/// Forks into the background. The original process waits for one status byte from the daemon
+/// (0 = ready) and exits with it; the daemon gets the write end of that pipe.
+fn daemonize() -> Result<OwnedFd, String> {
+    let (r, w) = sys::fd::pipe(false).map_err(|e| format!("fdmon: cannot daemonize: {}", os_text(&e)))?;
+    match sys::process::fork().map_err(|e| format!("fdmon: cannot daemonize: {}", os_text(&e)))? {
+        sys::process::Fork::Parent(_) => {
+            drop(w);
+            let mut b = [1u8; 1];
+            let ok = matches!(sys::fd::read(r.as_fd(), &mut b), Ok(1)) && b[0] == 0;
+            sys::process::exit_immediately(if ok { 0 } else { 1 });
+        }
+        sys::process::Fork::Child => {}
+    }
+    drop(r);
+    let _ = sys::process::setsid();
+    match sys::process::fork().map_err(|e| format!("fdmon: cannot daemonize: {}", os_text(&e)))? {
+        sys::process::Fork::Parent(_) => sys::process::exit_immediately(0),
+        sys::process::Fork::Child => {}
+    }
+    Ok(w)
+}
+
+fn start(config: Config) -> Result<i32, String> {
+    let signals = sys::signal::install(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD])
+        .map_err(|e| format!("fdmon: cannot install signal handlers: {}", os_text(&e)))?;
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("LISTEN_") {
+            std::env::remove_var(&k);
+        }
+    }
+    let ready = if config.daemonize { Some(daemonize()?) } else { None };
+    let mut pidfile = match &config.pidfile {
+        Some(p) => Some(create_pidfile(p)?),
+        None => None,
+    };
+
+    let mut state = State::new();
+    state.no_shutdown = config.no_shutdown;
+    state.name = config.name.clone();
+    if let Some(u) = &config.uuid {
+        state.uuid = u.to_ascii_lowercase();
+    }
+    state.shutdown_timeout = config.shutdown_timeout;
+    if let Some(p) = &config.process_name {
+        let _ = sys::process::set_process_name(p);
+    }
+
+    // fd sets first, as QEMU does: `-add-fd` moves the fd to a new close-on-exec number.
+    for a in &config.add_fds {
+        let fd = sys::fd::adopt_inherited(a.fd).map_err(|_| at(&a.origin, "fd is not valid or already in use"))?;
+        let copy = sys::fd::dup_cloexec(fd.as_fd()).map_err(|e| at(&a.origin, &os_text(&e)))?;
+        drop(fd);
+        state.fdsets.add(Some(a.set), copy, a.opaque.clone()).map_err(|e| at(&a.origin, &e))?;
+    }
+
+    for c in &config.chardevs {
+        let dev = open(&c.spec, FdSource::Inherited).map_err(|e| at(&c.origin, &e))?;
+        let slot = state.add_chardev(dev);
+        let wait = matches!(&c.spec.backend, crate::chardev::spec::BackendSpec::Socket(s) if s.server && s.wait);
+        if wait {
+            let name = state.chardev(slot).map(|d| d.filename()).unwrap_or_default();
+            eprintln!("{}", at(&c.origin, &format!("info: fdmon waiting for connection on: {name}")));
+            if crate::event_loop::wait_for_client(&mut state, slot, &signals).is_err() {
+                return Ok(1);
+            }
+        }
+    }
+
+    for m in &config.monitors {
+        let slot = state
+            .chardev_slot(&m.chardev)
+            .ok_or_else(|| at(&m.origin, &format!("chardev \"{}\" not found", m.chardev)))?;
+        let mode = match m.mode {
+            MonitorMode::Control => Mode::Control { pretty: m.pretty },
+            MonitorMode::Readline => Mode::Readline,
+        };
+        let idx = state.monitors.len();
+        state.monitors.push(Monitor::new(slot, mode));
+        let attached = match state.chardev_mut(slot) {
+            Some(c) => {
+                c.frontend = Some(idx);
+                !matches!(c.backend, Backend::Server(_)) || c.conn().is_some()
+            }
+            None => false,
+        };
+        if attached {
+            monitor::on_connect(&mut state, idx);
+        }
+    }
+
+    if !config.workload.is_empty() {
+        for &fd in &config.pass_fds {
+            if !sys::fd::is_open(fd) {
+                return Err(format!("fdmon: -pass-fd {fd}: File descriptor {fd} is not open"));
+            }
+        }
+        let mut w = Workload::new(&config.workload, &config.pass_fds).map_err(|e| format!("fdmon: {e}"))?;
+        if !config.start_paused {
+            w.start().map_err(|e| format!("fdmon: {e}"))?;
+        }
+        state.workload = Some(w);
+    }
+    state.run_state = if config.start_paused { RunState::Prelaunch } else { RunState::Running };
+
+    if let Some(p) = &mut pidfile {
+        write_pid(p)?;
+    }
+    if let Some(w) = ready {
+        let _ = sys::fd::write(w.as_fd(), &[0]);
+        drop(w);
+        if let Ok(null) = sys::fd::open_devnull() {
+            for target in 0..3 {
+                let _ = sys::fd::dup2_to(null.as_fd(), target);
+            }
+        }
+    }
+
+    let code = crate::event_loop::run(&mut state, &signals);
+    drop(state);
+    drop(pidfile);
+    Ok(code)
+}

@@ -1,0 +1,304 @@
+//! Character devices at run time: socket listeners and connections with bounded buffers, the
+//! simple backends, and the filenames `query-chardev` shows. Never parses options (see `spec`)
+//! and never interprets the bytes it carries (monitors do).
+#![forbid(unsafe_code)]
+
+pub mod open;
+pub mod spec;
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
+
+use crate::sys;
+
+/// Bytes read from a connection in one call.
+pub const READ_CHUNK: usize = 64 * 1024;
+/// Output above this stops the monitor from reading more input from that peer.
+pub const OUT_HIGH: usize = 256 * 1024;
+
+/// One peer connection (or a pair of fds for stdio and pipes).
+pub struct Conn {
+    pub fd: OwnedFd,
+    /// Separate write side (pipe and stdio backends); sockets write to `fd`.
+    pub wfd: Option<OwnedFd>,
+    /// Whether SCM_RIGHTS can arrive here (AF_UNIX sockets only).
+    pub unix: bool,
+    /// Input read but not yet consumed by the monitor.
+    pub inbuf: Vec<u8>,
+    pub out: Vec<u8>,
+    /// fds received with SCM_RIGHTS, waiting for `getfd` / `add-fd`.
+    pub pending_fds: Vec<OwnedFd>,
+    pub read_eof: bool,
+    /// Close as soon as `out` is empty (or at once if writing fails).
+    pub closing: bool,
+    /// The chardev's filename while this connection is up.
+    pub name: String,
+}
+
+/// What a read attempt produced.
+pub enum ReadOutcome {
+    Data,
+    WouldBlock,
+    Eof,
+    Error,
+}
+
+impl Conn {
+    pub fn new(fd: OwnedFd, unix: bool) -> Conn {
+        Conn {
+            fd,
+            wfd: None,
+            unix,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            pending_fds: Vec::new(),
+            read_eof: false,
+            closing: false,
+            name: String::new(),
+        }
+    }
+
+    pub fn write_fd(&self) -> BorrowedFd<'_> {
+        match &self.wfd {
+            Some(w) => w.as_fd(),
+            None => self.fd.as_fd(),
+        }
+    }
+
+    /// Reads one chunk into `inbuf`, collecting SCM_RIGHTS fds. A message carrying fds
+    /// replaces the pending queue (the old fds close when dropped).
+    pub fn read(&mut self) -> ReadOutcome {
+        let mut buf = vec![0u8; READ_CHUNK];
+        let result = if self.unix {
+            let mut fds = Vec::new();
+            let r = sys::socket::recv_with_fds(self.fd.as_fd(), &mut buf, &mut fds);
+            match r {
+                Ok((n, truncated)) => {
+                    if truncated {
+                        // Some fds did not fit: drop the whole set rather than keep a partial one.
+                        fds.clear();
+                    }
+                    if !fds.is_empty() {
+                        self.pending_fds = fds;
+                    }
+                    Ok(n)
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            sys::fd::read(self.fd.as_fd(), &mut buf)
+        };
+        match result {
+            Ok(0) => {
+                self.read_eof = true;
+                ReadOutcome::Eof
+            }
+            Ok(n) => {
+                self.inbuf.extend_from_slice(&buf[..n]);
+                ReadOutcome::Data
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
+            Err(_) => {
+                self.read_eof = true;
+                ReadOutcome::Error
+            }
+        }
+    }
+
+    /// Writes as much of `out` as the peer takes. Err means the peer is gone.
+    pub fn flush(&mut self) -> io::Result<()> {
+        while !self.out.is_empty() {
+            match sys::socket::send(self.write_fd(), &self.out) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this connection is finished and should be dropped.
+    pub fn done(&self) -> bool {
+        (self.closing || self.read_eof) && self.out.is_empty() && self.inbuf.is_empty()
+    }
+}
+
+/// A listening socket serving one client at a time.
+pub struct Server {
+    pub listener: OwnedFd,
+    /// `unix:/path`, `unix:name,abstract=on,tight=on` or `tcp:127.0.0.1:4444`.
+    pub addr: String,
+    pub tcp: bool,
+    pub nodelay: bool,
+    pub conn: Option<Conn>,
+    /// A path fdmon created and removes when the chardev closes.
+    pub unlink: Option<PathBuf>,
+}
+
+/// An already-connected socket (`fd=N,server=off`, or a client that connected out).
+pub struct Connected {
+    pub conn: Option<Conn>,
+    /// The fd number inside fdmon, for `disconnected:fd:N`.
+    pub fdnum: i32,
+    /// Filename while connected (`unix:` for a socketpair end).
+    pub desc: String,
+    /// Filename after the peer left.
+    pub gone: String,
+}
+
+pub enum Backend {
+    Server(Server),
+    Connected(Connected),
+    Ringbuf {
+        data: VecDeque<u8>,
+        size: usize,
+        memory_alias: bool,
+    },
+    Null,
+    File(OwnedFd),
+    /// Pipe and stdio: a read side and a write side.
+    Stream {
+        conn: Option<Conn>,
+        kind: &'static str,
+    },
+}
+
+pub struct Chardev {
+    pub id: String,
+    pub backend: Backend,
+    /// The monitor using this chardev, if any.
+    pub frontend: Option<usize>,
+}
+
+impl Chardev {
+    pub fn conn(&self) -> Option<&Conn> {
+        match &self.backend {
+            Backend::Server(s) => s.conn.as_ref(),
+            Backend::Connected(c) => c.conn.as_ref(),
+            Backend::Stream { conn, .. } => conn.as_ref(),
+            _ => None,
+        }
+    }
+
+    pub fn conn_mut(&mut self) -> Option<&mut Conn> {
+        match &mut self.backend {
+            Backend::Server(s) => s.conn.as_mut(),
+            Backend::Connected(c) => c.conn.as_mut(),
+            Backend::Stream { conn, .. } => conn.as_mut(),
+            _ => None,
+        }
+    }
+
+    /// Drops the current connection (its pending fds close with it).
+    pub fn drop_conn(&mut self) {
+        match &mut self.backend {
+            Backend::Server(s) => s.conn = None,
+            Backend::Connected(c) => c.conn = None,
+            Backend::Stream { conn, .. } => *conn = None,
+            _ => {}
+        }
+    }
+
+    /// The listener to poll for a new client: only while no client is connected.
+    pub fn listener_to_poll(&self) -> Option<BorrowedFd<'_>> {
+        match &self.backend {
+            Backend::Server(s) if s.conn.is_none() => Some(s.listener.as_fd()),
+            _ => None,
+        }
+    }
+
+    /// Accepts one pending client. Ok(true) when a client was accepted.
+    pub fn accept(&mut self) -> io::Result<bool> {
+        let Backend::Server(s) = &mut self.backend else { return Ok(false) };
+        if s.conn.is_some() {
+            return Ok(false);
+        }
+        let Some(fd) = sys::socket::accept(s.listener.as_fd())? else { return Ok(false) };
+        if s.tcp && s.nodelay {
+            let _ = sys::socket::set_nodelay(fd.as_fd(), true);
+        }
+        let name = open::connected_name(&fd, true);
+        let mut conn = Conn::new(fd, !s.tcp);
+        conn.name = name;
+        s.conn = Some(conn);
+        Ok(true)
+    }
+
+    /// The `filename` of `query-chardev`.
+    pub fn filename(&self) -> String {
+        match &self.backend {
+            Backend::Server(s) => match &s.conn {
+                None => format!("disconnected:{},server=on", s.addr),
+                Some(c) => c.name.clone(),
+            },
+            Backend::Connected(c) => match &c.conn {
+                Some(_) => c.desc.clone(),
+                None => c.gone.clone(),
+            },
+            Backend::Ringbuf { memory_alias, .. } => if *memory_alias { "memory" } else { "ringbuf" }.to_string(),
+            Backend::Null => "null".to_string(),
+            Backend::File(_) => "file".to_string(),
+            Backend::Stream { kind, .. } => kind.to_string(),
+        }
+    }
+
+    /// Writes output from a monitor (or `ringbuf-write`) to this backend.
+    pub fn write(&mut self, bytes: &[u8]) {
+        match &mut self.backend {
+            Backend::Ringbuf { data, size, .. } => ringbuf_push(data, *size, bytes),
+            Backend::File(fd) => {
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    match sys::fd::write(fd.as_fd(), rest) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => rest = &rest[n..],
+                    }
+                }
+            }
+            _ => {
+                if let Some(c) = self.conn_mut() {
+                    if !c.closing {
+                        c.out.extend_from_slice(bytes);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The fd numbers this chardev holds (for diagnostics and tests).
+    pub fn raw_fd_numbers(&self) -> Vec<i32> {
+        let mut v = Vec::new();
+        if let Backend::Server(s) = &self.backend {
+            v.push(s.listener.as_raw_fd());
+        }
+        if let Some(c) = self.conn() {
+            v.push(c.fd.as_raw_fd());
+        }
+        v
+    }
+}
+
+impl Drop for Chardev {
+    fn drop(&mut self) {
+        if let Backend::Server(s) = &self.backend {
+            if let Some(p) = &s.unlink {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
+/// Appends to a ring buffer that keeps the last `size` bytes.
+pub fn ringbuf_push(data: &mut VecDeque<u8>, size: usize, bytes: &[u8]) {
+    for &b in bytes {
+        if data.len() == size {
+            data.pop_front();
+        }
+        data.push_back(b);
+    }
+}

@@ -1,0 +1,359 @@
+//! Turning a `ChardevSpec` into a live `Chardev`: adopting inherited or passed fds, creating
+//! listeners (refusing to clobber files), connecting clients, opening files and pipes. Errors
+//! are QEMU's reason texts; callers add the `fdmon: -chardev ARG: ` or `Failed to add chardev`
+//! prefix.
+#![forbid(unsafe_code)]
+
+use std::collections::VecDeque;
+use std::fs::OpenOptions;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::PathBuf;
+
+use super::spec::{BackendSpec, ChardevSpec, SocketAddrSpec, SocketSpec};
+use super::{Backend, Chardev, Conn, Connected, Server};
+use crate::error::os_text;
+use crate::sys;
+use crate::sys::socket::{Family, SockAddr, UnixAddr};
+
+/// Where `fd=` values come from.
+pub enum FdSource<'a> {
+    /// The command line: decimal numbers of inherited fds.
+    Inherited,
+    /// A monitor command: names made with `getfd` on that monitor (consumed by the lookup).
+    Named(&'a mut Vec<(String, OwnedFd)>),
+}
+
+const UNIX_PATH_MAX: usize = 108;
+
+/// Opens a chardev. The error is the reason text QEMU prints.
+pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
+    let backend = match &spec.backend {
+        BackendSpec::Socket(s) => open_socket(s, fds)?,
+        BackendSpec::Ringbuf { size, memory_alias } => {
+            if *size == 0 || !size.is_power_of_two() {
+                return Err("size of ringbuf chardev must be power of two".into());
+            }
+            let size = usize::try_from(*size).map_err(|_| "ringbuf size is too large".to_string())?;
+            if size > 1 << 30 {
+                return Err("ringbuf size is too large".into());
+            }
+            Backend::Ringbuf { data: VecDeque::new(), size, memory_alias: *memory_alias }
+        }
+        BackendSpec::Null => Backend::Null,
+        BackendSpec::File { path, append } => {
+            let mut o = OpenOptions::new();
+            o.write(true).create(true).mode(0o644);
+            if *append {
+                o.append(true);
+            } else {
+                o.truncate(true);
+            }
+            let f = o.open(path).map_err(|e| format!("Could not open '{path}': {}", os_text(&e)))?;
+            Backend::File(OwnedFd::from(f))
+        }
+        BackendSpec::Pipe { path } => {
+            let (inp, outp) = (format!("{path}.in"), format!("{path}.out"));
+            let open_one = |p: &str, read: bool, write: bool| {
+                OpenOptions::new()
+                    .read(read)
+                    .write(write)
+                    .open(p)
+                    .map(OwnedFd::from)
+                    .map_err(|e| format!("Could not open '{p}': {}", os_text(&e)))
+            };
+            let (r, w) = if std::path::Path::new(&inp).exists() && std::path::Path::new(&outp).exists() {
+                (open_one(&inp, true, false)?, Some(open_one(&outp, false, true)?))
+            } else {
+                (open_one(path, true, true)?, None)
+            };
+            let _ = sys::fd::set_nonblocking(r.as_fd(), true);
+            if let Some(w) = &w {
+                let _ = sys::fd::set_nonblocking(w.as_fd(), true);
+            }
+            let mut conn = Conn::new(r, false);
+            conn.wfd = w;
+            Backend::Stream { conn: Some(conn), kind: "pipe" }
+        }
+        BackendSpec::Stdio { .. } => {
+            let dup = |fd: std::os::fd::BorrowedFd| -> Result<OwnedFd, String> {
+                let fd = sys::fd::dup_cloexec(fd).map_err(|e| format!("cannot use stdio: {}", os_text(&e)))?;
+                let _ = sys::fd::set_nonblocking(fd.as_fd(), true);
+                Ok(fd)
+            };
+            let mut conn = Conn::new(dup(io::stdin().as_fd())?, false);
+            conn.wfd = Some(dup(io::stdout().as_fd())?);
+            Backend::Stream { conn: Some(conn), kind: "stdio" }
+        }
+    };
+    Ok(Chardev { id: spec.id.clone(), backend, frontend: None })
+}
+
+fn open_socket(s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
+    // QEMU looks the credentials object up before any other check; fdmon has no credential
+    // objects at all, so every reference is to a missing one.
+    if let Some(creds) = &s.tls_creds {
+        return Err(format!("No TLS credentials with id '{creds}'"));
+    }
+    if s.tls_authz.is_some() {
+        return Err("'tls_authz' option requires 'tls_creds' option".into());
+    }
+    if s.telnet || s.tn3270 {
+        return Err("telnet is not supported by fdmon".into());
+    }
+    if s.websocket {
+        return Err(if s.server {
+            "websocket is not supported by fdmon"
+        } else {
+            "Websocket client is not implemented"
+        }
+        .into());
+    }
+    match &s.addr {
+        SocketAddrSpec::Fd(name) => open_fd_socket(name, s, fds),
+        SocketAddrSpec::Unix { path, abstract_, tight } => {
+            let addr = unix_addr(path, *abstract_)?;
+            let shown = unix_shown(path, *abstract_, *tight);
+            if s.server {
+                let created = if *abstract_ { None } else { Some(prepare_path(path)?) };
+                let fd = sys::socket::unix_listen(&addr, *tight, 1).map_err(|e| bind_error(path, &e))?;
+                Ok(Backend::Server(Server {
+                    listener: fd,
+                    addr: shown,
+                    tcp: false,
+                    nodelay: false,
+                    conn: None,
+                    unlink: created,
+                }))
+            } else {
+                let fd = sys::socket::unix_connect(&addr, *tight)
+                    .map_err(|e| format!("Failed to connect to '{path}': {}", os_text(&e)))?;
+                let fdnum = fd.as_raw_fd();
+                let conn = Conn::new(fd, true);
+                Ok(Backend::Connected(Connected {
+                    conn: Some(conn),
+                    fdnum,
+                    desc: "unix:".into(),
+                    gone: format!("disconnected:{shown}"),
+                }))
+            }
+        }
+        SocketAddrSpec::Inet { host, port, to, ipv4, ipv6 } => open_inet(host, port, *to, *ipv4, *ipv6, s),
+    }
+}
+
+fn unix_addr(path: &str, abstract_: bool) -> Result<UnixAddr, String> {
+    if path.len() >= UNIX_PATH_MAX {
+        return Err(format!("UNIX socket path '{path}' is too long\nPath must be less than {UNIX_PATH_MAX} bytes"));
+    }
+    Ok(if abstract_ { UnixAddr::Abstract(path.as_bytes().to_vec()) } else { UnixAddr::Path(path.as_bytes().to_vec()) })
+}
+
+fn unix_shown(path: &str, abstract_: bool, tight: bool) -> String {
+    match (abstract_, tight) {
+        (false, _) => format!("unix:{path}"),
+        (true, true) => format!("unix:{path},abstract=on,tight=on"),
+        (true, false) => format!("unix:{path},abstract=on"),
+    }
+}
+
+fn bind_error(path: &str, e: &io::Error) -> String {
+    format!("Failed to bind socket to {path}: {}", os_text(e))
+}
+
+/// Makes `path` free for a new listener. Unlike QEMU, only a stale socket (one nothing listens
+/// on) is removed; a regular file, a symlink or a live socket is an error.
+fn prepare_path(path: &str) -> Result<PathBuf, String> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(bind_error(path, &e)),
+        Ok(m) => {
+            let ft = m.file_type();
+            if ft.is_dir() {
+                return Err(format!("Failed to unlink socket {path}: Is a directory"));
+            }
+            if ft.is_symlink() {
+                return Err(format!("Refusing to replace '{path}': it is a symbolic link"));
+            }
+            if !ft.is_socket() {
+                return Err(format!("Refusing to replace '{path}': it is not a socket"));
+            }
+            match sys::socket::unix_connect(&UnixAddr::Path(path.as_bytes().to_vec()), true) {
+                Ok(_) => return Err(format!("Refusing to replace '{path}': a process is listening on it")),
+                Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
+                    std::fs::remove_file(path)
+                        .map_err(|e| format!("Failed to unlink socket {path}: {}", os_text(&e)))?;
+                }
+                Err(e) => return Err(format!("Refusing to replace '{path}': {}", os_text(&e))),
+            }
+        }
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// The filename of a listener from its bound address (`unix:/p`, `tcp:127.0.0.1:4444`).
+fn listener_shown(fd: &OwnedFd) -> (String, bool) {
+    match sys::socket::local_addr(fd.as_fd()) {
+        Ok(SockAddr::Unix(UnixAddr::Path(p))) => (format!("unix:{}", String::from_utf8_lossy(&p)), false),
+        Ok(SockAddr::Unix(UnixAddr::Abstract(p))) => {
+            // The kernel reports the whole address: a name bound without `tight` is padded.
+            let name = p.split(|&b| b == 0).next().unwrap_or(&[]);
+            let tight = if p.len() < UNIX_PATH_MAX - 1 { ",tight=on" } else { "" };
+            (format!("unix:{},abstract=on{tight}", String::from_utf8_lossy(name)), false)
+        }
+        Ok(SockAddr::Unix(UnixAddr::Unnamed)) => ("unix:".into(), false),
+        Ok(SockAddr::Inet(a)) => (format!("tcp:{}:{}", a.ip(), a.port()), true),
+        _ => ("unknown".into(), false),
+    }
+}
+
+/// The filename of a connected socket, as QEMU computes it from both ends.
+pub fn connected_name(fd: &OwnedFd, server: bool) -> String {
+    let suffix = if server { ",server=on" } else { "" };
+    match sys::socket::local_addr(fd.as_fd()) {
+        Ok(SockAddr::Unix(UnixAddr::Path(p))) => format!("unix:{}{suffix}", String::from_utf8_lossy(&p)),
+        Ok(SockAddr::Unix(_)) => format!("unix:{suffix}"),
+        Ok(SockAddr::Inet(l)) => {
+            let peer = match sys::socket::peer_addr(fd.as_fd()) {
+                Ok(SockAddr::Inet(p)) => inet_bracketed(&p),
+                _ => "?".into(),
+            };
+            format!("tcp:{}{suffix} <-> {peer}", inet_bracketed(&l))
+        }
+        _ => "unknown".into(),
+    }
+}
+
+fn inet_bracketed(a: &std::net::SocketAddr) -> String {
+    match a {
+        std::net::SocketAddr::V4(v) => format!("{}:{}", v.ip(), v.port()),
+        std::net::SocketAddr::V6(v) => format!("[{}]:{}", v.ip(), v.port()),
+    }
+}
+
+fn open_fd_socket(name: &str, s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
+    let fd = match fds {
+        FdSource::Inherited => {
+            let n: i32 = parse_fd_number(name).ok_or_else(|| format!("Unable to parse FD number {name}"))?;
+            sys::fd::adopt_inherited(n).map_err(|_| format!("File descriptor '{name}' is not a socket"))?
+        }
+        FdSource::Named(list) => {
+            let pos = list.iter().position(|(n, _)| n == name);
+            match pos {
+                Some(i) => list.remove(i).1,
+                None => return Err(format!("File descriptor named '{name}' has not been found")),
+            }
+        }
+    };
+    if sys::socket::socket_type(fd.as_fd()).is_err() {
+        return Err(format!("File descriptor '{name}' is not a socket"));
+    }
+    // The workload must not inherit it.
+    let _ = sys::fd::set_cloexec(fd.as_fd(), true);
+    if s.server {
+        if !sys::socket::is_listening(fd.as_fd()).unwrap_or(false) {
+            sys::socket::listen(fd.as_fd(), 1)
+                .map_err(|e| format!("Failed to listen on fd socket: {}", os_text(&e)))?;
+        }
+        let (addr, tcp) = listener_shown(&fd);
+        Ok(Backend::Server(Server { listener: fd, addr, tcp, nodelay: s.nodelay, conn: None, unlink: None }))
+    } else {
+        sys::fd::set_nonblocking(fd.as_fd(), true).map_err(|e| os_text(&e))?;
+        let fdnum = fd.as_raw_fd();
+        let desc = connected_name(&fd, false);
+        let unix = matches!(sys::socket::local_addr(fd.as_fd()), Ok(SockAddr::Unix(_)));
+        let conn = Conn::new(fd, unix);
+        if s.nodelay && !unix {
+            let _ = sys::socket::set_nodelay(conn.fd.as_fd(), true);
+        }
+        Ok(Backend::Connected(Connected { conn: Some(conn), fdnum, desc, gone: format!("disconnected:fd:{fdnum}") }))
+    }
+}
+
+/// QEMU accepts a plain decimal number (no sign, no spaces).
+fn parse_fd_number(s: &str) -> Option<i32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn open_inet(
+    host: &str,
+    port: &str,
+    to: Option<u16>,
+    ipv4: Option<bool>,
+    ipv6: Option<bool>,
+    s: &SocketSpec,
+) -> Result<Backend, String> {
+    let family = match (ipv4, ipv6) {
+        (Some(true), _) | (_, Some(false)) => Family::V4,
+        (_, Some(true)) | (Some(false), _) => Family::V6,
+        _ => Family::Any,
+    };
+    let host_opt = if host.is_empty() { None } else { Some(host) };
+    if s.server {
+        let first: u16 = match port.parse() {
+            Ok(p) => p,
+            Err(_) => {
+                // Let the resolver produce QEMU's text for a bad service name.
+                let e = sys::socket::resolve(host_opt, port, family, true)
+                    .err()
+                    .unwrap_or_else(|| "Servname not supported for ai_socktype".into());
+                return Err(format!("address resolution failed for {host}:{port}: {e}"));
+            }
+        };
+        let last = to.unwrap_or(first).max(first);
+        let addrs = sys::socket::resolve(host_opt, &first.to_string(), family, true)
+            .map_err(|e| format!("address resolution failed for {host}:{port}: {e}"))?;
+        let mut last_err = None;
+        for p in first..=last {
+            for a in &addrs {
+                let mut a = *a;
+                a.set_port(p);
+                let v6only = if a.is_ipv6() { Some(family == Family::V6 || host_opt.is_some()) } else { None };
+                match sys::socket::tcp_listen(a, v6only, 1) {
+                    Ok(fd) => {
+                        let (shown, _) = listener_shown(&fd);
+                        return Ok(Backend::Server(Server {
+                            listener: fd,
+                            addr: shown,
+                            tcp: true,
+                            nodelay: s.nodelay,
+                            conn: None,
+                            unlink: None,
+                        }));
+                    }
+                    Err(e) => last_err = Some(e),
+                }
+            }
+        }
+        let e = last_err.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrNotAvailable));
+        Err(format!("Failed to bind socket: {}", os_text(&e)))
+    } else {
+        let addrs = sys::socket::resolve(host_opt, port, family, false)
+            .map_err(|e| format!("address resolution failed for {host}:{port}: {e}"))?;
+        let mut last_err = None;
+        for a in &addrs {
+            match sys::socket::tcp_connect(*a) {
+                Ok(fd) => {
+                    if s.nodelay {
+                        let _ = sys::socket::set_nodelay(fd.as_fd(), true);
+                    }
+                    let fdnum = fd.as_raw_fd();
+                    let desc = connected_name(&fd, false);
+                    return Ok(Backend::Connected(Connected {
+                        conn: Some(Conn::new(fd, false)),
+                        fdnum,
+                        desc,
+                        gone: format!("disconnected:tcp:{host}:{port}"),
+                    }));
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        let e = last_err.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrNotAvailable));
+        Err(format!("Failed to connect to '{host}:{port}': {}", os_text(&e)))
+    }
+}

@@ -1,0 +1,16 @@
+//! JSON for the QMP monitor: the `Value` model, a streaming parser for QEMU 7.2's
+//! input dialect, and a writer for QEMU's output format (compact and pretty).
+//! This module does no I/O and no QMP semantics. "QMP input must be a JSON object" and
+//! the like belong to the monitor.
+#![forbid(unsafe_code)]
+
+mod parser;
+mod value;
+mod writer;
+
+pub use parser::{Streamer, DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TOKENS};
+pub use value::{Object, Value};
+pub use writer::{to_string, to_string_pretty, write_compact, write_pretty};
+
+#[cfg(test)]
+mod tests;

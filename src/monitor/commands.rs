@@ -1,0 +1,618 @@
+//! The command table: name, argument type, return type and handler of every QMP command.
+//! Validation, dispatch, `query-commands` and `query-qmp-schema` all read this one table, so
+//! they cannot drift apart. Handlers are plain functions over `State`, shared with HMP.
+#![forbid(unsafe_code)]
+
+use super::schema::{opt, req, Member, SchemaBuilder, Ty, ANY, BOOL, EMPTY, INT, STR};
+use crate::chardev::open::{open, FdSource};
+use crate::chardev::spec::{BackendSpec, ChardevSpec, SocketAddrSpec, SocketSpec};
+use crate::error::QmpError;
+use crate::json::{Object, Value};
+use crate::state::State;
+
+/// Who runs a command: a monitor, or (`None`) the throw-away HMP context of
+/// `human-monitor-command`, which has no fds and no names.
+pub struct Caller {
+    pub monitor: Option<usize>,
+}
+
+pub type Handler = fn(&mut State, &Caller, &Object) -> Result<Value, QmpError>;
+
+pub struct Command {
+    pub name: &'static str,
+    pub args: &'static Ty,
+    pub ret: &'static Ty,
+    pub run: Handler,
+}
+
+// ---- types -------------------------------------------------------------------------------
+
+static QMP_CAPABILITY: Ty = Ty::Enum(&["oob"]);
+static QMP_CAPABILITY_LIST: Ty = Ty::Array(&QMP_CAPABILITY);
+static QMP_CAPABILITIES_ARGS: Ty = Ty::Obj(&[opt("enable", &QMP_CAPABILITY_LIST)]);
+
+static VERSION_TRIPLE: Ty = Ty::Obj(&[req("major", &INT), req("minor", &INT), req("micro", &INT)]);
+static VERSION_INFO: Ty = Ty::Obj(&[req("qemu", &VERSION_TRIPLE), req("package", &STR)]);
+static COMMAND_INFO: Ty = Ty::Obj(&[req("name", &STR)]);
+static COMMAND_INFO_LIST: Ty = Ty::Array(&COMMAND_INFO);
+pub static RUN_STATE: Ty = Ty::Enum(&[
+    "debug",
+    "inmigrate",
+    "internal-error",
+    "io-error",
+    "paused",
+    "postmigrate",
+    "prelaunch",
+    "finish-migrate",
+    "restore-vm",
+    "running",
+    "save-vm",
+    "shutdown",
+    "suspended",
+    "watchdog",
+    "guest-panicked",
+    "colo",
+]);
+static STATUS_INFO: Ty = Ty::Obj(&[req("running", &BOOL), req("singlestep", &BOOL), req("status", &RUN_STATE)]);
+static NAME_INFO: Ty = Ty::Obj(&[opt("name", &STR)]);
+static UUID_INFO: Ty = Ty::Obj(&[req("UUID", &STR)]);
+static SCHEMA_INFO_LIST: Ty = Ty::Array(&ANY);
+
+static CHARDEV_INFO: Ty = Ty::Obj(&[req("label", &STR), req("filename", &STR), req("frontend-open", &BOOL)]);
+static CHARDEV_INFO_LIST: Ty = Ty::Array(&CHARDEV_INFO);
+static CHARDEV_BACKEND_INFO: Ty = Ty::Obj(&[req("name", &STR)]);
+static CHARDEV_BACKEND_INFO_LIST: Ty = Ty::Array(&CHARDEV_BACKEND_INFO);
+
+static FDNAME_ARGS: Ty = Ty::Obj(&[req("fdname", &STR)]);
+static ADD_FD_ARGS: Ty = Ty::Obj(&[opt("fdset-id", &INT), opt("opaque", &STR)]);
+static ADD_FD_INFO: Ty = Ty::Obj(&[req("fdset-id", &INT), req("fd", &INT)]);
+static REMOVE_FD_ARGS: Ty = Ty::Obj(&[req("fdset-id", &INT), opt("fd", &INT)]);
+static FDSET_FD_INFO: Ty = Ty::Obj(&[req("fd", &INT), opt("opaque", &STR)]);
+static FDSET_FD_INFO_LIST: Ty = Ty::Array(&FDSET_FD_INFO);
+static FDSET_INFO: Ty = Ty::Obj(&[req("fdset-id", &INT), req("fds", &FDSET_FD_INFO_LIST)]);
+static FDSET_INFO_LIST: Ty = Ty::Array(&FDSET_INFO);
+
+static HMP_ARGS: Ty = Ty::Obj(&[req("command-line", &STR), opt("cpu-index", &INT)]);
+
+static DATA_FORMAT: Ty = Ty::Enum(&["utf8", "base64"]);
+static RINGBUF_WRITE_ARGS: Ty = Ty::Obj(&[req("device", &STR), req("data", &STR), opt("format", &DATA_FORMAT)]);
+static RINGBUF_READ_ARGS: Ty = Ty::Obj(&[req("device", &STR), req("size", &INT), opt("format", &DATA_FORMAT)]);
+
+static ID_ARGS: Ty = Ty::Obj(&[req("id", &STR)]);
+
+// Chardev backends, in QEMU's legacy "simple union" shape: {"type": T, "data": {...}}.
+const COMMON: [Member; 2] = [opt("logfile", &STR), opt("logappend", &BOOL)];
+static STRING_WRAPPER: Ty = Ty::Obj(&[req("str", &STR)]);
+static INET_ADDR: Ty = Ty::Obj(&[
+    req("host", &STR),
+    req("port", &STR),
+    opt("numeric", &BOOL),
+    opt("to", &INT),
+    opt("ipv4", &BOOL),
+    opt("ipv6", &BOOL),
+    opt("keep-alive", &BOOL),
+]);
+static UNIX_ADDR: Ty = Ty::Obj(&[req("path", &STR), opt("abstract", &BOOL), opt("tight", &BOOL)]);
+static VSOCK_ADDR: Ty = Ty::Obj(&[req("cid", &STR), req("port", &STR)]);
+static INET_WRAPPER: Ty = Ty::Obj(&[req("data", &INET_ADDR)]);
+static UNIX_WRAPPER: Ty = Ty::Obj(&[req("data", &UNIX_ADDR)]);
+static VSOCK_WRAPPER: Ty = Ty::Obj(&[req("data", &VSOCK_ADDR)]);
+static FD_WRAPPER: Ty = Ty::Obj(&[req("data", &STRING_WRAPPER)]);
+static ADDR_KIND: Ty = Ty::Enum(&["inet", "unix", "vsock", "fd"]);
+pub static SOCKET_ADDRESS_LEGACY: Ty = Ty::Union {
+    base: &[req("type", &ADDR_KIND)],
+    tag: "type",
+    variants: &[("inet", &INET_WRAPPER), ("unix", &UNIX_WRAPPER), ("vsock", &VSOCK_WRAPPER), ("fd", &FD_WRAPPER)],
+};
+static CHARDEV_SOCKET: Ty = Ty::Obj(&[
+    COMMON[0],
+    COMMON[1],
+    req("addr", &SOCKET_ADDRESS_LEGACY),
+    opt("tls-creds", &STR),
+    opt("tls-authz", &STR),
+    opt("server", &BOOL),
+    opt("wait", &BOOL),
+    opt("nodelay", &BOOL),
+    opt("telnet", &BOOL),
+    opt("tn3270", &BOOL),
+    opt("websocket", &BOOL),
+    opt("reconnect", &INT),
+]);
+static CHARDEV_COMMON: Ty = Ty::Obj(&COMMON);
+static CHARDEV_RINGBUF: Ty = Ty::Obj(&[COMMON[0], COMMON[1], opt("size", &INT)]);
+static CHARDEV_FILE: Ty = Ty::Obj(&[COMMON[0], COMMON[1], opt("in", &STR), req("out", &STR), opt("append", &BOOL)]);
+static CHARDEV_HOSTDEV: Ty = Ty::Obj(&[COMMON[0], COMMON[1], req("device", &STR)]);
+static CHARDEV_STDIO: Ty = Ty::Obj(&[COMMON[0], COMMON[1], opt("signal", &BOOL)]);
+static SOCKET_WRAPPER: Ty = Ty::Obj(&[req("data", &CHARDEV_SOCKET)]);
+static RINGBUF_WRAPPER: Ty = Ty::Obj(&[req("data", &CHARDEV_RINGBUF)]);
+static COMMON_WRAPPER: Ty = Ty::Obj(&[req("data", &CHARDEV_COMMON)]);
+static FILE_WRAPPER: Ty = Ty::Obj(&[req("data", &CHARDEV_FILE)]);
+static HOSTDEV_WRAPPER: Ty = Ty::Obj(&[req("data", &CHARDEV_HOSTDEV)]);
+static STDIO_WRAPPER: Ty = Ty::Obj(&[req("data", &CHARDEV_STDIO)]);
+pub static BACKEND_KINDS: &[&str] = &["socket", "ringbuf", "memory", "null", "file", "pipe", "stdio"];
+static BACKEND_KIND: Ty = Ty::Enum(BACKEND_KINDS);
+pub static CHARDEV_BACKEND: Ty = Ty::Union {
+    base: &[req("type", &BACKEND_KIND)],
+    tag: "type",
+    variants: &[
+        ("socket", &SOCKET_WRAPPER),
+        ("ringbuf", &RINGBUF_WRAPPER),
+        ("memory", &RINGBUF_WRAPPER),
+        ("null", &COMMON_WRAPPER),
+        ("file", &FILE_WRAPPER),
+        ("pipe", &HOSTDEV_WRAPPER),
+        ("stdio", &STDIO_WRAPPER),
+    ],
+};
+static CHARDEV_ADD_ARGS: Ty = Ty::Obj(&[req("id", &STR), req("backend", &CHARDEV_BACKEND)]);
+static CHARDEV_RETURN: Ty = Ty::Obj(&[opt("pty", &STR)]);
+
+static WORKLOAD_INFO: Ty =
+    Ty::Obj(&[req("program", &STR), opt("pid", &INT), opt("exit-code", &INT), opt("exit-signal", &INT)]);
+static WORKLOAD_INFO_OPT: Ty = Ty::Obj(&[opt("workload", &WORKLOAD_INFO)]);
+
+// ---- events ------------------------------------------------------------------------------
+
+pub static SHUTDOWN_CAUSE: Ty = Ty::Enum(&[
+    "none",
+    "host-error",
+    "host-qmp-quit",
+    "host-qmp-system-reset",
+    "host-signal",
+    "host-ui",
+    "guest-shutdown",
+    "guest-reset",
+    "guest-panic",
+    "subsystem-reset",
+    "snapshot-load",
+]);
+static SHUTDOWN_DATA: Ty = Ty::Obj(&[req("guest", &BOOL), req("reason", &SHUTDOWN_CAUSE)]);
+
+/// Every event fdmon can send, with its data type.
+pub static EVENTS: &[(&str, &Ty)] = &[
+    ("SHUTDOWN", &SHUTDOWN_DATA),
+    ("POWERDOWN", &EMPTY),
+    ("RESET", &SHUTDOWN_DATA),
+    ("STOP", &EMPTY),
+    ("RESUME", &EMPTY),
+];
+
+// ---- the table ---------------------------------------------------------------------------
+
+macro_rules! cmd {
+    ($name:expr, $args:expr, $ret:expr, $run:expr) => {
+        Command { name: $name, args: $args, ret: $ret, run: $run }
+    };
+}
+
+pub static COMMANDS: &[Command] = &[
+    cmd!("qmp_capabilities", &QMP_CAPABILITIES_ARGS, &EMPTY, qmp_capabilities),
+    cmd!("query-version", &EMPTY, &VERSION_INFO, query_version),
+    cmd!("query-commands", &EMPTY, &COMMAND_INFO_LIST, query_commands),
+    cmd!("query-qmp-schema", &EMPTY, &SCHEMA_INFO_LIST, query_qmp_schema),
+    cmd!("query-status", &EMPTY, &STATUS_INFO, query_status),
+    cmd!("query-name", &EMPTY, &NAME_INFO, query_name),
+    cmd!("query-uuid", &EMPTY, &UUID_INFO, query_uuid),
+    cmd!("stop", &EMPTY, &EMPTY, stop),
+    cmd!("cont", &EMPTY, &EMPTY, cont),
+    cmd!("system_reset", &EMPTY, &EMPTY, system_reset),
+    cmd!("system_powerdown", &EMPTY, &EMPTY, system_powerdown),
+    cmd!("quit", &EMPTY, &EMPTY, quit),
+    cmd!("query-chardev", &EMPTY, &CHARDEV_INFO_LIST, query_chardev),
+    cmd!("query-chardev-backends", &EMPTY, &CHARDEV_BACKEND_INFO_LIST, query_chardev_backends),
+    cmd!("chardev-add", &CHARDEV_ADD_ARGS, &CHARDEV_RETURN, chardev_add),
+    cmd!("chardev-remove", &ID_ARGS, &EMPTY, chardev_remove),
+    cmd!("getfd", &FDNAME_ARGS, &EMPTY, getfd),
+    cmd!("closefd", &FDNAME_ARGS, &EMPTY, closefd),
+    cmd!("add-fd", &ADD_FD_ARGS, &ADD_FD_INFO, add_fd),
+    cmd!("remove-fd", &REMOVE_FD_ARGS, &EMPTY, remove_fd),
+    cmd!("query-fdsets", &EMPTY, &FDSET_INFO_LIST, query_fdsets),
+    cmd!("ringbuf-write", &RINGBUF_WRITE_ARGS, &EMPTY, ringbuf_write),
+    cmd!("ringbuf-read", &RINGBUF_READ_ARGS, &STR, ringbuf_read),
+    cmd!("human-monitor-command", &HMP_ARGS, &STR, crate::monitor::hmp::human_monitor_command),
+    cmd!("query-workload", &EMPTY, &WORKLOAD_INFO_OPT, query_workload),
+];
+
+pub fn find(name: &str) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+fn ok() -> Result<Value, QmpError> {
+    Ok(Value::Object(Object::new()))
+}
+
+fn str_arg<'a>(args: &'a Object, name: &str) -> &'a str {
+    args.get(name).and_then(Value::as_str).unwrap_or("")
+}
+
+// ---- handlers ----------------------------------------------------------------------------
+
+fn qmp_capabilities(_: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+    Err(QmpError::command_not_found("Capabilities negotiation is already complete, command ignored"))
+}
+
+fn query_version(_: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+    Ok(super::qmp::version_value())
+}
+
+fn query_commands(_: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+    Ok(Value::Array(COMMANDS.iter().map(|c| Value::Object(Object::new().with("name", Value::from(c.name)))).collect()))
+}
+
+/// fdmon's introspection schema, generated from `COMMANDS` and `EVENTS`.
+pub fn schema() -> Value {
+    let mut b = SchemaBuilder::new();
+    for c in COMMANDS {
+        b.command(c.name, c.args, c.ret);
+    }
+    for (name, data) in EVENTS {
+        b.event(name, data);
+    }
+    b.finish()
+}
+
+fn query_qmp_schema(_: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+    Ok(schema())
+}
+
+pub fn status_value(state: &State) -> Value {
+    let rs = state.run_state;
+    Value::Object(
+        Object::new()
+            .with("status", Value::from(rs.as_str()))
+            .with("singlestep", Value::Bool(false))
+            .with("running", Value::Bool(rs == crate::state::RunState::Running)),
+    )
+}
+
+fn query_status(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+    Ok(status_value(state))
+}
+
+fn query_name(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+    let mut o = Object::new();
+    if let Some(n) = &state.name {
+        o.insert("name", Value::from(n.as_str()));
+    }
+    Ok(Value::Object(o))
+}
+
+fn query_uuid(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+    Ok(Value::Object(Object::new().with("UUID", Value::from(state.uuid.as_str()))))
+}
+
+pub fn stop(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+    state.vm_stop();
+    ok()
+}
+
+pub fn cont(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+    state.vm_cont()?;
+    ok()
+}
+
+pub fn system_reset(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+    state.vm_reset()?;
+    ok()
+}
+
+pub fn system_powerdown(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+    state.vm_powerdown();
+    ok()
+}
+
+pub fn quit(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+    state.request_exit("host-qmp-quit");
+    ok()
+}
+
+/// `(label, filename, frontend-open)` for every chardev, in creation order.
+pub fn chardev_list(state: &State) -> Vec<(String, String, bool)> {
+    state.chardevs.iter().flatten().map(|c| (c.id.clone(), c.filename(), c.frontend.is_some())).collect()
+}
+
+fn query_chardev(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+    Ok(Value::Array(
+        chardev_list(state)
+            .into_iter()
+            .map(|(label, filename, open)| {
+                Value::Object(
+                    Object::new()
+                        .with("frontend-open", Value::Bool(open))
+                        .with("filename", Value::from(filename))
+                        .with("label", Value::from(label)),
+                )
+            })
+            .collect(),
+    ))
+}
+
+fn query_chardev_backends(_: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+    Ok(Value::Array(BACKEND_KINDS.iter().map(|n| Value::Object(Object::new().with("name", Value::from(*n)))).collect()))
+}
+
+pub fn chardev_remove(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
+    let id = str_arg(args, "id");
+    let slot = state.chardev_slot(id).ok_or_else(|| QmpError::generic(format!("Chardev '{id}' not found")))?;
+    if state.chardev(slot).is_some_and(|c| c.frontend.is_some()) {
+        return Err(QmpError::generic(format!("Chardev '{id}' is busy")));
+    }
+    state.chardevs[slot] = None;
+    ok()
+}
+
+pub fn getfd(state: &mut State, caller: &Caller, args: &Object) -> Result<Value, QmpError> {
+    let name = str_arg(args, "fdname");
+    let fd = super::take_received_fd(state, caller.monitor)
+        .ok_or_else(|| QmpError::generic("No file descriptor supplied via SCM_RIGHTS"))?;
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        // The fd was taken and is closed here, as QEMU does.
+        drop(fd);
+        return Err(QmpError::generic("Parameter 'fdname' expects a name not starting with a digit"));
+    }
+    let Some(m) = caller.monitor else { return Err(QmpError::generic("No file descriptor supplied via SCM_RIGHTS")) };
+    let names = &mut state.monitors[m].named_fds;
+    if let Some(entry) = names.iter_mut().find(|(n, _)| n == name) {
+        entry.1 = fd;
+    } else {
+        if names.len() >= super::MAX_NAMED_FDS {
+            return Err(QmpError::generic(format!(
+                "Too many named file descriptors (at most {} per monitor)",
+                super::MAX_NAMED_FDS
+            )));
+        }
+        names.push((name.to_string(), fd));
+    }
+    ok()
+}
+
+pub fn closefd(state: &mut State, caller: &Caller, args: &Object) -> Result<Value, QmpError> {
+    let name = str_arg(args, "fdname");
+    let not_found = || QmpError::generic(format!("File descriptor named '{name}' not found"));
+    let m = caller.monitor.ok_or_else(not_found)?;
+    let names = &mut state.monitors[m].named_fds;
+    let i = names.iter().position(|(n, _)| n == name).ok_or_else(not_found)?;
+    names.remove(i);
+    ok()
+}
+
+fn add_fd(state: &mut State, caller: &Caller, args: &Object) -> Result<Value, QmpError> {
+    let set = args.get("fdset-id").and_then(Value::as_i64);
+    if set.is_some_and(|s| s < 0) {
+        return Err(QmpError::generic("Parameter 'fdset-id' expects a non-negative value"));
+    }
+    let fd = super::take_received_fd(state, caller.monitor)
+        .ok_or_else(|| QmpError::generic("No file descriptor supplied via SCM_RIGHTS"))?;
+    let opaque = args.get("opaque").and_then(Value::as_str).map(str::to_string);
+    let (num, set) = state.fdsets.add(set, fd, opaque).map_err(QmpError::generic)?;
+    Ok(Value::Object(Object::new().with("fdset-id", Value::Int(set)).with("fd", Value::Int(i64::from(num)))))
+}
+
+fn remove_fd(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
+    let set = args.get("fdset-id").and_then(Value::as_i64).unwrap_or(-1);
+    let fd = args.get("fd").and_then(Value::as_i64);
+    state.fdsets.remove(set, fd).map_err(QmpError::generic)?;
+    ok()
+}
+
+fn query_fdsets(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+    Ok(state.fdsets.query())
+}
+
+fn ringbuf_slot(state: &State, dev: &str) -> Result<usize, QmpError> {
+    let slot = state.chardev_slot(dev).ok_or_else(|| QmpError::generic(format!("Device '{dev}' not found")))?;
+    match state.chardev(slot).map(|c| &c.backend) {
+        Some(crate::chardev::Backend::Ringbuf { .. }) => Ok(slot),
+        _ => Err(QmpError::generic(format!("{dev} is not a ringbuf device"))),
+    }
+}
+
+pub fn ringbuf_write(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
+    let dev = str_arg(args, "device");
+    let slot = ringbuf_slot(state, dev)?;
+    let data = str_arg(args, "data");
+    let bytes = if args.get("format").and_then(Value::as_str) == Some("base64") {
+        crate::base64::decode(data).ok_or_else(|| QmpError::generic("Base64 data contains invalid characters"))?
+    } else {
+        modified_utf8(data)
+    };
+    if let Some(c) = state.chardev_mut(slot) {
+        c.write(&bytes);
+    }
+    ok()
+}
+
+/// QEMU stores U+0000 as the two bytes C0 80 ("modified UTF-8").
+fn modified_utf8(s: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(s.len());
+    for b in s.bytes() {
+        if b == 0 {
+            v.extend_from_slice(&[0xc0, 0x80]);
+        } else {
+            v.push(b);
+        }
+    }
+    v
+}
+
+/// Decodes stored bytes as QEMU's JSON writer does: UTF-8 with C0 80 meaning U+0000, anything
+/// invalid as U+FFFD.
+pub fn decode_modified_utf8(bytes: &[u8]) -> String {
+    let mut v = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == 0xc0 && bytes.get(i + 1) == Some(&0x80) {
+            v.push(0);
+            i += 2;
+        } else {
+            v.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&v).into_owned()
+}
+
+/// Reads up to `size` bytes from a ringbuf. Shared with HMP `ringbuf_read`.
+pub fn ringbuf_take(state: &mut State, dev: &str, size: i64) -> Result<Vec<u8>, QmpError> {
+    let slot = ringbuf_slot(state, dev)?;
+    if size <= 0 {
+        return Err(QmpError::generic("size must be greater than zero"));
+    }
+    let Some(crate::chardev::Chardev { backend: crate::chardev::Backend::Ringbuf { data, .. }, .. }) =
+        state.chardev_mut(slot)
+    else {
+        return Err(QmpError::generic(format!("{dev} is not a ringbuf device")));
+    };
+    let n = usize::try_from(size).unwrap_or(usize::MAX).min(data.len());
+    Ok(data.drain(..n).collect())
+}
+
+fn ringbuf_read(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
+    let dev = str_arg(args, "device");
+    let size = args.get("size").and_then(Value::as_i64).unwrap_or(0);
+    let bytes = ringbuf_take(state, dev, size)?;
+    if args.get("format").and_then(Value::as_str) == Some("base64") {
+        Ok(Value::from(crate::base64::encode(&bytes)))
+    } else {
+        Ok(Value::from(decode_modified_utf8(&bytes)))
+    }
+}
+
+fn bool_arg(o: &Object, name: &str, default: bool) -> bool {
+    o.get(name).and_then(Value::as_bool).unwrap_or(default)
+}
+
+/// Converts QMP's `backend` union (already validated) into a `ChardevSpec`.
+fn backend_spec(id: &str, backend: &Object) -> Result<ChardevSpec, String> {
+    let empty = Object::new();
+    let kind = str_arg(backend, "type");
+    let data = backend.get("data").and_then(Value::as_object).unwrap_or(&empty);
+    let backend = match kind {
+        "socket" => {
+            let addr = data.get("addr").and_then(Value::as_object).unwrap_or(&empty);
+            let ad = addr.get("data").and_then(Value::as_object).unwrap_or(&empty);
+            let addr = match str_arg(addr, "type") {
+                "unix" => SocketAddrSpec::Unix {
+                    path: str_arg(ad, "path").to_string(),
+                    abstract_: bool_arg(ad, "abstract", false),
+                    tight: bool_arg(ad, "tight", true),
+                },
+                "inet" => SocketAddrSpec::Inet {
+                    host: str_arg(ad, "host").to_string(),
+                    port: str_arg(ad, "port").to_string(),
+                    to: match ad.get("to").and_then(Value::as_i64) {
+                        None => None,
+                        Some(t) => {
+                            Some(u16::try_from(t).map_err(|_| "Parameter 'to' expects a port number".to_string())?)
+                        }
+                    },
+                    ipv4: ad.get("ipv4").and_then(Value::as_bool),
+                    ipv6: ad.get("ipv6").and_then(Value::as_bool),
+                },
+                "fd" => SocketAddrSpec::Fd(str_arg(ad, "str").to_string()),
+                _ => return Err("vsock sockets are not supported by fdmon".into()),
+            };
+            if let Some(creds) = data.get("tls-creds").and_then(Value::as_str) {
+                return Err(format!("No TLS credentials with id '{creds}'"));
+            }
+            let server = bool_arg(data, "server", true);
+            if !server && data.get("wait").is_some() {
+                return Err("'wait' option is incompatible with socket in client connect mode".into());
+            }
+            let wait = bool_arg(data, "wait", false);
+            if server && wait {
+                return Err(
+                    "'wait' is not supported at runtime: it would stop every monitor until a client connects".into()
+                );
+            }
+            if let Some(r) = data.get("reconnect").and_then(Value::as_i64) {
+                if matches!(addr, SocketAddrSpec::Fd(_)) {
+                    return Err("'reconnect' option is incompatible with 'fd' address type".into());
+                }
+                if server {
+                    return Err("'reconnect' option is incompatible with socket in server listen mode".into());
+                }
+                let _ = r;
+                return Err("'reconnect' is not supported by fdmon".into());
+            }
+            BackendSpec::Socket(SocketSpec {
+                addr,
+                server,
+                wait,
+                nodelay: bool_arg(data, "nodelay", false),
+                reconnect: None,
+                tls_creds: data.get("tls-creds").and_then(Value::as_str).map(str::to_string),
+                tls_authz: data.get("tls-authz").and_then(Value::as_str).map(str::to_string),
+                telnet: bool_arg(data, "telnet", false),
+                tn3270: bool_arg(data, "tn3270", false),
+                websocket: bool_arg(data, "websocket", false),
+            })
+        }
+        "ringbuf" | "memory" => {
+            let size = data.get("size").and_then(Value::as_i64).unwrap_or(65536);
+            BackendSpec::Ringbuf { size: u64::try_from(size).unwrap_or(0), memory_alias: kind == "memory" }
+        }
+        "null" => BackendSpec::Null,
+        "file" => BackendSpec::File { path: str_arg(data, "out").to_string(), append: bool_arg(data, "append", false) },
+        "pipe" => BackendSpec::Pipe { path: str_arg(data, "device").to_string() },
+        _ => BackendSpec::Stdio { signal: bool_arg(data, "signal", true) },
+    };
+    Ok(ChardevSpec { id: id.to_string(), backend })
+}
+
+/// Creates a chardev at run time; `fd=` names are looked up (and consumed) in the calling
+/// monitor's names. Shared with HMP `chardev-add`.
+pub fn add_chardev(state: &mut State, caller: &Caller, spec: &ChardevSpec) -> Result<(), QmpError> {
+    if state.chardev_slot(&spec.id).is_some() {
+        return Err(QmpError::generic(format!("Chardev with id '{}' already exists", spec.id)));
+    }
+    let fail = |e: String| QmpError::generic(format!("Failed to add chardev '{}': {e}", spec.id));
+    let mut no_names = Vec::new();
+    let names = match caller.monitor {
+        Some(m) => &mut state.monitors[m].named_fds,
+        None => &mut no_names,
+    };
+    let dev = open(spec, FdSource::Named(names)).map_err(fail)?;
+    state.add_chardev(dev);
+    Ok(())
+}
+
+fn chardev_add(state: &mut State, caller: &Caller, args: &Object) -> Result<Value, QmpError> {
+    let id = str_arg(args, "id");
+    let empty = Object::new();
+    let backend = args.get("backend").and_then(Value::as_object).unwrap_or(&empty);
+    let spec =
+        backend_spec(id, backend).map_err(|e| QmpError::generic(format!("Failed to add chardev '{id}': {e}")))?;
+    add_chardev(state, caller, &spec)?;
+    ok()
+}
+
+fn query_workload(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+    let mut o = Object::new();
+    if let Some(w) = &state.workload {
+        o.insert("workload", Value::Object(w.info()));
+    }
+    Ok(Value::Object(o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_is_listed_once_and_in_the_schema() {
+        let s = crate::json::to_string(&schema());
+        for c in COMMANDS {
+            assert_eq!(COMMANDS.iter().filter(|d| d.name == c.name).count(), 1, "{}", c.name);
+            assert!(s.contains(&format!(r#"{{"name": "{}", "ret-type""#, c.name)), "{}", c.name);
+        }
+        for (e, _) in EVENTS {
+            assert!(s.contains(&format!(r#"{{"name": "{e}", "meta-type": "event""#)), "{e}");
+        }
+    }
+
+    #[test]
+    fn modified_utf8_encodes_nul() {
+        assert_eq!(modified_utf8("é\u{0}z"), vec![0xc3, 0xa9, 0xc0, 0x80, b'z']);
+    }
+}

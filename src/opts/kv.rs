@@ -1,0 +1,1047 @@
+//! The QemuOpts `key=value,...` option syntax: splitting an option string into items
+//! (implied first key, `,,` escapes, short-form booleans with their deprecation warnings),
+//! checking items against a key list (booleans, numbers, sizes, identifiers) and the exact
+//! error texts QEMU prints for all of that. Pure string handling: it never touches the OS
+//! and never prints anything itself.
+
+use std::fmt;
+
+/// Every error the option layer (this module, `chardev` and `cli`) can report. `Display`
+/// gives the exact text printed after the `fdmon: -opt ARG: ` prefix; a few are two or three
+/// lines long (the later lines are printed without prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptError {
+    /// `Invalid parameter 'KEY'`
+    InvalidParameter(String),
+    /// `Parameter 'KEY' expects 'on' or 'off'`
+    ExpectsBool(String),
+    /// `Parameter 'KEY' expects a number`
+    ExpectsNumber(String),
+    /// `Value 'VALUE' is too large for parameter 'KEY'`
+    NumberTooLarge { key: String, value: String },
+    /// Three lines: `Parameter 'KEY' expects a non-negative number below 2^64` + suffix hint.
+    ExpectsSize(String),
+    /// `Value 'VALUE' is out of range for parameter 'KEY'`
+    SizeOutOfRange { key: String, value: String },
+    /// Two lines: `Parameter 'id' expects an identifier` + what an identifier is.
+    ExpectsIdentifier,
+    /// `Duplicate ID 'ID' for LIST`
+    DuplicateId { id: String, list: String },
+    /// `Parameter 'KEY' is missing`
+    MissingParameter(String),
+    /// `Parameter 'KEY' does not accept value 'VALUE'`
+    BadEnumValue { key: String, value: String },
+
+    /// `chardev: no id specified`
+    NoChardevId,
+    /// `chardev: "ID" missing backend`
+    MissingBackend(String),
+    /// `'NAME' is not a valid char driver name`
+    InvalidDriverName(String),
+    /// `None or one of 'path', 'fd' or 'host' option required.`
+    TooManyAddresses,
+    /// `chardev: socket: no port given`
+    NoPortGiven,
+    /// `'delay' and 'nodelay' are mutually exclusive`
+    DelayAndNodelay,
+    /// `'reconnect' option is incompatible with 'fd' address type`
+    ReconnectWithFd,
+    /// `No TLS credentials with id 'ID'` (fdmon has no credential objects at all)
+    NoTlsCreds(String),
+    /// `'tls_authz' option requires 'tls_creds' option`
+    TlsAuthzWithoutCreds,
+    /// `'reconnect' option is incompatible with socket in server listen mode`
+    ReconnectWithServer,
+    /// `Websocket client is not implemented`
+    WebsocketClient,
+    /// `'wait' option is incompatible with socket in client connect mode`
+    WaitWithClient,
+    /// `Cannot disable IPv4 and IPv6 at same time`
+    NoIpFamily,
+    /// `size of ringbuf chardev must be power of two`
+    RingbufSize,
+    /// `chardev: file: no filename given`
+    FileNoPath,
+    /// `chardev: pipe: no device path given`
+    PipeNoPath,
+    /// fdmon: `socket chardev needs one of 'path', 'fd' or 'host'`
+    NoSocketAddress,
+    /// fdmon: `WHAT is not supported` (telnet, tn3270, websocket, mux=on, logfile)
+    Unsupported(&'static str),
+    /// `cannot use stdio with -daemonize`
+    StdioWithDaemonize,
+    /// `cannot use stdio by multiple character devices`
+    StdioInUse,
+
+    /// Legacy `-qmp`/`-monitor` device: `'DEV' is not a valid char driver`
+    NotValidCharDriver(String),
+    /// Legacy `-qmp`/`-monitor` device, always the last line: `parse error: DEV`
+    LegacyParseError(String),
+    /// `chardev "NAME" not found`
+    ChardevNotFound(String),
+    /// `'pretty' is not compatible with HMP monitors`
+    PrettyWithHmp,
+    /// `Device 'NAME' is in use`
+    DeviceInUse(String),
+
+    /// `fd option is required and must be non-negative`
+    AddFdNoFd,
+    /// `fd cannot be a standard I/O stream`
+    StdStreamFd,
+    /// `set option is required and must be non-negative`
+    AddFdNoSet,
+    /// `Fail to parse UUID string. Wrong format.`
+    BadUuid,
+    /// `Unable to parse FD number TEXT`
+    BadFdNumber(String),
+    /// fdmon: `invalid timeout 'TEXT': expected a non-negative number of seconds`
+    BadTimeout(String),
+    /// fdmon: `argument is not valid UTF-8`
+    NotUtf8,
+    /// fdmon: `fd N is also used by ORIGIN`
+    FdAlsoUsed { fd: i32, by: String },
+}
+
+impl fmt::Display for OptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use OptError::*;
+        match self {
+            InvalidParameter(k) => write!(f, "Invalid parameter '{k}'"),
+            ExpectsBool(k) => write!(f, "Parameter '{k}' expects 'on' or 'off'"),
+            ExpectsNumber(k) => write!(f, "Parameter '{k}' expects a number"),
+            NumberTooLarge { key, value } => {
+                write!(f, "Value '{value}' is too large for parameter '{key}'")
+            }
+            ExpectsSize(k) => write!(
+                f,
+                "Parameter '{k}' expects a non-negative number below 2^64\n\
+                 Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n\
+                 and exabytes, respectively."
+            ),
+            SizeOutOfRange { key, value } => {
+                write!(f, "Value '{value}' is out of range for parameter '{key}'")
+            }
+            ExpectsIdentifier => write!(
+                f,
+                "Parameter 'id' expects an identifier\n\
+                 Identifiers consist of letters, digits, '-', '.', '_', starting with a letter."
+            ),
+            DuplicateId { id, list } => write!(f, "Duplicate ID '{id}' for {list}"),
+            MissingParameter(k) => write!(f, "Parameter '{k}' is missing"),
+            BadEnumValue { key, value } => {
+                write!(f, "Parameter '{key}' does not accept value '{value}'")
+            }
+            NoChardevId => write!(f, "chardev: no id specified"),
+            MissingBackend(id) => write!(f, "chardev: \"{id}\" missing backend"),
+            InvalidDriverName(n) => write!(f, "'{n}' is not a valid char driver name"),
+            TooManyAddresses => {
+                write!(f, "None or one of 'path', 'fd' or 'host' option required.")
+            }
+            NoPortGiven => write!(f, "chardev: socket: no port given"),
+            DelayAndNodelay => write!(f, "'delay' and 'nodelay' are mutually exclusive"),
+            ReconnectWithFd => {
+                write!(f, "'reconnect' option is incompatible with 'fd' address type")
+            }
+            NoTlsCreds(id) => write!(f, "No TLS credentials with id '{id}'"),
+            TlsAuthzWithoutCreds => write!(f, "'tls_authz' option requires 'tls_creds' option"),
+            ReconnectWithServer => write!(f, "'reconnect' option is incompatible with socket in server listen mode"),
+            WebsocketClient => write!(f, "Websocket client is not implemented"),
+            WaitWithClient => write!(f, "'wait' option is incompatible with socket in client connect mode"),
+            NoIpFamily => write!(f, "Cannot disable IPv4 and IPv6 at same time"),
+            RingbufSize => write!(f, "size of ringbuf chardev must be power of two"),
+            FileNoPath => write!(f, "chardev: file: no filename given"),
+            PipeNoPath => write!(f, "chardev: pipe: no device path given"),
+            NoSocketAddress => write!(f, "socket chardev needs one of 'path', 'fd' or 'host'"),
+            Unsupported(what) => write!(f, "{what} is not supported"),
+            StdioWithDaemonize => write!(f, "cannot use stdio with -daemonize"),
+            StdioInUse => write!(f, "cannot use stdio by multiple character devices"),
+            NotValidCharDriver(d) => write!(f, "'{d}' is not a valid char driver"),
+            LegacyParseError(d) => write!(f, "parse error: {d}"),
+            ChardevNotFound(n) => write!(f, "chardev \"{n}\" not found"),
+            PrettyWithHmp => write!(f, "'pretty' is not compatible with HMP monitors"),
+            DeviceInUse(n) => write!(f, "Device '{n}' is in use"),
+            AddFdNoFd => write!(f, "fd option is required and must be non-negative"),
+            StdStreamFd => write!(f, "fd cannot be a standard I/O stream"),
+            AddFdNoSet => write!(f, "set option is required and must be non-negative"),
+            BadUuid => write!(f, "Fail to parse UUID string. Wrong format."),
+            BadFdNumber(s) => write!(f, "Unable to parse FD number {s}"),
+            BadTimeout(s) => write!(f, "invalid timeout '{s}': expected a non-negative number of seconds"),
+            NotUtf8 => write!(f, "argument is not valid UTF-8"),
+            FdAlsoUsed { fd, by } => write!(f, "fd {fd} is also used by {by}"),
+        }
+    }
+}
+
+impl std::error::Error for OptError {}
+
+/// How a key's value is checked (QemuOpts' `QEMU_OPT_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptType {
+    Str,
+    Bool,
+    Number,
+    Size,
+}
+
+impl OptType {
+    fn help_name(self) -> &'static str {
+        match self {
+            OptType::Str => "str",
+            OptType::Bool => "bool (on/off)",
+            OptType::Number => "num",
+            OptType::Size => "size",
+        }
+    }
+}
+
+/// One accepted key of an option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptDesc {
+    pub name: &'static str,
+    pub ty: OptType,
+    /// One-line description for `-opt ...,help`.
+    pub help: Option<&'static str>,
+    /// Accepted (for QEMU compatibility of the check order) but not listed by `help`.
+    pub hidden: bool,
+}
+
+impl OptDesc {
+    pub const fn new(name: &'static str, ty: OptType) -> OptDesc {
+        OptDesc { name, ty, help: None, hidden: false }
+    }
+    pub const fn with_help(self, help: &'static str) -> OptDesc {
+        OptDesc { help: Some(help), ..self }
+    }
+    pub const fn hidden(self) -> OptDesc {
+        OptDesc { hidden: true, ..self }
+    }
+}
+
+/// The key list of one option (QemuOpts' `QemuOptsList`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptsList {
+    /// Used in `Duplicate ID 'x' for NAME` and `NAME options:`.
+    pub name: &'static str,
+    /// The key of a first item written without `=` (`-chardev null` = `backend=null`).
+    pub implied_key: Option<&'static str>,
+    /// All occurrences of the option merge into one (`-name`); `id=` is then rejected.
+    pub merge_lists: bool,
+    /// Accepted keys. `id` is always accepted (unless `merge_lists`) and never listed here.
+    pub desc: &'static [OptDesc],
+}
+
+impl OptsList {
+    pub fn find(&self, key: &str) -> Option<&OptDesc> {
+        self.desc.iter().find(|d| d.name == key)
+    }
+
+    /// Splits `arg` with this list's implied key (see [`parse_kv`]).
+    pub fn parse(&self, arg: &str) -> KvList {
+        parse_kv(arg, self.implied_key)
+    }
+
+    /// What `-opt ...,help` prints on stdout: `NAME options:` then one sorted line per key.
+    pub fn help_text(&self) -> String {
+        let mut lines: Vec<String> = self
+            .desc
+            .iter()
+            .filter(|d| !d.hidden)
+            .map(|d| {
+                let mut s = format!("  {}=<{}>", d.name, d.ty.help_name());
+                if let Some(h) = d.help {
+                    while s.len() < 24 {
+                        s.push(' ');
+                    }
+                    s.push_str(" - ");
+                    s.push_str(h);
+                }
+                s
+            })
+            .collect();
+        lines.sort();
+        let mut out = if lines.is_empty() {
+            format!("There are no options for {}.\n", self.name)
+        } else {
+            format!("{} options:\n", self.name)
+        };
+        for l in lines {
+            out.push_str(&l);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Why checking an option string stopped early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseStop {
+    /// A `help` (or `?`) item: print [`OptsList::help_text`] on stdout; QEMU then exits 1.
+    Help,
+    Error(OptError),
+}
+
+/// The outcome of [`KvList::validate`]: the warnings to print (in order, before anything
+/// else about this option) and whether the option string is acceptable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub warnings: Vec<String>,
+    pub result: Result<(), ParseStop>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RawItem {
+    key: String,
+    value: String,
+    /// Index into `KvList::warnings` of the warning this item produced.
+    warning: Option<usize>,
+    /// A bare `help` / `?` item.
+    help: bool,
+}
+
+/// A split option string. `items` holds every `key=value` in order (duplicates kept, `id`
+/// items left out: the id is [`KvList::id`]); `warnings` holds the short-form boolean warnings
+/// of the whole string, each `warning: ...` + `\n` + `Please use ... instead`, without any
+/// `fdmon: -opt ARG: ` prefix. Use [`KvList::validate`] to learn which of them QEMU would
+/// actually print (it stops at the first bad item).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KvList {
+    pub items: Vec<(String, String)>,
+    pub warnings: Vec<String>,
+    raw: Vec<RawItem>,
+    id: Option<String>,
+}
+
+/// Splits a QemuOpts string. Never fails: every string has a meaning at this stage.
+///
+/// - Items are separated by `,`; `,,` inside a value is a literal comma.
+/// - A first item without `=` is the value of `implied_key` (when given).
+/// - Any other item without `=` is a short-form boolean: `foo` = `foo=on`, `nofoo` = `foo=off`,
+///   each with a two-line deprecation warning (none for `help` / `?`).
+/// - The id is the value of the first `id` item, read the way QEMU reads it (without the
+///   implied key), so the first `id=` wins.
+pub fn parse_kv(arg: &str, implied_key: Option<&str>) -> KvList {
+    parse_impl(arg, implied_key, true)
+}
+
+/// Like [`parse_kv`] but the way QEMU parses the tail of a legacy `-qmp unix:...` device:
+/// no warnings, no `help` items, no id (`id` items are dropped).
+pub fn parse_kv_quiet(arg: &str, implied_key: Option<&str>) -> KvList {
+    parse_impl(arg, implied_key, false)
+}
+
+fn parse_impl(arg: &str, implied_key: Option<&str>, noisy: bool) -> KvList {
+    let mut kv = KvList::default();
+    if noisy {
+        kv.id = scan_id(arg);
+    }
+    let mut p = arg;
+    let mut first = implied_key;
+    while !p.is_empty() {
+        let item = next_item(p, first);
+        first = None;
+        p = item.rest;
+        let mut warning = None;
+        let mut help = false;
+        if noisy {
+            if let Some(flag) = item.flag {
+                if flag.is_help {
+                    help = true;
+                } else {
+                    kv.warnings.push(flag_warning(&item.name, flag.negated));
+                    warning = Some(kv.warnings.len() - 1);
+                }
+            }
+        }
+        if item.name != "id" {
+            kv.items.push((item.name.clone(), item.value.clone()));
+        }
+        kv.raw.push(RawItem { key: item.name, value: item.value, warning, help });
+    }
+    kv
+}
+
+fn scan_id(arg: &str) -> Option<String> {
+    let mut p = arg;
+    while !p.is_empty() {
+        let item = next_item(p, None);
+        if item.name == "id" {
+            return Some(item.value);
+        }
+        p = item.rest;
+    }
+    None
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Flag {
+    negated: bool,
+    is_help: bool,
+}
+
+struct Item<'a> {
+    name: String,
+    value: String,
+    flag: Option<Flag>,
+    rest: &'a str,
+}
+
+fn next_item<'a>(params: &'a str, implied: Option<&str>) -> Item<'a> {
+    let len = params.find(['=', ',']).unwrap_or(params.len());
+    let (name, value, flag, after);
+    if params.as_bytes().get(len) != Some(&b'=') {
+        if let Some(implied) = implied {
+            let (v, a) = opt_value(params);
+            name = implied.to_string();
+            value = v;
+            flag = None;
+            after = a;
+        } else {
+            let raw = &params[..len];
+            after = &params[len..];
+            if let Some(stripped) = raw.strip_prefix("no") {
+                name = stripped.to_string();
+                value = "off".to_string();
+                flag = Some(Flag { negated: true, is_help: false });
+            } else {
+                name = raw.to_string();
+                value = "on".to_string();
+                flag = Some(Flag { negated: false, is_help: is_help_option(raw) });
+            }
+        }
+    } else {
+        name = params[..len].to_string();
+        let (v, a) = opt_value(&params[len + 1..]);
+        value = v;
+        flag = None;
+        after = a;
+    }
+    Item { name, value, flag, rest: after.strip_prefix(',').unwrap_or(after) }
+}
+
+/// Reads a value up to the next single `,`, turning each `,,` into `,`.
+fn opt_value(mut p: &str) -> (String, &str) {
+    let mut value = String::new();
+    loop {
+        match p.find(',') {
+            None => {
+                value.push_str(p);
+                return (value, "");
+            }
+            Some(i) if p.as_bytes().get(i + 1) == Some(&b',') => {
+                value.push_str(&p[..=i]);
+                p = &p[i + 2..];
+            }
+            Some(i) => {
+                value.push_str(&p[..i]);
+                return (value, &p[i..]);
+            }
+        }
+    }
+}
+
+fn flag_warning(name: &str, negated: bool) -> String {
+    let prefix = if negated { "no" } else { "" };
+    let advice = if name == "delay" {
+        format!("nodelay={}", if negated { "on" } else { "off" })
+    } else {
+        format!("{}={}", name, if negated { "off" } else { "on" })
+    };
+    format!(
+        "warning: short-form boolean option '{prefix}{name}' deprecated\n\
+         Please use {advice} instead"
+    )
+}
+
+/// `help` and `?` ask for help wherever QEMU accepts a help request.
+pub fn is_help_option(s: &str) -> bool {
+    s == "help" || s == "?"
+}
+
+/// QEMU's identifier rule: an ASCII letter, then ASCII letters, digits, `-`, `.`, `_`.
+pub fn id_wellformed(id: &str) -> bool {
+    let mut bytes = id.bytes();
+    match bytes.next() {
+        Some(c) if c.is_ascii_alphabetic() => {}
+        _ => return false,
+    }
+    bytes.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
+}
+
+impl KvList {
+    pub fn new() -> KvList {
+        KvList::default()
+    }
+
+    /// An empty list that already has an id (as QEMU's legacy `-qmp` devices do).
+    pub fn with_id(id: &str) -> KvList {
+        KvList { id: Some(id.to_string()), ..KvList::default() }
+    }
+
+    /// The option's id (first `id=` item); `None` when there is none.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// The value of `key`: the last occurrence wins, except for `id` (see [`KvList::id`]).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        if key == "id" {
+            return self.id();
+        }
+        self.items.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The last value of `key` as a boolean.
+    pub fn get_bool(&self, key: &str) -> Result<Option<bool>, OptError> {
+        self.get(key).map(|v| parse_bool(key, v)).transpose()
+    }
+
+    /// The last value of `key` as a QemuOpts number (decimal, `0x` hex or `0` octal).
+    pub fn get_number(&self, key: &str) -> Result<Option<u64>, OptError> {
+        self.get(key).map(|v| parse_number(key, v)).transpose()
+    }
+
+    /// The last value of `key` as a size (`1k` = 1024, suffixes B K M G T P E).
+    pub fn get_size(&self, key: &str) -> Result<Option<u64>, OptError> {
+        self.get(key).map(|v| parse_size(key, v)).transpose()
+    }
+
+    /// The distinct keys, in order of first appearance (`id` not included).
+    pub fn keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = Vec::new();
+        for (k, _) in &self.items {
+            if !keys.contains(&k.as_str()) {
+                keys.push(k);
+            }
+        }
+        keys
+    }
+
+    /// Appends `key=value` (QEMU's `qemu_opt_set`); setting `id` replaces the id.
+    pub fn set(&mut self, key: &str, value: &str) {
+        if key == "id" {
+            self.id = Some(value.to_string());
+            return;
+        }
+        self.items.push((key.to_string(), value.to_string()));
+        self.raw.push(RawItem { key: key.to_string(), value: value.to_string(), warning: None, help: false });
+    }
+
+    /// Appends every item of `other` (its id and warnings are ignored).
+    pub fn extend(&mut self, other: KvList) {
+        for (k, v) in other.items {
+            self.set(&k, &v);
+        }
+    }
+
+    /// Checks the string the way `qemu_opts_parse_noisily` does, in QEMU's order: first the
+    /// id (identifier syntax, then `id_taken` for duplicates; `id` at all for a merged list),
+    /// then item by item: its warning, a `help` request, unknown key, value type. It stops at
+    /// the first problem; `warnings` holds only the warnings QEMU prints before stopping.
+    pub fn validate(&self, list: &OptsList, id_taken: &dyn Fn(&str) -> bool) -> Checked {
+        let mut warnings = Vec::new();
+        if let Err(e) = self.check_id(list, id_taken) {
+            return Checked { warnings, result: Err(ParseStop::Error(e)) };
+        }
+        for raw in &self.raw {
+            if let Some(w) = raw.warning {
+                warnings.push(self.warnings[w].clone());
+            }
+            if raw.help {
+                return Checked { warnings, result: Err(ParseStop::Help) };
+            }
+            if raw.key == "id" {
+                continue;
+            }
+            if let Err(e) = check_item(list, &raw.key, &raw.value) {
+                return Checked { warnings, result: Err(ParseStop::Error(e)) };
+            }
+        }
+        Checked { warnings, result: Ok(()) }
+    }
+
+    /// Only the item checks of [`KvList::validate`] (keys and value types), no id, no help.
+    pub fn check_items(&self, list: &OptsList) -> Result<(), OptError> {
+        for (k, v) in &self.items {
+            check_item(list, k, v)?;
+        }
+        Ok(())
+    }
+
+    fn check_id(&self, list: &OptsList, id_taken: &dyn Fn(&str) -> bool) -> Result<(), OptError> {
+        let Some(id) = self.id() else { return Ok(()) };
+        if list.merge_lists {
+            return Err(OptError::InvalidParameter("id".into()));
+        }
+        if !id_wellformed(id) {
+            return Err(OptError::ExpectsIdentifier);
+        }
+        if id_taken(id) {
+            return Err(OptError::DuplicateId { id: id.into(), list: list.name.into() });
+        }
+        Ok(())
+    }
+}
+
+fn check_item(list: &OptsList, key: &str, value: &str) -> Result<(), OptError> {
+    let desc = match list.find(key) {
+        Some(d) => d,
+        None if list.desc.is_empty() => return Ok(()),
+        None => return Err(OptError::InvalidParameter(key.into())),
+    };
+    match desc.ty {
+        OptType::Str => Ok(()),
+        OptType::Bool => parse_bool(key, value).map(|_| ()),
+        OptType::Number => parse_number(key, value).map(|_| ()),
+        OptType::Size => parse_size(key, value).map(|_| ()),
+    }
+}
+
+/// `on yes true y` / `off no false n`, case-sensitive.
+pub fn parse_bool(key: &str, value: &str) -> Result<bool, OptError> {
+    match value {
+        "on" | "yes" | "true" | "y" => Ok(true),
+        "off" | "no" | "false" | "n" => Ok(false),
+        _ => Err(OptError::ExpectsBool(key.into())),
+    }
+}
+
+/// A QemuOpts number: C `strtoull` with base 0 (so `0x1f`, `017`, leading blanks, and a
+/// minus sign that wraps around like C does), and nothing may follow it.
+pub fn parse_number(key: &str, value: &str) -> Result<u64, OptError> {
+    let r = strtoull(value.as_bytes(), 0);
+    if r.consumed == 0 || r.consumed != value.len() {
+        return Err(OptError::ExpectsNumber(key.into()));
+    }
+    if r.erange {
+        return Err(OptError::NumberTooLarge { key: key.into(), value: value.into() });
+    }
+    Ok(r.value)
+}
+
+/// A QemuOpts size: a decimal number (a fraction needs a suffix), or `0x` hex, with an
+/// optional suffix B, K, M, G, T, P, E (either case, powers of 1024).
+pub fn parse_size(key: &str, value: &str) -> Result<u64, OptError> {
+    match strtosz(value.as_bytes()) {
+        Ok(v) => Ok(v),
+        Err(SizeErr::Range) => Err(OptError::SizeOutOfRange { key: key.into(), value: value.into() }),
+        Err(SizeErr::Invalid) => Err(OptError::ExpectsSize(key.into())),
+    }
+}
+
+struct Strtoull {
+    value: u64,
+    /// 0 when no digits were found.
+    consumed: usize,
+    erange: bool,
+}
+
+fn is_c_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// C `strtoull` (glibc, C locale) on bytes.
+fn strtoull(b: &[u8], base: u32) -> Strtoull {
+    let mut i = 0;
+    while i < b.len() && is_c_space(b[i]) {
+        i += 1;
+    }
+    let mut negative = false;
+    if let Some(&c) = b.get(i) {
+        if c == b'+' || c == b'-' {
+            negative = c == b'-';
+            i += 1;
+        }
+    }
+    let mut base = base;
+    let hex_prefix = b.get(i) == Some(&b'0')
+        && matches!(b.get(i + 1), Some(b'x' | b'X'))
+        && b.get(i + 2).is_some_and(|c| c.is_ascii_hexdigit());
+    if (base == 0 || base == 16) && hex_prefix {
+        i += 2;
+        base = 16;
+    } else if base == 0 {
+        base = if b.get(i) == Some(&b'0') { 8 } else { 10 };
+    }
+    let start = i;
+    let mut acc: u64 = 0;
+    let mut overflow = false;
+    while let Some(d) = b.get(i).and_then(|&c| (c as char).to_digit(base)) {
+        match acc.checked_mul(u64::from(base)).and_then(|a| a.checked_add(u64::from(d))) {
+            Some(a) => acc = a,
+            None => overflow = true,
+        }
+        i += 1;
+    }
+    if i == start {
+        return Strtoull { value: 0, consumed: 0, erange: false };
+    }
+    let value = if overflow {
+        u64::MAX
+    } else if negative {
+        acc.wrapping_neg()
+    } else {
+        acc
+    };
+    Strtoull { value, consumed: i, erange: overflow }
+}
+
+enum SizeErr {
+    Invalid,
+    Range,
+}
+
+fn suffix_mul(c: u8) -> Option<u64> {
+    Some(match c.to_ascii_uppercase() {
+        b'B' => 1,
+        b'K' => 1 << 10,
+        b'M' => 1 << 20,
+        b'G' => 1 << 30,
+        b'T' => 1 << 40,
+        b'P' => 1 << 50,
+        b'E' => 1 << 60,
+        _ => return None,
+    })
+}
+
+/// QEMU 7.2's `qemu_strtosz` (default unit: bytes, multiplier 1024).
+fn strtosz(b: &[u8]) -> Result<u64, SizeErr> {
+    let (result, end) = strtosz_inner(b);
+    if end != b.len() {
+        return Err(SizeErr::Invalid);
+    }
+    result
+}
+
+fn strtosz_inner(b: &[u8]) -> (Result<u64, SizeErr>, usize) {
+    let r = strtoull(b, 10);
+    if r.consumed == 0 {
+        return (Err(SizeErr::Invalid), 0);
+    }
+    if r.erange {
+        return (Err(SizeErr::Range), r.consumed);
+    }
+    let mut end = r.consumed;
+    if b[..end].contains(&b'-') {
+        return (Err(SizeErr::Invalid), 0);
+    }
+    let mut val = r.value;
+    let mut valf: u64 = 0;
+    if val == 0 && matches!(b.get(end), Some(b'x' | b'X')) {
+        let r16 = strtoull(b, 16);
+        if r16.consumed == 0 {
+            return (Err(SizeErr::Invalid), 0);
+        }
+        if r16.erange {
+            return (Err(SizeErr::Range), r16.consumed);
+        }
+        val = r16.value;
+        end = r16.consumed;
+        if b.get(end) == Some(&b'.') {
+            return (Err(SizeErr::Invalid), 0);
+        }
+    } else if b.get(end) == Some(&b'.') {
+        match strtod_fraction(&b[end..]) {
+            None => end += 1,
+            Some((_, true, _)) => return (Err(SizeErr::Invalid), 0),
+            Some((consumed, false, fraction)) => {
+                valf = (fraction * 18_446_744_073_709_551_616.0) as u64;
+                end += consumed;
+            }
+        }
+    }
+    let mul = match b.get(end).and_then(|&c| suffix_mul(c)) {
+        Some(m) => {
+            end += 1;
+            m
+        }
+        None => 1,
+    };
+    if mul == 1 {
+        if valf != 0 {
+            return (Err(SizeErr::Invalid), 0);
+        }
+        return (Ok(val), end);
+    }
+    let whole = u128::from(val) * u128::from(mul);
+    let frac = u128::from(valf) * u128::from(mul);
+    let total = whole + (frac >> 64) + u128::from((frac as u64) >> 63);
+    match u64::try_from(total) {
+        Ok(v) => (Ok(v), end),
+        Err(_) => (Err(SizeErr::Range), end),
+    }
+}
+
+/// C `strtod` on a string starting with `.`: `None` if it converts nothing, else
+/// (bytes consumed, whether an exponent was consumed, value).
+fn strtod_fraction(b: &[u8]) -> Option<(usize, bool, f64)> {
+    let mut i = 1;
+    while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+        i += 1;
+    }
+    if i == 1 {
+        return None;
+    }
+    let digits = std::str::from_utf8(&b[1..i]).ok()?;
+    let value: f64 = format!("0.{digits}").parse().ok()?;
+    let mut has_exp = false;
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        let mut j = i + 1;
+        if matches!(b.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        if b.get(j).is_some_and(|c| c.is_ascii_digit()) {
+            while b.get(j).is_some_and(|c| c.is_ascii_digit()) {
+                j += 1;
+            }
+            i = j;
+            has_exp = true;
+        }
+    }
+    Some((i, has_exp, value))
+}
+
+#[cfg(test)]
+#[rustfmt::skip]
+mod tests {
+    use super::*;
+
+    fn items(arg: &str, implied: Option<&str>) -> Vec<(String, String)> {
+        parse_kv(arg, implied).items
+    }
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+    const LIST: OptsList = OptsList {
+        name: "test",
+        implied_key: Some("first"),
+        merge_lists: false,
+        desc: &[
+            OptDesc::new("first", OptType::Str),
+            OptDesc::new("server", OptType::Bool),
+            OptDesc::new("wait", OptType::Bool),
+            OptDesc::new("delay", OptType::Bool),
+            OptDesc::new("n", OptType::Number).with_help("a number"),
+            OptDesc::new("size", OptType::Size),
+            OptDesc::new("secret", OptType::Str).hidden(),
+        ],
+    };
+    fn check(arg: &str) -> Checked {
+        LIST.parse(arg).validate(&LIST, &|id| id == "taken")
+    }
+    fn check_err(arg: &str) -> String {
+        match check(arg).result {
+            Err(ParseStop::Error(e)) => e.to_string(),
+            other => panic!("{arg}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn splitting() {
+        assert_eq!(items("", Some("backend")), pairs(&[]));
+        assert_eq!(items("null", Some("backend")), pairs(&[("backend", "null")]));
+        assert_eq!(items("null,id=x", Some("backend")), pairs(&[("backend", "null")]));
+        assert_eq!(items("backend=null", Some("backend")), pairs(&[("backend", "null")]));
+        assert_eq!(items("a=1,b=2", None), pairs(&[("a", "1"), ("b", "2")]));
+        assert_eq!(items("a=1=2", None), pairs(&[("a", "1=2")]));
+        assert_eq!(items("a=", None), pairs(&[("a", "")]));
+        assert_eq!(items("a=1,", None), pairs(&[("a", "1")]));
+        assert_eq!(items(",id=x", Some("backend")), pairs(&[("backend", "")]));
+        assert_eq!(items("=v", None), pairs(&[("", "v")]));
+        assert_eq!(items("x,y", Some("k")), pairs(&[("k", "x"), ("y", "on")]));
+        assert_eq!(items("x=1,y", Some("k")), pairs(&[("x", "1"), ("y", "on")]));
+    }
+
+    #[test]
+    fn comma_escapes() {
+        assert_eq!(items("path=a,,b", None), pairs(&[("path", "a,b")]));
+        assert_eq!(items("path=a,,,,b,c=d", None), pairs(&[("path", "a,,b"), ("c", "d")]));
+        assert_eq!(items("path=a,,", None), pairs(&[("path", "a,")]));
+        assert_eq!(items("a,,b,c=1", Some("k")), pairs(&[("k", "a,b"), ("c", "1")]));
+        assert_eq!(items("a,,b", None), pairs(&[("a", "on"), ("", "on"), ("b", "on")]));
+    }
+
+    #[test]
+    fn short_form_booleans() {
+        let kv = parse_kv("socket,server,nowait,nodelay,delay", Some("backend"));
+        assert_eq!(
+            kv.items,
+            pairs(&[
+                ("backend", "socket"),
+                ("server", "on"),
+                ("wait", "off"),
+                ("delay", "off"),
+                ("delay", "on")
+            ])
+        );
+        assert_eq!(kv.warnings[0], "warning: short-form boolean option 'server' deprecated\nPlease use server=on instead");
+        assert_eq!(kv.warnings[1], "warning: short-form boolean option 'nowait' deprecated\nPlease use wait=off instead");
+        assert_eq!(kv.warnings[2], "warning: short-form boolean option 'nodelay' deprecated\nPlease use nodelay=on instead");
+        assert_eq!(kv.warnings[3], "warning: short-form boolean option 'delay' deprecated\nPlease use nodelay=off instead");
+        assert_eq!(parse_kv("n,pretty", Some("chardev")).warnings, vec!["warning: short-form boolean option 'pretty' deprecated\nPlease use pretty=on instead"]);
+        assert_eq!(parse_kv("3", None).warnings, vec!["warning: short-form boolean option '3' deprecated\nPlease use 3=on instead"]);
+        assert_eq!(parse_kv("no", None).items, pairs(&[("", "off")]));
+        assert!(parse_kv("a,help,?", Some("k")).warnings.is_empty());
+        assert_eq!(parse_kv("nohelp", None).warnings, vec!["warning: short-form boolean option 'nohelp' deprecated\nPlease use help=off instead"]);
+        assert!(parse_kv_quiet("server,nowait", None).warnings.is_empty());
+        assert_eq!(parse_kv_quiet("server,nowait", None).items, pairs(&[("server", "on"), ("wait", "off")]));
+    }
+
+    #[test]
+    fn ids() {
+        assert_eq!(parse_kv("null,id=n,id=m", Some("backend")).id(), Some("n"));
+        assert_eq!(parse_kv("null,id=n,id=m", Some("backend")).get("id"), Some("n"));
+        assert_eq!(parse_kv("null", Some("backend")).id(), None);
+        assert_eq!(parse_kv("id=a,,b", Some("backend")).id(), Some("a,b"));
+        // QEMU reads the id without the implied key: a bare first `id` is the flag id=on.
+        assert_eq!(parse_kv("id", Some("backend")).id(), Some("on"));
+        assert_eq!(parse_kv("id", Some("backend")).get("backend"), Some("id"));
+        assert_eq!(parse_kv("noid", None).id(), Some("off"));
+        assert_eq!(parse_kv_quiet("id=x,a=1", None).id(), None);
+        assert_eq!(parse_kv_quiet("id=x,a=1", None).items, pairs(&[("a", "1")]));
+    }
+
+    #[test]
+    fn last_wins() {
+        let kv = parse_kv("path=p1,path=p2,null,backend=socket", Some("backend"));
+        assert_eq!(kv.get("path"), Some("p2"));
+        assert_eq!(kv.get("backend"), Some("socket"));
+        assert_eq!(kv.keys(), vec!["path", "null", "backend"]);
+        assert_eq!(kv.get("nothing"), None);
+        assert!(kv.contains("null"));
+    }
+
+    #[test]
+    fn booleans() {
+        for t in ["on", "yes", "true", "y"] {
+            assert_eq!(parse_bool("wait", t), Ok(true));
+        }
+        for f in ["off", "no", "false", "n"] {
+            assert_eq!(parse_bool("wait", f), Ok(false));
+        }
+        for bad in ["ON", "On", "1", "0", "", "maybe", "Yes", "t", " on"] {
+            assert_eq!(parse_bool("wait", bad).unwrap_err().to_string(), "Parameter 'wait' expects 'on' or 'off'");
+        }
+        assert_eq!(parse_kv("wait=", None).get_bool("wait").unwrap_err().to_string(), "Parameter 'wait' expects 'on' or 'off'");
+        assert_eq!(parse_kv("wait=on,wait=n", None).get_bool("wait"), Ok(Some(false)));
+        assert_eq!(parse_kv("", None).get_bool("wait"), Ok(None));
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_number("to", "42"), Ok(42));
+        assert_eq!(parse_number("to", "0x1f"), Ok(31));
+        assert_eq!(parse_number("to", "0X1F"), Ok(31));
+        assert_eq!(parse_number("to", "017"), Ok(15));
+        assert_eq!(parse_number("to", "0"), Ok(0));
+        assert_eq!(parse_number("to", " 7"), Ok(7));
+        assert_eq!(parse_number("to", "+7"), Ok(7));
+        assert_eq!(parse_number("to", "-1"), Ok(u64::MAX));
+        assert_eq!(parse_number("to", "18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(parse_number("to", "abc").unwrap_err().to_string(), "Parameter 'to' expects a number");
+        assert_eq!(parse_number("to", "").unwrap_err().to_string(), "Parameter 'to' expects a number");
+        assert_eq!(parse_number("to", "12x").unwrap_err().to_string(), "Parameter 'to' expects a number");
+        assert_eq!(parse_number("to", "08").unwrap_err().to_string(), "Parameter 'to' expects a number");
+        assert_eq!(parse_number("to", "0x").unwrap_err().to_string(), "Parameter 'to' expects a number");
+        assert_eq!(parse_number("to", "1 ").unwrap_err().to_string(), "Parameter 'to' expects a number");
+        assert_eq!(parse_number("to", "18446744073709551616").unwrap_err().to_string(), "Value '18446744073709551616' is too large for parameter 'to'");
+        assert_eq!(parse_number("to", "99999999999999999999x").unwrap_err().to_string(), "Parameter 'to' expects a number");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("size", "1k"), Ok(1024));
+        assert_eq!(parse_size("size", "1K"), Ok(1024));
+        assert_eq!(parse_size("size", "8"), Ok(8));
+        assert_eq!(parse_size("size", "8b"), Ok(8));
+        assert_eq!(parse_size("size", "2M"), Ok(2 << 20));
+        assert_eq!(parse_size("size", "1G"), Ok(1 << 30));
+        assert_eq!(parse_size("size", "1t"), Ok(1 << 40));
+        assert_eq!(parse_size("size", "1P"), Ok(1 << 50));
+        assert_eq!(parse_size("size", "1E"), Ok(1 << 60));
+        assert_eq!(parse_size("size", "1.5k"), Ok(1536));
+        assert_eq!(parse_size("size", "1.k"), Ok(1024));
+        assert_eq!(parse_size("size", "0.5e"), Ok(1 << 59));
+        assert_eq!(parse_size("size", "0x10"), Ok(16));
+        assert_eq!(parse_size("size", "0x10k"), Ok(16 << 10));
+        assert_eq!(parse_size("size", " 4k"), Ok(4096));
+        assert_eq!(parse_size("size", "15E"), Ok(15 << 60));
+        let invalid = "Parameter 'size' expects a non-negative number below 2^64\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.";
+        for bad in ["", "x", "-1", "-1k", "1.5", "1.5b", "1x", "1kk", ".5k", "0x1.5", "1.5e3k", "k"] {
+            assert_eq!(parse_size("size", bad).unwrap_err().to_string(), invalid, "{bad}");
+        }
+        assert_eq!(parse_size("size", "16E").unwrap_err().to_string(), "Value '16E' is out of range for parameter 'size'");
+        assert_eq!(parse_size("size", "18446744073709551616").unwrap_err().to_string(), "Value '18446744073709551616' is out of range for parameter 'size'");
+        assert_eq!(parse_size("size", "18446744073709551616k").unwrap_err().to_string(), invalid);
+    }
+
+    #[test]
+    fn identifiers() {
+        for good in ["a", "a.b", "A-1_x", "z9"] {
+            assert!(id_wellformed(good), "{good}");
+        }
+        for bad in ["", "1abc", "a,b", "-a", "_a", "a b", "é", "aé", "a/b"] {
+            assert!(!id_wellformed(bad), "{bad}");
+        }
+        assert_eq!(check_err("x,id=1abc"), "Parameter 'id' expects an identifier\nIdentifiers consist of letters, digits, '-', '.', '_', starting with a letter.");
+        assert_eq!(check_err("x,id=a,,b"), "Parameter 'id' expects an identifier\nIdentifiers consist of letters, digits, '-', '.', '_', starting with a letter.");
+        assert_eq!(check_err("x,id=taken"), "Duplicate ID 'taken' for test");
+        assert_eq!(check("x,id=free").result, Ok(()));
+    }
+
+    #[test]
+    fn validation_order() {
+        assert_eq!(check_err("x,bogus=1"), "Invalid parameter 'bogus'");
+        assert_eq!(check_err("x,nofoo"), "Invalid parameter 'foo'");
+        assert_eq!(check_err("x,server=maybe"), "Parameter 'server' expects 'on' or 'off'");
+        assert_eq!(check_err("x,n=z"), "Parameter 'n' expects a number");
+        assert_eq!(check_err("x,size=z").lines().next(), Some("Parameter 'size' expects a non-negative number below 2^64"));
+        // The warning of a rejected flag is still printed, later ones are not.
+        let c = check("x,server,bogus,nowait");
+        assert_eq!(c.warnings, vec!["warning: short-form boolean option 'server' deprecated\nPlease use server=on instead", "warning: short-form boolean option 'bogus' deprecated\nPlease use bogus=on instead"]);
+        assert_eq!(c.result, Err(ParseStop::Error(OptError::InvalidParameter("bogus".into()))));
+        // The id is checked before any item, so no warning at all.
+        let c = check("x,server,id=1x");
+        assert!(c.warnings.is_empty());
+        assert_eq!(c.result, Err(ParseStop::Error(OptError::ExpectsIdentifier)));
+        // help stops parsing; earlier errors win, later ones are not seen.
+        assert_eq!(check("x,help,bogus=1").result, Err(ParseStop::Help));
+        assert_eq!(check("x,?").result, Err(ParseStop::Help));
+        assert_eq!(check_err("x,bogus=1,help"), "Invalid parameter 'bogus'");
+        assert_eq!(check("help").result, Ok(()));
+        let c = check("x,server,nowait,delay=on,n=0x10,size=64k,id=ok");
+        assert_eq!(c.warnings.len(), 2);
+        assert_eq!(c.result, Ok(()));
+    }
+
+    #[test]
+    fn merged_lists_reject_id() {
+        const NAME: OptsList = OptsList { name: "name", implied_key: Some("guest"), merge_lists: true, desc: &[OptDesc::new("guest", OptType::Str)] };
+        let r = NAME.parse("g,id=x").validate(&NAME, &|_| false).result;
+        assert_eq!(r, Err(ParseStop::Error(OptError::InvalidParameter("id".into()))));
+        assert_eq!(NAME.parse("id").validate(&NAME, &|_| false).result, Err(ParseStop::Error(OptError::InvalidParameter("id".into()))));
+    }
+
+    #[test]
+    fn help_listing() {
+        assert_eq!(LIST.help_text(), "test options:\n  delay=<bool (on/off)>\n  first=<str>\n  n=<num>                - a number\n  server=<bool (on/off)>\n  size=<size>\n  wait=<bool (on/off)>\n");
+        const EMPTY: OptsList = OptsList { name: "e", implied_key: None, merge_lists: false, desc: &[] };
+        assert_eq!(EMPTY.help_text(), "There are no options for e.\n");
+        // A list without keys accepts anything.
+        assert_eq!(EMPTY.parse("a=1,b").validate(&EMPTY, &|_| false).result, Ok(()));
+    }
+
+    #[test]
+    fn set_and_extend() {
+        let mut kv = KvList::with_id("compat_monitor0");
+        kv.set("backend", "socket");
+        kv.extend(parse_kv_quiet("/tmp/x,server=on", Some("path")));
+        assert_eq!(kv.id(), Some("compat_monitor0"));
+        assert_eq!(kv.items, pairs(&[("backend", "socket"), ("path", "/tmp/x"), ("server", "on")]));
+        kv.set("id", "other");
+        assert_eq!(kv.id(), Some("other"));
+    }
+}

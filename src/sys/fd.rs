@@ -1,0 +1,290 @@
+//! File descriptor primitives: adopting inherited fds, flags, pipes, plain read/write.
+//!
+//! Every fd this module creates is `CLOEXEC` from birth and returned as an `OwnedFd`. It never
+//! closes an fd it does not own, and never retries `close()`.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
+
+use super::{cvt, cvt_size, errno, retry};
+
+/// Fd numbers already handed out by [`adopt_inherited`], so that a second adoption of the same
+/// number (which would give two owners to one fd) is refused instead of double-closing later.
+static ADOPTED: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+
+/// Takes ownership of an fd number inherited from the parent (e.g. `fd=3` on the command line).
+///
+/// Fails with `EBADF` if `fd` is negative or not open (checked with `F_GETFD`), and with
+/// `AlreadyExists` if this number was adopted before in this process.
+///
+/// Contract (this is why the function can be safe): fd numbers named on the command line are
+/// inherited, nothing else in the process owns them, and the caller adopts them at startup,
+/// before opening anything of its own. The flags are left as they are: the caller checks the
+/// fd (`socket::socket_type`, `socket::is_listening`) and then calls [`set_cloexec`].
+pub fn adopt_inherited(fd: RawFd) -> io::Result<OwnedFd> {
+    if !is_open(fd) {
+        return Err(errno(libc::EBADF));
+    }
+    let mut adopted = ADOPTED.lock().unwrap_or_else(|e| e.into_inner());
+    if adopted.contains(&fd) {
+        return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("fd {fd} was already adopted")));
+    }
+    adopted.push(fd);
+    // SAFETY: `fd` is open (F_GETFD succeeded) and, by this function's documented contract, is
+    // an inherited fd that nothing else in the process owns; the ADOPTED list guarantees this
+    // is the only OwnedFd ever made from it here.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether `fd` is an open file descriptor of this process (`F_GETFD` succeeds).
+pub fn is_open(fd: RawFd) -> bool {
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: F_GETFD only reads the fd flags; on a closed number it fails with EBADF.
+    let r = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    r != -1
+}
+
+fn get_fd_flags(fd: BorrowedFd) -> io::Result<libc::c_int> {
+    // SAFETY: F_GETFD on a borrowed (thus open) fd reads its flags, no memory is passed.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) })
+}
+
+/// Sets or clears `FD_CLOEXEC`.
+pub fn set_cloexec(fd: BorrowedFd, on: bool) -> io::Result<()> {
+    let flags = get_fd_flags(fd)?;
+    let new = if on { flags | libc::FD_CLOEXEC } else { flags & !libc::FD_CLOEXEC };
+    if new != flags {
+        // SAFETY: F_SETFD with an int argument on a borrowed, open fd.
+        cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, new) })?;
+    }
+    Ok(())
+}
+
+/// Whether `FD_CLOEXEC` is set.
+pub fn is_cloexec(fd: BorrowedFd) -> io::Result<bool> {
+    Ok(get_fd_flags(fd)? & libc::FD_CLOEXEC != 0)
+}
+
+/// Sets or clears `O_NONBLOCK` (a flag of the open file description, shared with dups).
+pub fn set_nonblocking(fd: BorrowedFd, on: bool) -> io::Result<()> {
+    // SAFETY: F_GETFL on a borrowed, open fd; no memory is passed.
+    let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    let new = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+    if new != flags {
+        // SAFETY: F_SETFL with an int argument on a borrowed, open fd.
+        cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, new) })?;
+    }
+    Ok(())
+}
+
+/// Duplicates `fd` to the lowest free number >= 3, with `CLOEXEC` set (`F_DUPFD_CLOEXEC`).
+pub fn dup_cloexec(fd: BorrowedFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC on a borrowed, open fd creates a new fd that nobody else owns.
+    let new = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
+    // SAFETY: `new` was just returned by fcntl and is owned by no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// `read(2)`, retried on `EINTR`. `Ok(0)` is end of file; a nonblocking fd with nothing to read
+/// gives `Err` with kind `WouldBlock`.
+pub fn read(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
+    retry(|| {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
+        cvt_size(unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
+    })
+}
+
+/// `write(2)`, retried on `EINTR`. May write less than `buf.len()`.
+pub fn write(fd: BorrowedFd, buf: &[u8]) -> io::Result<usize> {
+    retry(|| {
+        // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call.
+        cvt_size(unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
+    })
+}
+
+/// `pipe2(O_CLOEXEC)`, plus `O_NONBLOCK` on both ends when `nonblocking`. Returns
+/// `(read end, write end)`.
+pub fn pipe(nonblocking: bool) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1 as libc::c_int; 2];
+    let flags = libc::O_CLOEXEC | if nonblocking { libc::O_NONBLOCK } else { 0 };
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), flags) })?;
+    // SAFETY: pipe2 succeeded, so both numbers are new fds owned by no one else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Opens `/dev/null` read-write, `CLOEXEC`.
+pub fn open_devnull() -> io::Result<OwnedFd> {
+    const PATH: &CStr = c"/dev/null";
+    let fd = retry(|| {
+        // SAFETY: PATH is a NUL-terminated string that outlives the call.
+        cvt(unsafe { libc::open(PATH.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })
+    })?;
+    // SAFETY: open just returned this fd; no one else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `flock(LOCK_EX | LOCK_NB)`: `Err` with kind `WouldBlock` when someone else holds the lock.
+/// The lock belongs to the open file description and is released when its last fd closes.
+pub fn flock_exclusive_nonblocking(fd: BorrowedFd) -> io::Result<()> {
+    retry(|| {
+        // SAFETY: flock on a borrowed, open fd; no memory is passed.
+        cvt(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) })
+    })
+    .map(drop)
+}
+
+/// Whether `fd` refers to a terminal.
+pub fn is_tty(fd: BorrowedFd) -> bool {
+    // SAFETY: isatty only inspects the borrowed, open fd.
+    unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
+}
+
+/// Makes `target` (0, 1 or 2) refer to the same file as `fd`, without `CLOEXEC`: stdio
+/// redirection, e.g. to `/dev/null` when daemonizing.
+///
+/// Only the standard streams are accepted (`InvalidInput` otherwise): replacing any other
+/// number could silently swap the file under some `OwnedFd` elsewhere in the process, whereas
+/// the standard streams are by convention owned by the process as a whole.
+pub fn dup2_to(fd: BorrowedFd, target: RawFd) -> io::Result<()> {
+    if !(0..=2).contains(&target) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("dup2_to: target fd {target} is not 0, 1 or 2"),
+        ));
+    }
+    if fd.as_raw_fd() == target {
+        // dup2(n, n) is a no-op that would leave CLOEXEC as it is.
+        // SAFETY: `target` equals the borrowed fd, so it is open for the duration of the call.
+        return set_cloexec(unsafe { BorrowedFd::borrow_raw(target) }, false);
+    }
+    retry(|| {
+        // SAFETY: dup2 onto a standard stream; see the function doc for why replacing it is
+        // sound. The new descriptor has FD_CLOEXEC clear.
+        cvt(unsafe { libc::dup2(fd.as_raw_fd(), target) })
+    })
+    .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::testutil::TempPath;
+    use std::os::fd::{AsFd, IntoRawFd};
+
+    #[test]
+    fn pipe_read_write_and_flags() {
+        let (r, w) = pipe(false).unwrap();
+        assert!(is_cloexec(r.as_fd()).unwrap());
+        assert!(is_cloexec(w.as_fd()).unwrap());
+        assert_eq!(write(w.as_fd(), b"hello").unwrap(), 5);
+        let mut buf = [0u8; 16];
+        assert_eq!(read(r.as_fd(), &mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+        set_nonblocking(r.as_fd(), true).unwrap();
+        let e = read(r.as_fd(), &mut buf).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        drop(w);
+        assert_eq!(read(r.as_fd(), &mut buf).unwrap(), 0);
+    }
+
+    #[test]
+    fn nonblocking_pipe() {
+        let (r, _w) = pipe(true).unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!(read(r.as_fd(), &mut buf).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        set_nonblocking(r.as_fd(), false).unwrap();
+        set_nonblocking(r.as_fd(), true).unwrap();
+    }
+
+    #[test]
+    fn cloexec_toggle() {
+        let (r, _w) = pipe(false).unwrap();
+        set_cloexec(r.as_fd(), false).unwrap();
+        assert!(!is_cloexec(r.as_fd()).unwrap());
+        set_cloexec(r.as_fd(), true).unwrap();
+        assert!(is_cloexec(r.as_fd()).unwrap());
+    }
+
+    #[test]
+    fn dup_is_cloexec_and_above_stdio() {
+        let (r, w) = pipe(false).unwrap();
+        set_cloexec(w.as_fd(), false).unwrap();
+        let d = dup_cloexec(w.as_fd()).unwrap();
+        assert!(d.as_raw_fd() >= 3);
+        assert!(is_cloexec(d.as_fd()).unwrap());
+        write(d.as_fd(), b"x").unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(read(r.as_fd(), &mut buf).unwrap(), 1);
+    }
+
+    #[test]
+    fn adopt_checks_open_and_once() {
+        assert_eq!(adopt_inherited(-1).unwrap_err().raw_os_error(), Some(libc::EBADF));
+        // Far above any RLIMIT_NOFILE this process can have open.
+        assert_eq!(adopt_inherited(i32::MAX - 1).unwrap_err().raw_os_error(), Some(libc::EBADF));
+        let (_r, w) = pipe(false).unwrap();
+        let raw = w.into_raw_fd();
+        assert!(is_open(raw));
+        let owned = adopt_inherited(raw).unwrap();
+        assert_eq!(owned.as_raw_fd(), raw);
+        assert_eq!(adopt_inherited(raw).unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+        drop(owned);
+    }
+
+    #[test]
+    fn is_open_negative() {
+        assert!(!is_open(-1));
+        assert!(!is_open(i32::MAX - 1));
+    }
+
+    #[test]
+    fn devnull_and_tty() {
+        let n = open_devnull().unwrap();
+        assert!(is_cloexec(n.as_fd()).unwrap());
+        assert_eq!(write(n.as_fd(), b"abc").unwrap(), 3);
+        let mut buf = [0u8; 4];
+        assert_eq!(read(n.as_fd(), &mut buf).unwrap(), 0);
+        assert!(!is_tty(n.as_fd()));
+        let (r, _w) = pipe(false).unwrap();
+        assert!(!is_tty(r.as_fd()));
+    }
+
+    #[test]
+    fn flock_conflicts_between_open_files() {
+        let p = TempPath::new("flock");
+        let a = std::fs::File::create(&p.0).unwrap();
+        let b = std::fs::File::open(&p.0).unwrap();
+        flock_exclusive_nonblocking(a.as_fd()).unwrap();
+        // Locking again through the same open file description succeeds.
+        flock_exclusive_nonblocking(a.as_fd()).unwrap();
+        let e = flock_exclusive_nonblocking(b.as_fd()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        drop(a);
+        flock_exclusive_nonblocking(b.as_fd()).unwrap();
+    }
+
+    #[test]
+    fn dup2_to_rejects_non_stdio() {
+        let n = open_devnull().unwrap();
+        let e = dup2_to(n.as_fd(), 5).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(dup2_to(n.as_fd(), -1).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn dup2_to_stdin_clears_cloexec() {
+        // The tests never read stdin; point it at /dev/null.
+        let n = open_devnull().unwrap();
+        dup2_to(n.as_fd(), 0).unwrap();
+        // SAFETY: fd 0 was just made a valid open fd and is not closed during this test.
+        let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+        assert!(!is_cloexec(stdin).unwrap());
+        let mut buf = [0u8; 1];
+        assert_eq!(read(stdin, &mut buf).unwrap(), 0);
+    }
+}

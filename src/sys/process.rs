@@ -1,0 +1,689 @@
+//! Processes: spawning the supervised workload (fork + exec with an exec-failure pipe),
+//! signalling and reaping it, terminal foreground control, and the bits `-daemonize` needs.
+//!
+//! Between `fork` and `exec` the child only makes async-signal-safe libc calls on data
+//! prepared before the fork: no allocation, no locks, no Rust destructors.
+
+use std::ffi::CString;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::ptr;
+
+use super::{cvt, errno, fd};
+
+/// A process (or process group) id.
+pub type Pid = i32;
+
+/// What to run, see [`spawn`].
+#[derive(Debug, Clone, Copy)]
+pub struct SpawnSpec<'a> {
+    /// `argv[0]` is the program, searched in `PATH` like `execvp` when it has no `/`.
+    pub argv: &'a [CString],
+    /// Fds the child inherits at the same number, with `CLOEXEC` cleared in the child only.
+    /// 0, 1 and 2 are always inherited as they are; every other fd is closed in the child.
+    pub keep_fds: &'a [RawFd],
+    /// A terminal fd: the child makes its own process group the terminal's foreground group
+    /// (`tcsetpgrp`, with every signal blocked, so no `SIGTTOU`). Best effort: if that fails
+    /// (not our controlling terminal), the child still runs.
+    pub foreground_tty: Option<BorrowedFd<'a>>,
+}
+
+/// Why [`spawn`] failed.
+#[derive(Debug)]
+pub enum SpawnError {
+    /// Nothing was started: bad spec (`InvalidInput` for an empty argv, `EBADF` for a
+    /// `keep_fds` entry that is not open), or pipe/fork failed.
+    Fork(io::Error),
+    /// The child could not exec the program (errno from the child, e.g. `ENOENT`, `EACCES`).
+    /// The child has already been reaped.
+    Exec(io::Error),
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::Fork(e) => write!(f, "cannot start the process: {e}"),
+            SpawnError::Exec(e) => write!(f, "cannot execute the program: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SpawnError::Fork(e) | SpawnError::Exec(e) => Some(e),
+        }
+    }
+}
+
+/// Signals 1..NSIG on Linux (glibc's NSIG is 65).
+const NSIG: libc::c_int = 65;
+/// The kernel's sigset_t size for rt_sigaction (64 signals).
+const KERNEL_SIGSET_SIZE: libc::c_long = 8;
+/// Upper bound for the close-every-fd fallback loop when `close_range` is unavailable.
+const CLOSE_LOOP_CAP: u64 = 1 << 20;
+
+/// Everything the child needs, prepared before `fork` so the child never allocates.
+struct ChildCtx {
+    /// `argv[0]`, the program to run.
+    prog: *const libc::c_char,
+    /// Null-terminated argument vector.
+    argv: Vec<*const libc::c_char>,
+    /// `spec.keep_fds` as given: CLOEXEC is cleared on each.
+    clear_cloexec: Vec<libc::c_int>,
+    /// Fds >= 3 that survive the close sweep, sorted, unique (keep_fds + the error pipe).
+    survivors: Vec<libc::c_int>,
+    err_w: libc::c_int,
+    tty: Option<libc::c_int>,
+    /// An all-zero kernel `struct sigaction` (bigger than any architecture's).
+    dfl: [u64; 32],
+    empty: libc::sigset_t,
+    close_cap: u64,
+}
+
+/// Closes every fd in `lo..=hi`: `close_range(2)`, or a `close` loop up to `cap` on kernels
+/// without it.
+///
+/// # Safety
+/// Closes fds that may be owned elsewhere: only for a freshly forked child about to exec.
+unsafe fn close_span(lo: u64, hi: u64, cap: u64) {
+    if lo > hi {
+        return;
+    }
+    let hi_arg = hi.min(u64::from(u32::MAX));
+    // SAFETY: close_range takes three integers; the caller guarantees closing is fine.
+    let r =
+        unsafe { libc::syscall(libc::SYS_close_range, lo as libc::c_long, hi_arg as libc::c_long, 0 as libc::c_long) };
+    if r == 0 {
+        return;
+    }
+    let end = hi.min(cap.saturating_sub(1));
+    let mut fd = lo;
+    while fd <= end {
+        // SAFETY: as above; EBADF for numbers that are not open is harmless.
+        unsafe { libc::close(fd as libc::c_int) };
+        fd += 1;
+    }
+}
+
+/// Reports errno through the exec-failure pipe and exits with 127.
+///
+/// # Safety
+/// Only in the forked child.
+unsafe fn child_fail(err_w: libc::c_int) -> ! {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    let code = unsafe { *libc::__errno_location() };
+    let bytes = code.to_ne_bytes();
+    loop {
+        // SAFETY: `bytes` is a valid 4-byte buffer; write is async-signal-safe.
+        let r = unsafe { libc::write(err_w, bytes.as_ptr().cast(), bytes.len()) };
+        // SAFETY: as above.
+        if r == -1 && unsafe { *libc::__errno_location() } == libc::EINTR {
+            continue;
+        }
+        break;
+    }
+    // SAFETY: _exit ends the child at once, without running atexit handlers or destructors.
+    unsafe { libc::_exit(127) }
+}
+
+/// The child side of [`spawn`]; never returns.
+///
+/// # Safety
+/// Only in the child, right after `fork`, with every signal blocked. Makes only
+/// async-signal-safe calls and does not allocate.
+unsafe fn child_exec(ctx: &ChildCtx) -> ! {
+    // SAFETY: (whole block) plain libc calls on integers and on memory prepared before the
+    // fork (`ctx`), which this process owns a private copy of; all async-signal-safe.
+    unsafe {
+        libc::setpgid(0, 0);
+        if let Some(tty) = ctx.tty {
+            // All signals are blocked, so a background tcsetpgrp raises no SIGTTOU.
+            libc::tcsetpgrp(tty, libc::getpid());
+        }
+        // The raw syscall, because glibc's sigaction refuses its reserved signals 32 and 33,
+        // which may have been inherited as ignored. An all-zero kernel `struct sigaction` is
+        // SIG_DFL with no flags and an empty mask whatever the architecture's layout.
+        let mut sig = 1;
+        while sig < NSIG {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig as libc::c_long,
+                    ctx.dfl.as_ptr(),
+                    ptr::null_mut::<libc::c_void>(),
+                    KERNEL_SIGSET_SIZE,
+                );
+            }
+            sig += 1;
+        }
+        for &k in ctx.clear_cloexec.iter() {
+            let flags = libc::fcntl(k, libc::F_GETFD);
+            if flags == -1 || libc::fcntl(k, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == -1 {
+                child_fail(ctx.err_w);
+            }
+        }
+        let mut next: u64 = 3;
+        for &k in ctx.survivors.iter() {
+            let k = k as u64;
+            if k > next {
+                close_span(next, k - 1, ctx.close_cap);
+            }
+            next = k + 1;
+        }
+        close_span(next, u64::MAX, ctx.close_cap);
+        libc::sigprocmask(libc::SIG_SETMASK, &ctx.empty, ptr::null_mut());
+        libc::execvp(ctx.prog, ctx.argv.as_ptr());
+        child_fail(ctx.err_w)
+    }
+}
+
+fn close_cap(max_survivor: libc::c_int) -> u64 {
+    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `rl` is a valid rlimit for getrlimit to fill.
+    let cur = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 { rl.rlim_cur } else { 1024 };
+    let cap = if cur == libc::RLIM_INFINITY { CLOSE_LOOP_CAP } else { cur.min(CLOSE_LOOP_CAP) };
+    cap.max(max_survivor as u64 + 1)
+}
+
+fn sigset(full: bool) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain old data; it is initialized by sigemptyset/sigfillset below.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t.
+    unsafe {
+        if full {
+            libc::sigfillset(&mut set);
+        } else {
+            libc::sigemptyset(&mut set);
+        }
+    }
+    set
+}
+
+/// Starts `spec.argv` as a child in a new process group of its own (pgid = pid).
+///
+/// The child: `setpgid(0, 0)`; optionally takes the terminal's foreground; resets every
+/// signal disposition to default and empties its signal mask; clears `CLOEXEC` on
+/// `keep_fds`; closes every other fd >= 3; inherits the current environment; `execvp`.
+/// Returns once the exec has happened (`Ok(pid)`) or failed (`Err(Exec(errno))`, child
+/// reaped). The caller reaps a running child later with [`reap_any`] or [`wait_pid`].
+pub fn spawn(spec: &SpawnSpec) -> Result<Pid, SpawnError> {
+    if spec.argv.is_empty() {
+        return Err(SpawnError::Fork(io::Error::new(io::ErrorKind::InvalidInput, "empty argv")));
+    }
+    // Validate before creating the pipe, so it cannot take the number of a closed keep fd.
+    if spec.keep_fds.iter().any(|&k| !fd::is_open(k)) {
+        return Err(SpawnError::Fork(errno(libc::EBADF)));
+    }
+    let (err_r, err_w) = fd::pipe(false).map_err(SpawnError::Fork)?;
+
+    let mut survivors: Vec<libc::c_int> = spec.keep_fds.iter().copied().filter(|&k| k > 2).collect();
+    survivors.push(err_w.as_raw_fd());
+    survivors.sort_unstable();
+    survivors.dedup();
+    let max_survivor = survivors.last().copied().unwrap_or(2);
+    let mut argv: Vec<*const libc::c_char> = spec.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(ptr::null());
+    let ctx = ChildCtx {
+        prog: argv[0],
+        argv,
+        clear_cloexec: spec.keep_fds.to_vec(),
+        survivors,
+        err_w: err_w.as_raw_fd(),
+        tty: spec.foreground_tty.map(|t| t.as_raw_fd()),
+        dfl: [0; 32],
+        empty: sigset(false),
+        close_cap: close_cap(max_survivor),
+    };
+
+    // Block every signal across fork, so that no handler of ours runs in the child before
+    // the dispositions are reset (it would write into our signal self-pipe).
+    let full = sigset(true);
+    let mut old = sigset(false);
+    // SAFETY: both sets are valid sigset_t values.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &full, &mut old) };
+    if rc != 0 {
+        return Err(SpawnError::Fork(errno(rc)));
+    }
+    // SAFETY: fork has no memory preconditions. In the child (pid 0) only child_exec runs,
+    // which makes async-signal-safe calls on `ctx` and never returns.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: we are the freshly forked child, with every signal blocked.
+        unsafe { child_exec(&ctx) }
+    }
+    let fork_err = io::Error::last_os_error();
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut()) };
+    drop(err_w);
+    if pid < 0 {
+        return Err(SpawnError::Fork(fork_err));
+    }
+    // Also from the parent, so the group exists when we return whatever the scheduling.
+    // EACCES (the child has exec'd already) and ESRCH are fine to ignore.
+    // SAFETY: setpgid takes two integers.
+    unsafe { libc::setpgid(pid, pid) };
+
+    let mut buf = [0u8; 4];
+    let mut got = 0;
+    while got < buf.len() {
+        match fd::read(err_r.as_fd(), &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => {
+                let _ = kill(pid, libc::SIGKILL);
+                let _ = wait_pid(pid);
+                return Err(SpawnError::Fork(e));
+            }
+        }
+    }
+    if got == 0 {
+        return Ok(pid);
+    }
+    let _ = wait_pid(pid);
+    if got == buf.len() {
+        Err(SpawnError::Exec(errno(i32::from_ne_bytes(buf))))
+    } else {
+        Err(SpawnError::Exec(io::Error::other("short exec error report from the child")))
+    }
+}
+
+/// `kill(pid, sig)` for one process. `pid <= 0` (which `kill` would read as a group or as
+/// "every process") is refused with `InvalidInput`. `sig` 0 checks that the process exists.
+pub fn kill(pid: Pid, sig: i32) -> io::Result<()> {
+    if pid <= 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("kill: bad pid {pid}")));
+    }
+    // SAFETY: kill takes two integers.
+    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// `kill(-pgid, sig)`: signals a whole process group. `pgid <= 1` is refused with
+/// `InvalidInput` (`kill(-1)` would signal every process we may signal).
+pub fn kill_group(pgid: Pid, sig: i32) -> io::Result<()> {
+    if pgid <= 1 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("kill_group: bad process group {pgid}")));
+    }
+    // SAFETY: kill takes two integers.
+    cvt(unsafe { libc::kill(-pgid, sig) }).map(drop)
+}
+
+/// How a child changed state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitStatus {
+    /// Exited with this code.
+    Exited(i32),
+    /// Killed by this signal.
+    Signaled(i32),
+    /// Stopped by this signal (`SIGSTOP`, `SIGTSTP`...).
+    Stopped(i32),
+    /// Resumed by `SIGCONT`.
+    Continued,
+}
+
+impl WaitStatus {
+    fn from_raw(status: libc::c_int) -> WaitStatus {
+        if libc::WIFEXITED(status) {
+            WaitStatus::Exited(libc::WEXITSTATUS(status))
+        } else if libc::WIFSIGNALED(status) {
+            WaitStatus::Signaled(libc::WTERMSIG(status))
+        } else if libc::WIFSTOPPED(status) {
+            WaitStatus::Stopped(libc::WSTOPSIG(status))
+        } else {
+            WaitStatus::Continued
+        }
+    }
+}
+
+/// `waitpid(-1, WNOHANG | WUNTRACED | WCONTINUED)`: one child that exited, was killed,
+/// stopped or continued, or `None` when none changed state (or there are no children).
+/// Call it in a loop after `SIGCHLD`.
+pub fn reap_any() -> Option<(Pid, WaitStatus)> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid out-pointer.
+        let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG | libc::WUNTRACED | libc::WCONTINUED) };
+        match cvt(r) {
+            Ok(0) => return None,
+            Ok(pid) => return Some((pid, WaitStatus::from_raw(status))),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Blocking `waitpid(pid, 0)` (retried on `EINTR`) until that child exits or is killed.
+/// `ECHILD` if it is not our child or was already reaped.
+pub fn wait_pid(pid: Pid) -> io::Result<WaitStatus> {
+    if pid <= 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("wait_pid: bad pid {pid}")));
+    }
+    let mut status: libc::c_int = 0;
+    super::retry(|| {
+        // SAFETY: `status` is a valid out-pointer.
+        cvt(unsafe { libc::waitpid(pid, &mut status, 0) })
+    })?;
+    Ok(WaitStatus::from_raw(status))
+}
+
+/// This process's id.
+pub fn getpid() -> Pid {
+    // SAFETY: getpid has no preconditions and cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// This process's process group id.
+pub fn getpgrp() -> Pid {
+    // SAFETY: getpgrp has no preconditions and cannot fail.
+    unsafe { libc::getpgrp() }
+}
+
+/// Sets the name shown by `ps`/`top` (`prctl(PR_SET_NAME)`, the calling thread's `comm`),
+/// truncated to 15 bytes. A name with a NUL byte is `InvalidInput`.
+pub fn set_process_name(name: &str) -> io::Result<()> {
+    if name.as_bytes().contains(&0) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "process name contains a NUL byte"));
+    }
+    let mut buf = [0u8; 16];
+    let n = name.len().min(15);
+    buf[..n].copy_from_slice(&name.as_bytes()[..n]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes from `buf`.
+    cvt(unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr() as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// `tcgetpgrp`: the terminal's foreground process group (`ENOTTY` if `fd` is no terminal).
+pub fn tty_foreground_pgrp(fd: BorrowedFd) -> io::Result<Pid> {
+    // SAFETY: tcgetpgrp on a borrowed, open fd.
+    cvt(unsafe { libc::tcgetpgrp(fd.as_raw_fd()) })
+}
+
+/// `tcsetpgrp` with `SIGTTOU` blocked in the calling thread during the call, so a background
+/// process can hand the terminal to a group (or take it back) without being stopped.
+pub fn set_tty_foreground_pgrp(fd: BorrowedFd, pgid: Pid) -> io::Result<()> {
+    let mut set = sigset(false);
+    // SAFETY: `set` is a valid sigset_t and SIGTTOU a valid signal.
+    unsafe { libc::sigaddset(&mut set, libc::SIGTTOU) };
+    let mut old = sigset(false);
+    // SAFETY: both sets are valid sigset_t values.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+    if rc != 0 {
+        return Err(errno(rc));
+    }
+    // SAFETY: tcsetpgrp on a borrowed, open fd.
+    let r = cvt(unsafe { libc::tcsetpgrp(fd.as_raw_fd(), pgid) });
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut()) };
+    r.map(drop)
+}
+
+/// Which side of [`fork`] we are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fork {
+    Parent(Pid),
+    Child,
+}
+
+/// Number of threads of this process, from `/proc/self/stat`.
+fn thread_count() -> io::Result<usize> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "cannot parse /proc/self/stat");
+    let rest = &stat[stat.rfind(')').ok_or_else(bad)? + 1..];
+    // Field 3 (state) is the first after the command name; num_threads is field 20.
+    rest.split_whitespace().nth(17).and_then(|s| s.parse().ok()).ok_or_else(bad)
+}
+
+/// Plain `fork()`, for `-daemonize`. Refused (`Err`, kind `Other`) unless this process has a
+/// single thread (checked in `/proc/self/stat`): with one thread no lock can be held by a
+/// thread that the child would lack, so the child may go on running ordinary Rust code.
+pub fn fork() -> io::Result<Fork> {
+    let threads = thread_count()?;
+    if threads != 1 {
+        return Err(io::Error::other(format!("fork refused: the process has {threads} threads")));
+    }
+    // SAFETY: the process is single-threaded (and, being the only thread, we cannot race
+    // with a thread creation), so the child is a complete copy of a consistent process.
+    match cvt(unsafe { libc::fork() })? {
+        0 => Ok(Fork::Child),
+        pid => Ok(Fork::Parent(pid)),
+    }
+}
+
+/// `setsid()`: new session and process group, no controlling terminal. `EPERM` for a
+/// process-group leader (fork first).
+pub fn setsid() -> io::Result<Pid> {
+    // SAFETY: setsid takes no arguments.
+    cvt(unsafe { libc::setsid() })
+}
+
+/// `_exit(code)`: ends the process now, without flushing stdio buffers or running
+/// destructors. For the parent half of `-daemonize`, and for a forked child.
+pub fn exit_immediately(code: i32) -> ! {
+    // SAFETY: _exit never returns and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::testutil::TempPath;
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    /// Tests that create children hold this, so `reap_any` here cannot steal another sys
+    /// test's child.
+    static CHILDREN: Mutex<()> = Mutex::new(());
+
+    fn lock() -> std::sync::MutexGuard<'static, ()> {
+        CHILDREN.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn args(a: &[&str]) -> Vec<CString> {
+        a.iter().map(|s| CString::new(*s).unwrap()).collect()
+    }
+
+    fn run(a: &[&str], keep: &[RawFd]) -> Result<Pid, SpawnError> {
+        let argv = args(a);
+        spawn(&SpawnSpec { argv: &argv, keep_fds: keep, foreground_tty: None })
+    }
+
+    fn stat_field(pid: Pid, n: usize) -> String {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let rest = &stat[stat.rfind(')').unwrap() + 1..];
+        rest.split_whitespace().nth(n - 3).unwrap().to_string()
+    }
+
+    fn fd_set(pid: Pid) -> BTreeSet<RawFd> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn spawn_exit_code_reaped() {
+        let _g = lock();
+        let pid = run(&["sh", "-c", "exit 3"], &[]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match reap_any() {
+                Some((p, st)) if p == pid => {
+                    assert_eq!(st, WaitStatus::Exited(3));
+                    break;
+                }
+                Some(_) => {}
+                None => {
+                    assert!(Instant::now() < deadline, "child not reaped");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn spawn_missing_program() {
+        let _g = lock();
+        for prog in ["/nonexistent/fdmon-no-such-program", "fdmon-no-such-program-xyz"] {
+            match run(&[prog], &[]) {
+                Err(SpawnError::Exec(e)) => assert_eq!(e.raw_os_error(), Some(libc::ENOENT)),
+                other => panic!("{prog}: {other:?}"),
+            }
+        }
+        // Not executable.
+        match run(&["/dev/null"], &[]) {
+            Err(SpawnError::Exec(e)) => assert_eq!(e.raw_os_error(), Some(libc::EACCES)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn spawn_bad_spec() {
+        assert!(matches!(run(&[], &[]), Err(SpawnError::Fork(_))));
+        match run(&["true"], &[i32::MAX - 1]) {
+            Err(SpawnError::Fork(e)) => assert_eq!(e.raw_os_error(), Some(libc::EBADF)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn child_fds_pgrp_and_kill_group() {
+        let _g = lock();
+        let (_kr, kw) = fd::pipe(false).unwrap();
+        // A non-CLOEXEC fd that is not in keep_fds must still be closed in the child.
+        let (_xr, xw) = fd::pipe(false).unwrap();
+        fd::set_cloexec(xw.as_fd(), false).unwrap();
+        let pid = run(&["sleep", "30"], &[kw.as_raw_fd()]).unwrap();
+        let mut want: BTreeSet<RawFd> = (0..3).filter(|&i| fd::is_open(i)).collect();
+        want.insert(kw.as_raw_fd());
+        // The dynamic loader may hold a file open for a moment after exec.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut have = fd_set(pid);
+        while have != want && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            have = fd_set(pid);
+        }
+        assert_eq!(have, want);
+        // Own process group: pgrp (field 5) == pid, not ours.
+        assert_eq!(stat_field(pid, 5), pid.to_string());
+        assert_ne!(getpgrp(), pid);
+        kill_group(pid, libc::SIGKILL).unwrap();
+        assert_eq!(wait_pid(pid).unwrap(), WaitStatus::Signaled(libc::SIGKILL));
+        assert_eq!(wait_pid(pid).unwrap_err().raw_os_error(), Some(libc::ECHILD));
+    }
+
+    #[test]
+    fn child_signal_state_is_reset() {
+        let _g = lock();
+        // SIGPIPE is ignored in the test process and SIGUSR2 is blocked in this thread; the
+        // child must start with defaults: SigIgn and SigBlk empty.
+        crate::sys::signal::ignore(libc::SIGPIPE).unwrap();
+        crate::sys::signal::block(libc::SIGUSR2).unwrap();
+        let out = TempPath::new("sigstate");
+        let path = out.0.to_str().unwrap().to_string();
+        let pid = run(&["sh", "-c", "grep -E '^Sig(Ign|Blk)' /proc/self/status > \"$1\"", "sh", &path], &[]).unwrap();
+        crate::sys::signal::unblock(libc::SIGUSR2).unwrap();
+        assert_eq!(wait_pid(pid).unwrap(), WaitStatus::Exited(0));
+        let text = std::fs::read_to_string(&out.0).unwrap();
+        assert!(text.contains("SigBlk:\t0000000000000000"), "{text}");
+        // grep itself ignores nothing; sh may ignore nothing either when non-interactive.
+        assert!(text.contains("SigIgn:\t0000000000000000"), "{text}");
+    }
+
+    #[test]
+    fn stopped_and_continued_are_reported() {
+        let _g = lock();
+        let pid = run(&["sleep", "30"], &[]).unwrap();
+        let mut seen = Vec::new();
+        let mut step = |sig: i32, want: WaitStatus| {
+            kill(pid, sig).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match reap_any() {
+                    Some((p, st)) if p == pid => {
+                        assert_eq!(st, want);
+                        seen.push(st);
+                        break;
+                    }
+                    Some(_) => {}
+                    None => {
+                        assert!(Instant::now() < deadline, "no state change for {sig}");
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            }
+        };
+        step(libc::SIGSTOP, WaitStatus::Stopped(libc::SIGSTOP));
+        step(libc::SIGCONT, WaitStatus::Continued);
+        step(libc::SIGTERM, WaitStatus::Signaled(libc::SIGTERM));
+        assert_eq!(seen.len(), 3);
+    }
+
+    #[test]
+    fn foreground_tty_is_best_effort() {
+        let _g = lock();
+        // /dev/null is no terminal: tcsetpgrp fails in the child, which still runs.
+        let null = fd::open_devnull().unwrap();
+        let argv = args(&["sh", "-c", "exit 7"]);
+        let pid = spawn(&SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: Some(null.as_fd()) }).unwrap();
+        assert_eq!(wait_pid(pid).unwrap(), WaitStatus::Exited(7));
+    }
+
+    #[test]
+    fn wait_status_decoding() {
+        assert_eq!(WaitStatus::from_raw(3 << 8), WaitStatus::Exited(3));
+        assert_eq!(WaitStatus::from_raw(9), WaitStatus::Signaled(9));
+        assert_eq!(WaitStatus::from_raw(0x80 | 6), WaitStatus::Signaled(6));
+        assert_eq!(WaitStatus::from_raw((19 << 8) | 0x7f), WaitStatus::Stopped(19));
+        assert_eq!(WaitStatus::from_raw(0xffff), WaitStatus::Continued);
+    }
+
+    #[test]
+    fn kill_argument_checks() {
+        assert_eq!(kill(0, 0).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(kill(-5, 0).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(kill_group(1, 0).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(kill_group(0, 0).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        kill(getpid(), 0).unwrap();
+        assert_eq!(wait_pid(0).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn ids() {
+        let me = getpid();
+        assert_eq!(me as u32, std::process::id());
+        assert_eq!(stat_field(me, 5), getpgrp().to_string());
+    }
+
+    #[test]
+    fn process_name_truncated() {
+        std::thread::spawn(|| {
+            set_process_name("fdmon-name-that-is-long").unwrap();
+            let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+            assert_eq!(comm.trim_end(), "fdmon-name-that");
+            assert_eq!(set_process_name("a\0b").unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn tty_calls_on_a_pipe() {
+        let (r, _w) = fd::pipe(false).unwrap();
+        assert_eq!(tty_foreground_pgrp(r.as_fd()).unwrap_err().raw_os_error(), Some(libc::ENOTTY));
+        assert_eq!(set_tty_foreground_pgrp(r.as_fd(), getpgrp()).unwrap_err().raw_os_error(), Some(libc::ENOTTY));
+    }
+
+    #[test]
+    fn fork_refused_with_threads() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        let e = fork().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Other);
+        assert!(thread_count().unwrap() >= 2);
+        tx.send(()).unwrap();
+        t.join().unwrap();
+    }
+}

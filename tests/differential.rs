@@ -1,0 +1,357 @@
+//! Differential tests: the same exchanges against fdmon and against QEMU itself
+//! (`qemu-system-x86_64 -machine none`), compared line by line after removing what is meant to
+//! differ (timestamps, version numbers). Skipped cleanly when QEMU is not installed.
+
+mod common;
+
+use common::*;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+
+const QEMU: &str = "qemu-system-x86_64";
+
+fn qemu_available() -> bool {
+    let ok = Command::new(QEMU)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIP: {QEMU} is not installed; differential test not run");
+    }
+    ok
+}
+
+/// Which implementation to start.
+#[derive(Clone, Copy, Debug)]
+enum Imp {
+    Fdmon,
+    Qemu,
+}
+
+fn base_args(imp: Imp) -> Vec<String> {
+    match imp {
+        Imp::Fdmon => vec![],
+        Imp::Qemu => ["-machine", "none", "-nodefaults", "-display", "none"].iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// Starts `imp` with `args` and the given fds at 3, 4, ...
+fn start(imp: Imp, args: &[&str], fds: Vec<OwnedFd>) -> Fdmon {
+    match imp {
+        Imp::Fdmon => spawn_with_fds(args, fds),
+        Imp::Qemu => {
+            let mut all = base_args(imp);
+            all.extend(args.iter().map(|s| s.to_string()));
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            spawn_program(QEMU, &all, fds)
+        }
+    }
+}
+
+/// Replaces what legitimately differs: event timestamps, the version triple and package.
+fn normalize(line: &str) -> String {
+    let mut l = if line.starts_with(r#"{"timestamp": "#) { strip_timestamp(line) } else { line.to_string() };
+    if let Some(i) = l.find(r#"{"qemu": {"micro": "#) {
+        if let Some(j) = l[i..].find(r#""package": ""#) {
+            let start = i + j + r#""package": ""#.len();
+            if let Some(k) = l[start..].find('"') {
+                l = format!("{}VERSION{}", &l[..i], &l[start + k + 1..].trim_start_matches('}'));
+            }
+        }
+    }
+    l.replace("qemu-system-x86_64", "PROG").replace("fdmon", "PROG").replace("QEMU", "PROG")
+}
+
+/// Sends each request and collects every line up to the sentinel reply that follows it.
+fn transcript(c: &mut Client, requests: &[&str]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for (i, r) in requests.iter().enumerate() {
+        let sentinel = format!(r#"{{"execute":"query-name","id":"sentinel-{i}"}}"#);
+        c.send(r);
+        c.send(&sentinel);
+        let want = format!(r#""id": "sentinel-{i}"}}"#);
+        let mut lines = Vec::new();
+        loop {
+            let l = c.line();
+            if l.ends_with(&want) {
+                break;
+            }
+            lines.push(normalize(&l));
+        }
+        out.push(lines);
+    }
+    out
+}
+
+fn qmp_pair_session(imp: Imp, extra: &[&str], requests: &[&str]) -> Vec<Vec<String>> {
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut args = vec!["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control"];
+    args.extend_from_slice(extra);
+    let _p = start(imp, &args, vec![OwnedFd::from(b)]);
+    let mut c = Client::new(a);
+    let g = normalize(&c.line());
+    let mut t = vec![vec![g]];
+    t.extend(transcript(&mut c, requests));
+    t
+}
+
+fn compare(name: &str, extra: &[&str], requests: &[&str]) {
+    if !qemu_available() {
+        return;
+    }
+    let ours = qmp_pair_session(Imp::Fdmon, extra, requests);
+    let theirs = qmp_pair_session(Imp::Qemu, extra, requests);
+    for (i, (o, t)) in ours.iter().zip(theirs.iter()).enumerate() {
+        let req = if i == 0 { "<greeting>" } else { requests[i - 1] };
+        assert_eq!(o, t, "{name}: request {req:?} differs (left fdmon, right QEMU)");
+    }
+}
+
+#[test]
+fn differential_negotiation() {
+    compare(
+        "negotiation",
+        &[],
+        &[
+            r#"{"execute":"query-status"}"#,
+            r#"{"execute":"nonexistent","id":1}"#,
+            r#"{"exec-oob":"query-status","id":6}"#,
+            r#"{"execute":"qmp_capabilities","arguments":{"enable":["foo"]},"id":"a"}"#,
+            r#"{"execute":"qmp_capabilities","arguments":{"enable":"oob"},"id":"b"}"#,
+            r#"{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}"#,
+            r#"{"execute":"qmp_capabilities"}"#,
+            r#"{"exec-oob":"query-name","id":"e"}"#,
+            r#"{"exec-oob":"nonexist","id":"g"}"#,
+            r#"{"execute":"query-name","exec-oob":"query-name","id":"h"}"#,
+        ],
+    );
+}
+
+const VALIDATION: &[&str] = &[
+    r#"{"execute":"qmp_capabilities"}"#,
+    "42\n",
+    r#""hi""#,
+    "[1,2]",
+    "null\n",
+    "{}",
+    r#"{"id":7}"#,
+    r#"{"execute":1,"id":1}"#,
+    r#"{"execute":"query-name","arguments":[],"id":2}"#,
+    r#"{"execute":"query-name","arguments":null,"id":3}"#,
+    r#"{"execute":"query-name","foo":1,"id":4}"#,
+    r#"{"execute":"query-name","":1}"#,
+    r#"{"execute":"nope","id":8}"#,
+    r#"{"execute":"getfd","id":9}"#,
+    r#"{"execute":"getfd","arguments":{"fdname":1}}"#,
+    r#"{"execute":"getfd","arguments":{"fdname":"x","bogus":1}}"#,
+    r#"{"execute":"getfd","arguments":{"fdname":"x"}}"#,
+    r#"{"execute":"closefd","arguments":{"fdname":"nosuch"}}"#,
+    r#"{"execute":"query-name","arguments":{"x":1}}"#,
+    r#"{"execute":"query-name","arguments":{}}"#,
+    r#"{"execute":"query-uuid","id":{"a":[true,false,null,1.5,-0,1E2]}}"#,
+    r#"{"execute":"ringbuf-read","arguments":{"device":"x","size":"1"}}"#,
+    r#"{"execute":"ringbuf-read","arguments":{"device":"x","size":1.5}}"#,
+    r#"{"execute":"ringbuf-read","arguments":{"device":"x","size":1,"format":"bogus"}}"#,
+    r#"{"execute":"ringbuf-read","arguments":{"device":"x","size":1}}"#,
+    r#"{"execute":"chardev-add","arguments":{"id":"n","backend":{"type":"null"}}}"#,
+    r#"{"execute":"chardev-add","arguments":{"id":"n","backend":{"type":"socket","data":{"addr":{"type":"fd","str":"x"}}}}}"#,
+    r#"{"execute":"chardev-add","arguments":{"id":"n","backend":{"type":"socket","data":{"addr":{"type":"sockets","data":{}}}}}}"#,
+    r#"{"execute":"chardev-remove","arguments":{"id":"zz"}}"#,
+    r#"{"execute":"chardev-remove","arguments":{"id":"mon"}}"#,
+    r#"{"execute":"remove-fd","arguments":{"fdset-id":99}}"#,
+    r#"{"execute":"remove-fd","arguments":{"fdset-id":2,"fd":999}}"#,
+    r#"{"execute":"add-fd","arguments":{"fdset-id":-1}}"#,
+    r#"{"execute":"add-fd","arguments":{"fdset-id":2}}"#,
+    r#"{"execute":"query-fdsets"}"#,
+];
+
+#[test]
+fn differential_validation() {
+    compare("validation", &[], VALIDATION);
+}
+
+const PARSER: &[&str] = &[
+    r#"{"execute":"qmp_capabilities"}"#,
+    r#"{"execute":"query-name"}{"execute":"query-uuid"}"#,
+    "{'execute':'query-name','id':'it''s'}",
+    "{'execute':'query-name','id':\"a'b\"}",
+    r#"{"execute":"query-name","id":"\u00e9\ud83d\ude00\u0000/\\"}"#,
+    "{\"execute\":\"query-name\",\"id\":\"\u{e9}\u{7f}\"}",
+    "/* c */",
+    "NaN\n",
+    "foo\n",
+    "+1\n",
+    "012\n",
+    "[1.}\n",
+    r#"{"a":1,"a":2}"#,
+    "\"a\tb\"",
+    r#""\ud83d""#,
+    r#""\uffff""#,
+    r#""\x""#,
+    "%d\n",
+    r#"{"a":1,}"#,
+    "[1,]",
+    "}",
+    "]",
+    r#"{"execute" "x"}"#,
+    "{1:2}",
+    r#"{"execute":"query-name", @ "id":6}{"execute":"query-name","id":7}"#,
+    "xyz {\"execute\":\"query-name\",\"id\":8}",
+    "\"abc\n",
+    r#"{"execute":"query-name","id":18446744073709551615}"#,
+    r#"{"execute":"query-name","id":18446744073709551616}"#,
+    r#"{"execute":"query-name","id":-9223372036854775808}"#,
+    r#"{"execute":"query-name","id":-9223372036854775809}"#,
+    r#"{"execute":"query-name","id":0.1}"#,
+    r#"{"execute":"query-name","id":[1,[2,[3,{}]],{"x":[]}]}"#,
+];
+
+#[test]
+fn differential_json_dialect() {
+    compare("json", &[], PARSER);
+}
+
+#[test]
+fn differential_json_invalid_bytes() {
+    if !qemu_available() {
+        return;
+    }
+    // Raw bytes cannot go through &str requests: send them directly.
+    let cases: &[&[u8]] = &[b"\xff", b"\x00", b"\"\xc3b\"", b"\"\xf4\x8f\xbf\xbf\"", b"\"\xc0\x80\"", b"[\"\xe9\"]"];
+    let mut results = Vec::new();
+    for imp in [Imp::Fdmon, Imp::Qemu] {
+        let (a, b) = UnixStream::pair().unwrap();
+        let _p =
+            start(imp, &["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control"], vec![OwnedFd::from(b)]);
+        let mut c = Client::new(a);
+        c.negotiate();
+        let mut t = Vec::new();
+        for (i, case) in cases.iter().enumerate() {
+            c.send_bytes(case);
+            c.send(&format!("\n{{\"execute\":\"query-name\",\"id\":{i}}}"));
+            let mut lines = Vec::new();
+            loop {
+                let l = c.line();
+                if l.ends_with(&format!("\"id\": {i}}}")) {
+                    break;
+                }
+                lines.push(l);
+            }
+            t.push(lines);
+        }
+        results.push(t);
+    }
+    assert_eq!(results[0], results[1]);
+}
+
+#[test]
+fn differential_run_states() {
+    let reqs = &[
+        r#"{"execute":"qmp_capabilities"}"#,
+        r#"{"execute":"query-status"}"#,
+        r#"{"execute":"stop"}"#,
+        r#"{"execute":"stop"}"#,
+        r#"{"execute":"query-status"}"#,
+        r#"{"execute":"cont"}"#,
+        r#"{"execute":"cont"}"#,
+        r#"{"execute":"system_reset"}"#,
+        r#"{"execute":"query-status"}"#,
+        r#"{"execute":"system_powerdown"}"#,
+        r#"{"execute":"query-status"}"#,
+        r#"{"execute":"stop"}"#,
+        r#"{"execute":"system_reset"}"#,
+        r#"{"execute":"query-status"}"#,
+        r#"{"execute":"cont"}"#,
+        r#"{"execute":"query-status"}"#,
+    ];
+    compare("runstate", &[], reqs);
+    compare("runstate -S", &["-S"], reqs);
+    compare(
+        "runstate -S -no-shutdown -name",
+        &["-S", "-no-shutdown", "-name", "vm1"],
+        &[
+            r#"{"execute":"qmp_capabilities"}"#,
+            r#"{"execute":"query-status"}"#,
+            r#"{"execute":"query-name"}"#,
+            r#"{"execute":"query-uuid"}"#,
+            r#"{"execute":"system_reset"}"#,
+            r#"{"execute":"query-status"}"#,
+            r#"{"execute":"cont"}"#,
+            r#"{"execute":"query-status"}"#,
+        ],
+    );
+}
+
+#[test]
+fn differential_quit() {
+    if !qemu_available() {
+        return;
+    }
+    let mut outs = Vec::new();
+    for imp in [Imp::Fdmon, Imp::Qemu] {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut p =
+            start(imp, &["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control"], vec![OwnedFd::from(b)]);
+        let mut c = Client::new(a);
+        c.negotiate();
+        c.send(r#"{"execute":"quit","id":1}{"execute":"query-name","id":2}"#);
+        let ev = normalize(&c.line());
+        let reply = c.line();
+        c.expect_eof();
+        let code = p.wait().code();
+        outs.push((ev, reply, code));
+    }
+    assert_eq!(outs[0], outs[1]);
+}
+
+#[test]
+fn differential_sigterm() {
+    if !qemu_available() {
+        return;
+    }
+    let mut outs = Vec::new();
+    for imp in [Imp::Fdmon, Imp::Qemu] {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut p =
+            start(imp, &["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control"], vec![OwnedFd::from(b)]);
+        let mut c = Client::new(a);
+        c.negotiate();
+        p.signal(libc::SIGTERM);
+        let ev = normalize(&c.line());
+        c.expect_eof();
+        let (code, err) = p.wait_output();
+        let err = normalize(&err);
+        let err = err.split(" (").next().unwrap_or("").to_string();
+        outs.push((ev, code, err));
+    }
+    assert_eq!(outs[0], outs[1]);
+}
+
+#[test]
+fn differential_pretty() {
+    if !qemu_available() {
+        return;
+    }
+    let mut outs = Vec::new();
+    for imp in [Imp::Fdmon, Imp::Qemu] {
+        let (a, b) = UnixStream::pair().unwrap();
+        let _p = start(
+            imp,
+            &["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control,pretty=on"],
+            vec![OwnedFd::from(b)],
+        );
+        let mut c = Client::new(a);
+        c.until("}\r\n}\r\n");
+        c.send(r#"{"execute":"qmp_capabilities","id":1}"#);
+        let mut t = vec![c.until("\r\n}\r\n")];
+        c.send(r#"{"execute":"bogus","id":[]}"#);
+        t.push(c.until("\r\n}\r\n"));
+        c.send(r#"{"execute":"query-status","id":{"a":[1,{}]}}"#);
+        t.push(c.until("\r\n}\r\n"));
+        outs.push(t);
+    }
+    assert_eq!(outs[0], outs[1]);
+}
