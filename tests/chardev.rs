@@ -98,7 +98,7 @@ fn unix_path_server_filenames_and_one_client_at_a_time() {
     ctl.negotiate();
     let list = chardevs(&mut ctl);
     assert!(list.contains(&entry("srv", &format!("disconnected:unix:{p},server=on"), true)), "{list}");
-    let mut a = Client::connect(std::path::Path::new(&p));
+    let mut a = Client::connect_retry(std::path::Path::new(&p));
     a.negotiate();
     let list = chardevs(&mut ctl);
     assert!(list.contains(&entry("srv", &format!("unix:{p},server=on"), true)), "{list}");
@@ -111,8 +111,9 @@ fn unix_path_server_filenames_and_one_client_at_a_time() {
     ctl.send(r#"{"execute":"quit"}"#);
     ctl.event();
     ctl.line();
-    drop(f);
-    wait_until("socket removed", || !std::path::Path::new(&p).exists());
+    let mut f = f;
+    assert_eq!(f.wait().code(), Some(0));
+    assert!(!std::path::Path::new(&p).exists(), "fdmon removes the socket it created");
 }
 
 #[test]
@@ -262,7 +263,7 @@ fn path_safety() {
     assert!(std::path::Path::new(&stale).exists());
     let arg = format!("socket,path={stale},server=on,wait=off,id=m");
     let f = spawn(&["-chardev", &arg, "-mon", "chardev=m,mode=control"]);
-    let mut c = Client::connect(std::path::Path::new(&stale));
+    let mut c = Client::connect_retry(std::path::Path::new(&stale));
     c.negotiate();
     drop(f);
 

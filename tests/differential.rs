@@ -72,11 +72,11 @@ fn transcript(c: &mut Client, requests: &[&str]) -> Vec<Vec<String>> {
         let sentinel = format!(r#"{{"execute":"query-name","id":"sentinel-{i}"}}"#);
         c.send(r);
         c.send(&sentinel);
-        let want = format!(r#""id": "sentinel-{i}"}}"#);
+        let want = format!(r#""id": "sentinel-{i}""#);
         let mut lines = Vec::new();
         loop {
             let l = c.line();
-            if l.ends_with(&want) {
+            if l.contains(&want) {
                 break;
             }
             lines.push(normalize(&l));

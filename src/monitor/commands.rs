@@ -377,12 +377,13 @@ pub fn closefd(state: &mut State, caller: &Caller, args: &Object) -> Result<Valu
 }
 
 fn add_fd(state: &mut State, caller: &Caller, args: &Object) -> Result<Value, QmpError> {
-    let set = args.get("fdset-id").and_then(Value::as_i64);
-    if set.is_some_and(|s| s < 0) {
-        return Err(QmpError::generic("Parameter 'fdset-id' expects a non-negative value"));
-    }
     let fd = super::take_received_fd(state, caller.monitor)
         .ok_or_else(|| QmpError::generic("No file descriptor supplied via SCM_RIGHTS"))?;
+    let set = args.get("fdset-id").and_then(Value::as_i64);
+    if set.is_some_and(|s| s < 0) {
+        // The fd was taken and closes here, as in QEMU.
+        return Err(QmpError::generic("Parameter 'fdset-id' expects a non-negative value"));
+    }
     let opaque = args.get("opaque").and_then(Value::as_str).map(str::to_string);
     let (num, set) = state.fdsets.add(set, fd, opaque).map_err(QmpError::generic)?;
     Ok(Value::Object(Object::new().with("fdset-id", Value::Int(set)).with("fd", Value::Int(i64::from(num)))))

@@ -205,6 +205,18 @@ impl Client {
         Client::new(UnixStream::connect(path).expect("connect"))
     }
 
+    /// For sockets fdmon creates itself (`path=`): the race the seed removes, so retry (bounded).
+    pub fn connect_retry(path: &std::path::Path) -> Client {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            match UnixStream::connect(path) {
+                Ok(s) => return Client::new(s),
+                Err(e) => assert!(Instant::now() < deadline, "connect {}: {e}", path.display()),
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     pub fn send(&mut self, text: &str) {
         self.stream.write_all(text.as_bytes()).unwrap();
     }

@@ -34,7 +34,7 @@ impl Completions {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Esc {
+enum EscState {
     Norm,
     /// After ESC.
     Esc,
@@ -50,7 +50,7 @@ pub(super) struct Editor {
     /// The line as last drawn, and where the terminal cursor was left.
     shown: Vec<u8>,
     shown_cursor: usize,
-    esc: Esc,
+    esc: EscState,
     esc_param: u32,
     /// Oldest first; no duplicates.
     history: Vec<Vec<u8>>,
@@ -65,7 +65,7 @@ impl Default for Editor {
             cursor: 0,
             shown: Vec::new(),
             shown_cursor: 0,
-            esc: Esc::Norm,
+            esc: EscState::Norm,
             esc_param: 0,
             history: Vec::new(),
             hist_entry: None,
@@ -84,7 +84,7 @@ impl Editor {
     ) -> Option<Vec<u8>> {
         let mut line = None;
         match self.esc {
-            Esc::Norm => match ch {
+            EscState::Norm => match ch {
                 0x01 => self.cursor = 0,
                 0x04 => self.delete_char(),
                 0x05 => self.cursor = self.buf.len(),
@@ -105,28 +105,23 @@ impl Editor {
                 0x0e => self.hist_down(),
                 0x10 => self.hist_up(),
                 0x17 => self.back_word(),
-                0x1b => self.esc = Esc::Esc,
-                0x7f | 0x08 => {
-                    if self.cursor > 0 {
-                        self.cursor -= 1;
-                        self.delete_char();
-                    }
-                }
+                0x1b => self.esc = EscState::Esc,
+                0x7f | 0x08 => self.backspace(),
                 // QEMU also takes 0x9b as an 8-bit CSI; fdmon does not, so that UTF-8 text
                 // containing that byte (`Û` is C3 9B) is not mangled.
                 c if c >= 32 => self.insert(c),
                 _ => {}
             },
-            Esc::Esc => {
+            EscState::Esc => {
                 self.esc_param = 0;
                 self.esc = match ch {
-                    b'[' => Esc::Csi,
-                    b'O' => Esc::Ss3,
-                    _ => Esc::Norm,
+                    b'[' => EscState::Csi,
+                    b'O' => EscState::Ss3,
+                    _ => EscState::Norm,
                 };
             }
-            Esc::Csi => {
-                self.esc = Esc::Norm;
+            EscState::Csi => {
+                self.esc = EscState::Norm;
                 match ch {
                     b'A' | b'F' => self.hist_up(),
                     b'B' | b'E' => self.hist_down(),
@@ -134,7 +129,7 @@ impl Editor {
                     b'C' => self.cursor = (self.cursor + 1).min(self.buf.len()),
                     b'0'..=b'9' => {
                         self.esc_param = self.esc_param.saturating_mul(10).saturating_add(u32::from(ch - b'0'));
-                        self.esc = Esc::Csi;
+                        self.esc = EscState::Csi;
                     }
                     b'~' => match self.esc_param {
                         1 => self.cursor = 0,
@@ -145,8 +140,8 @@ impl Editor {
                     _ => {}
                 }
             }
-            Esc::Ss3 => {
-                self.esc = Esc::Norm;
+            EscState::Ss3 => {
+                self.esc = EscState::Norm;
                 match ch {
                     b'F' => self.cursor = self.buf.len(),
                     b'H' => self.cursor = 0,
@@ -187,13 +182,20 @@ impl Editor {
         out.extend_from_slice(super::PROMPT.as_bytes());
         self.shown.clear();
         self.shown_cursor = 0;
-        self.esc = Esc::Norm;
+        self.esc = EscState::Norm;
     }
 
     fn insert(&mut self, c: u8) {
         if self.buf.len() < MAX_LINE {
             self.buf.insert(self.cursor, c);
             self.cursor += 1;
+        }
+    }
+
+    fn backspace(&mut self) {
+        if self.cursor > 0 {
+            self.cursor -= 1;
+            self.delete_char();
         }
     }
 
@@ -292,8 +294,8 @@ impl Editor {
                     prefix = items[0][..prefix].iter().zip(it.iter()).take_while(|(a, b)| a == b).count();
                     width = width.max(it.len());
                 }
-                for i in c.index..prefix {
-                    self.insert(items[0][i]);
+                for b in items[0].get(c.index..prefix).unwrap_or_default().to_vec() {
+                    self.insert(b);
                 }
                 let width = (width + 2).clamp(10, 80);
                 let cols = 80 / width;
