@@ -62,7 +62,7 @@ class QmpInterop(unittest.TestCase):
         with self.assertRaises(ExecuteError) as cm:
             await qmp.execute("no-such-command")
         self.assertEqual(str(cm.exception), "The command no-such-command has not been found")
-        self.assertEqual(cm.exception.error.class_, "CommandNotFound")
+        self.assertEqual(cm.exception.error.error.class_, "CommandNotFound")
         names = {c["name"] for c in await qmp.execute("query-commands")}
         self.assertTrue({"qmp_capabilities", "query-status", "quit", "getfd"} <= names)
         ver = await qmp.execute("query-version")
