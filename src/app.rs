@@ -135,6 +135,7 @@ fn start(config: Config) -> Result<i32, String> {
 
     for c in &config.chardevs {
         let dev = open(&c.spec, FdSource::Inherited).map_err(|e| at(&c.origin, &e))?;
+        state.cli_chardev_ids.push(c.spec.id.clone());
         let slot = state.add_chardev(dev);
         let wait = matches!(&c.spec.backend, crate::chardev::spec::BackendSpec::Socket(s) if s.server && s.wait);
         if wait {

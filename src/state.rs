@@ -41,6 +41,9 @@ pub struct ExitRequest {
 pub struct State {
     /// Slots keep indices stable when chardevs are removed; order is creation order.
     pub chardevs: Vec<Option<Chardev>>,
+    /// Ids of command-line chardevs: QEMU keeps their options, so HMP `chardev-add` reports
+    /// them as `Duplicate ID` even after `chardev-remove`.
+    pub cli_chardev_ids: Vec<String>,
     pub monitors: Vec<Monitor>,
     pub run_state: RunState,
     pub no_shutdown: bool,
@@ -58,6 +61,7 @@ impl State {
     pub fn new() -> State {
         State {
             chardevs: Vec::new(),
+            cli_chardev_ids: Vec::new(),
             monitors: Vec::new(),
             run_state: RunState::Running,
             no_shutdown: false,

@@ -316,7 +316,7 @@ fn chardev_add(ctx: &mut Ctx, a: &[Val]) {
     // record which chardevs came from the command line; a chardev serving a monitor surely
     // did (runtime chardevs never get one).
     let state = &*ctx.state;
-    let taken = |id: &str| state.chardev_slot(id).and_then(|s| state.chardev(s)).is_some_and(|c| c.frontend.is_some());
+    let taken = |id: &str| state.cli_chardev_ids.iter().any(|i| i == id);
     let parsed = parse_chardev_add(&text, &taken);
     for w in &parsed.warnings {
         ctx.print(w);
@@ -326,10 +326,13 @@ fn chardev_add(ctx: &mut Ctx, a: &[Val]) {
         Ok(ChardevAddRequest::ListBackends(list)) => ctx.print(&list),
         Ok(ChardevAddRequest::Create(spec)) => {
             if ctx.state.chardev_slot(&spec.id).is_some() {
-                // What QEMU reports for a chardev created at run time: the socket backend
-                // trips over its yank instance first, the others over the object tree.
+                // What QEMU reports for a chardev created at run time: the object tree's text.
+                // For sockets QEMU says "duplicate yank instance", an internal detail; fdmon
+                // says what is wrong instead.
                 let desc = match spec.backend {
-                    crate::chardev::spec::BackendSpec::Socket(_) => "duplicate yank instance".to_string(),
+                    crate::chardev::spec::BackendSpec::Socket(_) => {
+                        format!("Chardev with id '{}' already exists", spec.id)
+                    }
                     _ => format!("attempt to add duplicate property '{}' to object (type 'container')", spec.id),
                 };
                 ctx.error(&QmpError::generic(desc));
@@ -696,7 +699,7 @@ mod tests {
         );
         assert_eq!(
             run_as(&mut s, "chardev-add socket,fd=x,server=on,wait=off,id=n1"),
-            "Error: duplicate yank instance\n"
+            "Error: Chardev with id 'n1' already exists\n"
         );
         assert_eq!(
             run_as(&mut s, "chardev-add socket,path=/nonexistent/h2.sock,server=on,wait=off,id=c4,bogus=1"),
