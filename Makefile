@@ -24,7 +24,7 @@ test: unit interop
 check: test
 
 unit:
-	$(CARGO) test --all-targets
+	$(CARGO) test --all-targets --no-fail-fast
 
 $(VENV)/.ok:
 	$(PYTHON) -m venv $(VENV)

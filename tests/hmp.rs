@@ -338,7 +338,10 @@ fn getfd_then_chardev_add_of_a_passed_listener() {
         hmp(&mut c, "chardev-add socket,fd=myfd,server=on,wait=off,id=c2"),
         "Error: File descriptor named 'myfd' has not been found\r\n"
     );
-    assert_eq!(hmp(&mut c, "chardev-add socket,fd=x,server=on,wait=off,id=c1"), "Error: duplicate yank instance\r\n");
+    assert_eq!(
+        hmp(&mut c, "chardev-add socket,fd=x,server=on,wait=off,id=c1"),
+        "Error: Chardev with id 'c1' already exists\r\n"
+    );
 
     // A client of the new chardev is accepted (no monitor serves it).
     let _peer = UnixStream::connect(&path).unwrap();
