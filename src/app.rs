@@ -141,8 +141,11 @@ fn start(config: Config) -> Result<i32, String> {
         if wait {
             let name = state.chardev(slot).map(|d| d.filename()).unwrap_or_default();
             eprintln!("{}", at(&c.origin, &format!("info: fdmon waiting for connection on: {name}")));
-            if crate::event_loop::wait_for_client(&mut state, slot, &signals).is_err() {
-                return Ok(1);
+            if let Err(sig) = crate::event_loop::wait_for_client(&mut state, slot, &signals) {
+                // QEMU is still inside start-up here and dies of the signal: so does fdmon.
+                drop(state);
+                drop(pidfile);
+                sys::signal::die_of(sig);
             }
         }
     }

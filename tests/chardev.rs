@@ -409,3 +409,20 @@ fn ringbuf_backend() {
         r#"{"error": {"class": "GenericError", "desc": "Base64 data contains invalid characters"}}"#
     );
 }
+
+#[test]
+fn sigterm_while_waiting_for_the_first_client_kills_like_qemu() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = TempDir::new("waitsig");
+    let p = dir.str("w.sock");
+    let arg = format!("socket,path={p},server=on,id=mon");
+    let mut f = spawn(&["-chardev", &arg, "-mon", "chardev=mon,mode=control"]);
+    let mut err = BufReader::new(f.child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("waiting for connection"), "{line}");
+    f.signal(libc::SIGTERM);
+    let status = f.wait();
+    assert_eq!(status.signal(), Some(libc::SIGTERM));
+    assert!(!std::path::Path::new(&p).exists(), "the socket fdmon created is removed");
+}

@@ -70,7 +70,7 @@ impl Conn {
     /// Reads one chunk into `inbuf`, collecting SCM_RIGHTS fds. A message carrying fds
     /// replaces the pending queue (the old fds close when dropped).
     pub fn read(&mut self) -> ReadOutcome {
-        let mut buf = vec![0u8; READ_CHUNK];
+        let mut buf = [0u8; READ_CHUNK];
         let result = if self.unix {
             let mut fds = Vec::new();
             let r = sys::socket::recv_with_fds(self.fd.as_fd(), &mut buf, &mut fds);
