@@ -347,3 +347,34 @@ fn name_uuid_and_process_name() {
     assert_eq!(c.cmd(r#"{"execute":"query-uuid"}"#), r#"{"return": {"UUID": "12345678-1234-1234-1234-123456789abc"}}"#);
     assert_eq!(std::fs::read_to_string(format!("/proc/{}/comm", f.pid())).unwrap(), "fdmonproc\n");
 }
+
+#[test]
+fn interactive_workload_owns_the_terminal() {
+    // `script` gives fdmon a pseudo-terminal as stdin. A workload in its own process group
+    // reading the terminal would be stopped by SIGTTIN unless fdmon made it the foreground.
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIP: script(1) is not installed");
+        return;
+    }
+    let cmd = format!("{} -- sh -c 'read x; echo got:$x; exit 4'", bin());
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::{Read, Write};
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "workload stuck (SIGTTIN?)");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(out.contains("got:hello"), "{out:?}");
+    assert_eq!(status.code(), Some(4));
+}
