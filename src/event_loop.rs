@@ -99,7 +99,7 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
                         write(state, slot);
                     }
                     if rev & (poll::HUP | poll::ERR | poll::NVAL) != 0 && rev & poll::IN == 0 {
-                        hang_up(state, slot);
+                        read_side_gone(state, slot);
                     }
                 }
                 Token::Write(slot) => {
@@ -154,6 +154,18 @@ fn write(state: &mut State, slot: usize) {
             disconnect(state, slot);
         }
     }
+}
+
+/// The read side reported a hang-up without data. A socket is gone in both directions; a pipe or
+/// stdio pair may still take output (replies to what was read before EOF).
+fn read_side_gone(state: &mut State, slot: usize) {
+    if let Some(conn) = state.chardev_mut(slot).and_then(|c| c.conn_mut()) {
+        if conn.wfd.is_some() {
+            conn.read_eof = true;
+            return;
+        }
+    }
+    hang_up(state, slot);
 }
 
 fn hang_up(state: &mut State, slot: usize) {
