@@ -163,7 +163,11 @@ fn start(config: Config) -> Result<i32, String> {
         let attached = match state.chardev_mut(slot) {
             Some(c) => {
                 c.frontend = Some(idx);
-                !matches!(c.backend, Backend::Server(_)) || c.conn().is_some()
+                match c.backend {
+                    Backend::Server(_) | Backend::Connected(_) | Backend::Stream { .. } => c.conn().is_some(),
+                    // ringbuf, null and file take output at once (the greeting lands there).
+                    _ => true,
+                }
             }
             None => false,
         };

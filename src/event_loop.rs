@@ -24,6 +24,8 @@ enum Token {
     Listener(usize),
     Read(usize),
     Write(usize),
+    /// A reconnecting client's connect in progress.
+    Connecting(usize),
 }
 
 struct Loop {
@@ -49,8 +51,17 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
         if accept_ok {
             lp.accept_paused_until = None;
         }
+        let mut deadline = lp.accept_paused_until;
         for (slot, c) in state.chardevs.iter().enumerate() {
             let Some(c) = c else { continue };
+            let (connecting, next_try) = c.reconnect_wait();
+            if let Some(fd) = connecting {
+                fds.push(PollFd::new(fd.as_raw_fd(), poll::OUT));
+                tokens.push(Token::Connecting(slot));
+            }
+            if let Some(t) = next_try {
+                deadline = Some(deadline.map_or(t, |d| d.min(t)));
+            }
             if accept_ok {
                 if let Some(l) = c.listener_to_poll() {
                     fds.push(PollFd::new(l.as_raw_fd(), poll::IN));
@@ -79,7 +90,7 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
                 }
             }
         }
-        let timeout = lp.accept_paused_until.map(|t| t.saturating_duration_since(now));
+        let timeout = deadline.map(|t| t.saturating_duration_since(now));
         if poll::poll(&mut fds, timeout).is_err() {
             continue;
         }
@@ -109,13 +120,27 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
                         hang_up(state, slot);
                     }
                 }
+                Token::Connecting(slot) => reconnect(state, slot, true),
             }
+        }
+    }
+}
+
+/// Advances a reconnecting client chardev; a new connection gets its monitor's greeting.
+fn reconnect(state: &mut State, slot: usize, ready: bool) {
+    let Some(c) = state.chardev_mut(slot) else { return };
+    if c.reconnect_step(Instant::now(), ready) {
+        if let Some(m) = c.frontend {
+            monitor::on_connect(state, m);
         }
     }
 }
 
 /// Runs buffered input, discards input nobody listens to, and drops finished connections.
 fn service(state: &mut State) {
+    for slot in 0..state.chardevs.len() {
+        reconnect(state, slot, false);
+    }
     for m in 0..state.monitors.len() {
         monitor::process_input(state, m);
     }

@@ -426,3 +426,30 @@ fn sigterm_while_waiting_for_the_first_client_kills_like_qemu() {
     assert_eq!(status.signal(), Some(libc::SIGTERM));
     assert!(!std::path::Path::new(&p).exists(), "the socket fdmon created is removed");
 }
+
+#[test]
+fn client_reconnect_retries_in_the_background() {
+    let dir = TempDir::new("reconnect");
+    let p = dir.str("later.sock");
+    let arg = format!("socket,path={p},reconnect=1,id=c");
+    let mut f = spawn(&["-chardev", &arg, "-mon", "chardev=c,mode=control"]);
+    let mut err = BufReader::new(f.child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert_eq!(
+        line,
+        format!("fdmon: Unable to connect character device c: Failed to connect to '{p}': No such file or directory\n")
+    );
+    // The server appears later: fdmon connects within its retry interval.
+    let l = UnixListener::bind(&p).unwrap();
+    let (s, _) = l.accept().unwrap();
+    let mut c = Client::new(s);
+    c.negotiate();
+    assert_eq!(chardevs(&mut c), format!("{{\"return\": [{}]}}", entry("c", "unix:", true)));
+    drop(c);
+    // ... and again after the peer leaves, with a fresh session.
+    let (s, _) = l.accept().unwrap();
+    let mut c = Client::new(s);
+    c.negotiate();
+    assert!(f.child.try_wait().unwrap().is_none());
+}

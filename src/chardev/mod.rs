@@ -143,12 +143,24 @@ pub struct Server {
 /// An already-connected socket (`fd=N,server=off`, or a client that connected out).
 pub struct Connected {
     pub conn: Option<Conn>,
-    /// The fd number inside fdmon, for `disconnected:fd:N`.
-    pub fdnum: i32,
-    /// Filename while connected (`unix:` for a socketpair end).
-    pub desc: String,
-    /// Filename after the peer left.
+    /// Filename while not connected (after the peer left, or before a reconnect succeeds).
     pub gone: String,
+    /// Client mode with `reconnect=SECS`: connect again after failures and disconnects.
+    pub reconnect: Option<Reconnect>,
+}
+
+/// Reconnect state of a client socket chardev. Connects never block the loop: they are started
+/// non-blocking and finished when the socket becomes writable.
+pub struct Reconnect {
+    pub targets: Vec<sys::socket::ConnectTo>,
+    /// How errors name the address: `/path` or `host:port`.
+    pub shown: String,
+    pub interval: std::time::Duration,
+    /// A connect in progress, and the target index it goes to.
+    pub connecting: Option<(OwnedFd, usize)>,
+    pub next_try: Option<std::time::Instant>,
+    /// The failure was already reported since the last successful connection (QEMU reports once).
+    pub reported: bool,
 }
 
 pub enum Backend {
@@ -194,11 +206,17 @@ impl Chardev {
         }
     }
 
-    /// Drops the current connection (its pending fds close with it).
+    /// Drops the current connection (its pending fds close with it). A reconnecting client
+    /// schedules its next attempt.
     pub fn drop_conn(&mut self) {
         match &mut self.backend {
             Backend::Server(s) => s.conn = None,
-            Backend::Connected(c) => c.conn = None,
+            Backend::Connected(c) => {
+                c.conn = None;
+                if let Some(r) = &mut c.reconnect {
+                    r.next_try = Some(std::time::Instant::now() + r.interval);
+                }
+            }
             Backend::Stream { conn, .. } => *conn = None,
             _ => {}
         }
@@ -237,7 +255,7 @@ impl Chardev {
                 Some(c) => c.name.clone(),
             },
             Backend::Connected(c) => match &c.conn {
-                Some(_) => c.desc.clone(),
+                Some(conn) => conn.name.clone(),
                 None => c.gone.clone(),
             },
             Backend::Ringbuf { memory_alias, .. } => if *memory_alias { "memory" } else { "ringbuf" }.to_string(),
@@ -266,6 +284,82 @@ impl Chardev {
                         c.out.extend_from_slice(bytes);
                     }
                 }
+            }
+        }
+    }
+
+    /// Reconnect bookkeeping, when this is a reconnecting client without a connection.
+    pub fn reconnect_mut(&mut self) -> Option<&mut Reconnect> {
+        match &mut self.backend {
+            Backend::Connected(Connected { conn: None, reconnect: Some(r), .. }) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// For the loop: the in-progress connect to wait on, and when the next attempt is due.
+    pub fn reconnect_wait(&self) -> (Option<BorrowedFd<'_>>, Option<std::time::Instant>) {
+        match &self.backend {
+            Backend::Connected(Connected { conn: None, reconnect: Some(r), .. }) => {
+                (r.connecting.as_ref().map(|(fd, _)| fd.as_fd()), r.next_try)
+            }
+            _ => (None, None),
+        }
+    }
+
+    /// Drives a reconnecting client: starts a due attempt, or finishes one whose socket became
+    /// writable (`ready`). Returns true when a connection was just established.
+    pub fn reconnect_step(&mut self, now: std::time::Instant, ready: bool) -> bool {
+        let id = self.id.clone();
+        let Some(r) = self.reconnect_mut() else { return false };
+        let outcome = if let Some((fd, idx)) = r.connecting.take() {
+            if !ready {
+                r.connecting = Some((fd, idx));
+                return false;
+            }
+            sys::socket::take_error(fd.as_fd()).map(|_| fd).map_err(|e| (e, idx))
+        } else if r.next_try.is_some_and(|t| now >= t) {
+            r.next_try = None;
+            let mut result = Err((io::Error::from(io::ErrorKind::AddrNotAvailable), 0));
+            for (idx, t) in r.targets.iter().enumerate() {
+                match sys::socket::connect_start(t) {
+                    Ok((fd, true)) => {
+                        result = Ok(fd);
+                        break;
+                    }
+                    Ok((fd, false)) => {
+                        r.connecting = Some((fd, idx));
+                        return false;
+                    }
+                    Err(e) => result = Err((e, idx)),
+                }
+            }
+            result
+        } else {
+            return false;
+        };
+        match outcome {
+            Ok(fd) => {
+                r.reported = false;
+                let unix = matches!(r.targets.first(), Some(sys::socket::ConnectTo::Unix(..)));
+                let name = open::connected_name(&fd, false);
+                let mut conn = Conn::new(fd, unix);
+                conn.name = name;
+                if let Backend::Connected(c) = &mut self.backend {
+                    c.conn = Some(conn);
+                }
+                true
+            }
+            Err((e, _)) => {
+                if !r.reported {
+                    eprintln!(
+                        "fdmon: Unable to connect character device {id}: Failed to connect to '{}': {}",
+                        r.shown,
+                        crate::error::os_text(&e)
+                    );
+                    r.reported = true;
+                }
+                r.next_try = Some(now + r.interval);
+                false
             }
         }
     }

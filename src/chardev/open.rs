@@ -12,10 +12,10 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::PathBuf;
 
 use super::spec::{BackendSpec, ChardevSpec, SocketAddrSpec, SocketSpec};
-use super::{Backend, Chardev, Conn, Connected, Server};
+use super::{Backend, Chardev, Conn, Connected, Reconnect, Server};
 use crate::error::os_text;
 use crate::sys;
-use crate::sys::socket::{Family, SockAddr, UnixAddr};
+use crate::sys::socket::{ConnectTo, Family, SockAddr, UnixAddr};
 
 /// Where `fd=` values come from.
 pub enum FdSource<'a> {
@@ -126,16 +126,22 @@ fn open_socket(s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
                     conn: None,
                     unlink: created,
                 }))
+            } else if let Some(secs) = s.reconnect.filter(|r| *r > 0) {
+                Ok(reconnecting(
+                    vec![ConnectTo::Unix(addr, *tight)],
+                    path.clone(),
+                    secs,
+                    format!("disconnected:{shown}"),
+                ))
             } else {
                 let fd = sys::socket::unix_connect(&addr, *tight)
                     .map_err(|e| format!("Failed to connect to '{path}': {}", os_text(&e)))?;
-                let fdnum = fd.as_raw_fd();
-                let conn = Conn::new(fd, true);
+                let mut conn = Conn::new(fd, true);
+                conn.name = "unix:".into();
                 Ok(Backend::Connected(Connected {
                     conn: Some(conn),
-                    fdnum,
-                    desc: "unix:".into(),
                     gone: format!("disconnected:{shown}"),
+                    reconnect: None,
                 }))
             }
         }
@@ -261,14 +267,35 @@ fn open_fd_socket(name: &str, s: &SocketSpec, fds: FdSource) -> Result<Backend, 
     } else {
         sys::fd::set_nonblocking(fd.as_fd(), true).map_err(|e| os_text(&e))?;
         let fdnum = fd.as_raw_fd();
-        let desc = connected_name(&fd, false);
+        let name = connected_name(&fd, false);
         let unix = matches!(sys::socket::local_addr(fd.as_fd()), Ok(SockAddr::Unix(_)));
-        let conn = Conn::new(fd, unix);
+        let mut conn = Conn::new(fd, unix);
+        conn.name = name;
         if s.nodelay && !unix {
             let _ = sys::socket::set_nodelay(conn.fd.as_fd(), true);
         }
-        Ok(Backend::Connected(Connected { conn: Some(conn), fdnum, desc, gone: format!("disconnected:fd:{fdnum}") }))
+        Ok(Backend::Connected(Connected {
+            conn: Some(conn),
+            gone: format!("disconnected:fd:{fdnum}"),
+            reconnect: None,
+        }))
     }
+}
+
+/// A client chardev that connects in the background and again after every disconnect.
+fn reconnecting(targets: Vec<ConnectTo>, shown: String, secs: u64, gone: String) -> Backend {
+    Backend::Connected(Connected {
+        conn: None,
+        gone,
+        reconnect: Some(Reconnect {
+            targets,
+            shown,
+            interval: std::time::Duration::from_secs(secs),
+            connecting: None,
+            next_try: Some(std::time::Instant::now()),
+            reported: false,
+        }),
+    })
 }
 
 /// QEMU accepts a plain decimal number (no sign, no spaces).
@@ -334,6 +361,15 @@ fn open_inet(
     } else {
         let addrs = sys::socket::resolve(host_opt, port, family, false)
             .map_err(|e| format!("address resolution failed for {host}:{port}: {e}"))?;
+        if let Some(secs) = s.reconnect.filter(|r| *r > 0) {
+            let targets = addrs.iter().map(|a| ConnectTo::Tcp(*a)).collect();
+            return Ok(reconnecting(
+                targets,
+                format!("{host}:{port}"),
+                secs,
+                format!("disconnected:tcp:{host}:{port}"),
+            ));
+        }
         let mut last_err = None;
         for a in &addrs {
             match sys::socket::tcp_connect(*a) {
@@ -341,13 +377,12 @@ fn open_inet(
                     if s.nodelay {
                         let _ = sys::socket::set_nodelay(fd.as_fd(), true);
                     }
-                    let fdnum = fd.as_raw_fd();
-                    let desc = connected_name(&fd, false);
+                    let mut conn = Conn::new(fd, false);
+                    conn.name = connected_name(&conn.fd, false);
                     return Ok(Backend::Connected(Connected {
-                        conn: Some(Conn::new(fd, false)),
-                        fdnum,
-                        desc,
+                        conn: Some(conn),
                         gone: format!("disconnected:tcp:{host}:{port}"),
+                        reconnect: None,
                     }));
                 }
                 Err(e) => last_err = Some(e),

@@ -526,22 +526,21 @@ fn backend_spec(id: &str, backend: &Object) -> Result<ChardevSpec, String> {
                     "'wait' is not supported at runtime: it would stop every monitor until a client connects".into()
                 );
             }
-            if let Some(r) = data.get("reconnect").and_then(Value::as_i64) {
+            let reconnect = data.get("reconnect").and_then(Value::as_i64);
+            if reconnect.is_some() {
                 if matches!(addr, SocketAddrSpec::Fd(_)) {
                     return Err("'reconnect' option is incompatible with 'fd' address type".into());
                 }
                 if server {
                     return Err("'reconnect' option is incompatible with socket in server listen mode".into());
                 }
-                let _ = r;
-                return Err("'reconnect' is not supported by fdmon".into());
             }
             BackendSpec::Socket(SocketSpec {
                 addr,
                 server,
                 wait,
                 nodelay: bool_arg(data, "nodelay", false),
-                reconnect: None,
+                reconnect: reconnect.map(|r| u64::try_from(r).unwrap_or(0)),
                 tls_creds: data.get("tls-creds").and_then(Value::as_str).map(str::to_string),
                 tls_authz: data.get("tls-authz").and_then(Value::as_str).map(str::to_string),
                 telnet: bool_arg(data, "telnet", false),

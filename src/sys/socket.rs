@@ -324,10 +324,7 @@ fn wait_connected(fd: BorrowedFd) -> io::Result<()> {
             break;
         }
     }
-    match getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)? {
-        0 => Ok(()),
-        code => Err(errno(code)),
-    }
+    take_error(fd)
 }
 
 /// Creates a listening Unix stream socket (`CLOEXEC`, `O_NONBLOCK`) bound to `addr`.
@@ -357,6 +354,49 @@ pub fn unix_connect(addr: &UnixAddr, tight: bool) -> io::Result<OwnedFd> {
     connect_blocking(sock.as_fd(), &raw)?;
     fd::set_nonblocking(sock.as_fd(), true)?;
     Ok(sock)
+}
+
+/// Where a non-blocking connect should go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectTo {
+    Unix(UnixAddr, bool),
+    Tcp(SocketAddr),
+}
+
+/// Starts a non-blocking connect (`CLOEXEC`, `O_NONBLOCK`). `Ok((fd, true))`: connected at once;
+/// `Ok((fd, false))`: in progress, poll the fd for writability and then call [`take_error`].
+pub fn connect_start(to: &ConnectTo) -> io::Result<(OwnedFd, bool)> {
+    let (family, raw) = match to {
+        ConnectTo::Unix(addr, tight) => {
+            if *addr == UnixAddr::Unnamed {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot connect to an unnamed UNIX socket"));
+            }
+            (libc::AF_UNIX, RawAddr::from_unix(addr, *tight)?)
+        }
+        ConnectTo::Tcp(a) => (inet_family(a), RawAddr::from_inet(*a)),
+    };
+    let sock = new_socket(family, libc::SOCK_NONBLOCK)?;
+    loop {
+        // SAFETY: `raw` points to `raw.len` initialized bytes of a socket address.
+        let r = cvt(unsafe { libc::connect(sock.as_raw_fd(), raw.as_ptr(), raw.len) });
+        match r {
+            Ok(_) => return Ok((sock, true)),
+            Err(e) => match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EINPROGRESS) => return Ok((sock, false)),
+                // A full unix backlog on a non-blocking connect: treat as refused for now.
+                _ => return Err(e),
+            },
+        }
+    }
+}
+
+/// The pending error of a socket (`SO_ERROR`), e.g. the outcome of a non-blocking connect.
+pub fn take_error(fd: BorrowedFd) -> io::Result<()> {
+    match getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)? {
+        0 => Ok(()),
+        code => Err(errno(code)),
+    }
 }
 
 fn inet_family(addr: &SocketAddr) -> libc::c_int {
