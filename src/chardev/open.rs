@@ -241,7 +241,7 @@ fn inet_bracketed(a: &std::net::SocketAddr) -> String {
 fn open_fd_socket(name: &str, s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
     let fd = match fds {
         FdSource::Inherited => {
-            let n: i32 = parse_fd_number(name).ok_or_else(|| format!("Unable to parse FD number {name}"))?;
+            let n: i32 = crate::opts::parse_fd_number(name).ok_or_else(|| format!("Unable to parse FD number {name}"))?;
             sys::fd::adopt_inherited(n).map_err(|_| format!("File descriptor '{name}' is not a socket"))?
         }
         FdSource::Named(list) => {
@@ -296,14 +296,6 @@ fn reconnecting(targets: Vec<ConnectTo>, shown: String, secs: u64, gone: String)
             reported: false,
         }),
     })
-}
-
-/// QEMU accepts a plain decimal number (no sign, no spaces).
-fn parse_fd_number(s: &str) -> Option<i32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
 }
 
 fn open_inet(
