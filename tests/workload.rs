@@ -378,3 +378,38 @@ fn interactive_workload_owns_the_terminal() {
     assert!(out.contains("got:hello"), "{out:?}");
     assert_eq!(status.code(), Some(4));
 }
+
+#[test]
+fn exec_failure_on_restart_leaves_prelaunch() {
+    let dir = TempDir::new("restart");
+    let prog = dir.str("myserver");
+    std::fs::copy("/bin/sleep", &prog).unwrap();
+    let (_f, mut c) = start(&[], &[&prog, "300"]);
+    assert!(workload_pid(&mut c).is_some());
+    std::fs::remove_file(&prog).unwrap();
+    c.send(r#"{"execute":"system_reset"}"#);
+    assert!(c.event().contains("RESET"));
+    assert_eq!(
+        c.line(),
+        format!(
+            r#"{{"error": {{"class": "GenericError", "desc": "cannot execute '{prog}': No such file or directory"}}}}"#
+        )
+    );
+    assert!(status(&mut c).contains("prelaunch"));
+    assert_eq!(workload_pid(&mut c), None);
+    std::fs::copy("/bin/sleep", &prog).unwrap();
+    c.send(r#"{"execute":"cont"}"#);
+    assert_eq!(c.event(), r#"{"event": "RESUME"}"#);
+    assert_eq!(c.line(), r#"{"return": {}}"#);
+    assert!(workload_pid(&mut c).is_some());
+}
+
+#[test]
+fn daemonize_reports_start_up_failure() {
+    let dir = TempDir::new("daemonfail");
+    let bad = dir.str("nodir/x.sock");
+    let chardev = format!("socket,path={bad},server=on,wait=off,id=mon");
+    let (code, _, err) = run(&["-daemonize", "-chardev", &chardev, "-mon", "chardev=mon,mode=control"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(err, format!("fdmon: -chardev {chardev}: Failed to bind socket to {bad}: No such file or directory\n"));
+}

@@ -241,7 +241,8 @@ fn inet_bracketed(a: &std::net::SocketAddr) -> String {
 fn open_fd_socket(name: &str, s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
     let fd = match fds {
         FdSource::Inherited => {
-            let n: i32 = crate::opts::parse_fd_number(name).ok_or_else(|| format!("Unable to parse FD number {name}"))?;
+            let n: i32 =
+                crate::opts::parse_fd_number(name).ok_or_else(|| format!("Unable to parse FD number {name}"))?;
             sys::fd::adopt_inherited(n).map_err(|_| format!("File descriptor '{name}' is not a socket"))?
         }
         FdSource::Named(list) => {
