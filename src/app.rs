@@ -12,7 +12,7 @@ use crate::chardev::open::{open, FdSource};
 use crate::chardev::Backend;
 use crate::error::os_text;
 use crate::monitor::{self, Mode, Monitor};
-use crate::opts::{self, Action, Config, MonitorMode};
+use crate::opts::{self, Action, Config, Deferred, MonitorMode};
 use crate::state::{RunState, State};
 use crate::sys;
 use crate::workload::Workload;
@@ -65,7 +65,7 @@ fn create_pidfile(path: &str) -> Result<Pidfile, String> {
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| format!("fdmon: cannot create PID file: Could not create '{path}': {}", os_text(&e)))?;
-    sys::fd::flock_exclusive_nonblocking(file.as_fd())
+    sys::fd::lock_exclusive_nonblocking(file.as_fd())
         .map_err(|e| format!("fdmon: cannot create PID file: Cannot lock pid file: {}", os_text(&e)))?;
     Ok(Pidfile { path: path.to_string(), file })
 }
@@ -108,12 +108,6 @@ fn start(config: Config) -> Result<i32, String> {
             std::env::remove_var(&k);
         }
     }
-    let ready = if config.daemonize { Some(daemonize()?) } else { None };
-    let mut pidfile = match &config.pidfile {
-        Some(p) => Some(create_pidfile(p)?),
-        None => None,
-    };
-
     let mut state = State::new();
     state.no_shutdown = config.no_shutdown;
     state.name = config.name.clone();
@@ -125,15 +119,46 @@ fn start(config: Config) -> Result<i32, String> {
         let _ = sys::process::set_process_name(p);
     }
 
-    // fd sets first, as QEMU does: `-add-fd` moves the fd to a new close-on-exec number.
+    // QEMU's order from here on: every -add-fd row, the pid file, each chardev in command-line
+    // order (its own errors, then opening it), then the monitors.
+    let mut originals = Vec::new();
     for a in &config.add_fds {
-        let fd = sys::fd::adopt_inherited(a.fd).map_err(|_| at(&a.origin, "fd is not valid or already in use"))?;
-        let copy = sys::fd::dup_cloexec(fd.as_fd()).map_err(|e| at(&a.origin, &os_text(&e)))?;
-        drop(fd);
+        if let Some(e) = &a.deferred {
+            return Err(e.clone());
+        }
+        if !sys::fd::is_inheritable(a.fd) {
+            return Err(at(&a.origin, "fd is not valid or already in use"));
+        }
+        if a.set < 0 {
+            return Err(at(&a.origin, opts::ADD_FD_NO_SET));
+        }
+        let copy = sys::fd::dup_number(a.fd).map_err(|e| at(&a.origin, &os_text(&e)))?;
         state.fdsets.add(Some(a.set), copy, a.opaque.clone()).map_err(|e| at(&a.origin, &e))?;
+        if !originals.contains(&a.fd) {
+            originals.push(a.fd);
+        }
+    }
+    // The fd sets hold copies: the inherited numbers close once all rows are in.
+    for n in originals {
+        drop(sys::fd::adopt_inherited(n));
     }
 
+    let ready = if config.daemonize { Some(daemonize()?) } else { None };
+    let mut pidfile = match &config.pidfile {
+        Some(p) => Some(create_pidfile(p)?),
+        None => None,
+    };
+
     for c in &config.chardevs {
+        match &c.deferred {
+            Some(Deferred::Error(e)) => return Err(e.clone()),
+            Some(Deferred::Help(text)) => {
+                print!("{text}");
+                let _ = std::io::stdout().flush();
+                return Ok(0);
+            }
+            None => {}
+        }
         let dev = open(&c.spec, FdSource::Inherited).map_err(|e| at(&c.origin, &e))?;
         state.cli_chardev_ids.push(c.spec.id.clone());
         let slot = state.add_chardev(dev);
@@ -151,6 +176,9 @@ fn start(config: Config) -> Result<i32, String> {
     }
 
     for m in &config.monitors {
+        if let Some(e) = &m.deferred {
+            return Err(e.clone());
+        }
         let slot = state
             .chardev_slot(&m.chardev)
             .ok_or_else(|| at(&m.origin, &format!("chardev \"{}\" not found", m.chardev)))?;

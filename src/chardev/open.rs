@@ -150,8 +150,11 @@ fn open_socket(s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
 }
 
 fn unix_addr(path: &str, abstract_: bool) -> Result<UnixAddr, String> {
-    if path.len() >= UNIX_PATH_MAX {
-        return Err(format!("UNIX socket path '{path}' is too long\nPath must be less than {UNIX_PATH_MAX} bytes"));
+    // QEMU's limits: a path may fill sun_path (108 bytes, no terminator needed); an abstract
+    // name loses one byte to the leading NUL.
+    let max = if abstract_ { UNIX_PATH_MAX - 1 } else { UNIX_PATH_MAX };
+    if path.len() > max {
+        return Err(format!("UNIX socket path '{path}' is too long\nPath must be less than {max} bytes"));
     }
     Ok(if abstract_ { UnixAddr::Abstract(path.as_bytes().to_vec()) } else { UnixAddr::Path(path.as_bytes().to_vec()) })
 }
@@ -241,9 +244,15 @@ fn inet_bracketed(a: &std::net::SocketAddr) -> String {
 fn open_fd_socket(name: &str, s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
     let fd = match fds {
         FdSource::Inherited => {
-            let n: i32 =
-                crate::opts::parse_fd_number(name).ok_or_else(|| format!("Unable to parse FD number {name}"))?;
-            sys::fd::adopt_inherited(n).map_err(|_| format!("File descriptor '{name}' is not a socket"))?
+            let n: i32 = crate::opts::parse_fd_text(name)?;
+            match sys::fd::adopt_inherited(n) {
+                Ok(fd) => fd,
+                // Named by an earlier chardev too: QEMU lets both use the one socket.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    sys::fd::dup_number(n).map_err(|_| format!("File descriptor '{name}' is not a socket"))?
+                }
+                Err(_) => return Err(format!("File descriptor '{name}' is not a socket")),
+            }
         }
         FdSource::Named(list) => {
             let pos = list.iter().position(|(n, _)| n == name);
@@ -324,7 +333,11 @@ fn open_inet(
                 return Err(format!("address resolution failed for {host}:{port}: {e}"));
             }
         };
-        let last = to.unwrap_or(first).max(first);
+        let last = to.unwrap_or(first);
+        if last < first {
+            // What QEMU 7.2 prints for an empty port range (its errno is stale at that point).
+            return Err("Failed to create a socket: No such file or directory".into());
+        }
         let addrs = sys::socket::resolve(host_opt, &first.to_string(), family, true)
             .map_err(|e| format!("address resolution failed for {host}:{port}: {e}"))?;
         let mut last_err = None;
@@ -350,9 +363,12 @@ fn open_inet(
             }
         }
         let e = last_err.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrNotAvailable));
-        Err(format!("Failed to bind socket: {}", os_text(&e)))
+        Err(format!("Failed to find an available port: {}", os_text(&e)))
     } else {
-        let addrs = sys::socket::resolve(host_opt, port, family, false)
+        // A client resolves the host as given (an empty one fails, as in QEMU), and only
+        // `ipv4=on` / `ipv6=off` narrow it: QEMU ignores `ipv6=on` and `ipv4=off` there.
+        let family = if ipv4 == Some(true) || ipv6 == Some(false) { Family::V4 } else { Family::Any };
+        let addrs = sys::socket::resolve(Some(host), port, family, false)
             .map_err(|e| format!("address resolution failed for {host}:{port}: {e}"))?;
         if let Some(secs) = s.reconnect.filter(|r| *r > 0) {
             let targets = addrs.iter().map(|a| ConnectTo::Tcp(*a)).collect();

@@ -155,8 +155,11 @@ pub fn backend_help() -> String {
 }
 
 /// QEMU's `qemu_parse_fd`: a decimal fd number (C `strtol`: leading blanks and a sign are
-/// accepted), 0..=INT_MAX, nothing after it. `None` is QEMU's `Unable to parse FD number X`.
-pub fn parse_fd_number(text: &str) -> Option<i32> {
+/// accepted), within `int`, nothing after it. A negative number parses (it then fails as
+/// "not a socket"). `Err` is the whole message: `Unable to parse FD number X`, with
+/// `: Numerical result out of range` when X is a number too large for an `int`.
+pub fn parse_fd_text(text: &str) -> Result<i32, String> {
+    let plain = || format!("Unable to parse FD number {text}");
     let t = text.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
     let (negative, digits) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
@@ -164,17 +167,25 @@ pub fn parse_fd_number(text: &str) -> Option<i32> {
         _ => (false, t),
     };
     if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
-        return None;
+        return Err(plain());
     }
     let trimmed = digits.trim_start_matches('0');
-    if trimmed.len() > 10 {
-        return None;
-    }
-    let value: i64 = if trimmed.is_empty() { 0 } else { trimmed.parse().ok()? };
-    if negative && value != 0 {
-        return None;
-    }
-    i32::try_from(value).ok()
+    let value: Option<i64> = if trimmed.is_empty() {
+        Some(0)
+    } else if trimmed.len() > 10 {
+        None
+    } else {
+        trimmed.parse().ok()
+    };
+    value
+        .map(|v| if negative { -v } else { v })
+        .and_then(|v| i32::try_from(v).ok())
+        .ok_or_else(|| format!("{}: Numerical result out of range", plain()))
+}
+
+/// A non-negative fd number (see [`parse_fd_text`]); `None` for anything else.
+pub fn parse_fd_number(text: &str) -> Option<i32> {
+    parse_fd_text(text).ok().filter(|n| *n >= 0)
 }
 
 /// Builds the chardev an option string describes, making every check QEMU 7.2 makes between
@@ -579,6 +590,10 @@ mod tests {
         for bad in ["", "myfd", "3 ", "-1", "0x3", "2147483648", "99999999999999999999", "3a", " "] {
             assert_eq!(parse_fd_number(bad), None, "{bad}");
         }
+        assert_eq!(parse_fd_text("-1"), Ok(-1));
+        assert_eq!(parse_fd_text("myfd"), Err("Unable to parse FD number myfd".into()));
+        assert_eq!(parse_fd_text("2147483648"), Err("Unable to parse FD number 2147483648: Numerical result out of range".into()));
+        assert_eq!(parse_fd_text("-2147483649"), Err("Unable to parse FD number -2147483649: Numerical result out of range".into()));
     }
 
     #[test]

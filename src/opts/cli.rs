@@ -28,10 +28,24 @@ pub enum MonitorMode {
     Readline,
 }
 
+/// A check whose outcome QEMU reports only when start-up reaches that item: `-add-fd` rows
+/// first, then the pid file, then each chardev in order, then the monitors. The caller runs
+/// the OS checks in the same order and stops at the first failure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Deferred {
+    /// The full stderr text (prefixed); exit status 1.
+    Error(String),
+    /// `-chardev help`: this text goes to stdout; exit status 0.
+    Help(String),
+}
+
 /// A chardev from `-chardev`, or the one a legacy `-qmp`/`-monitor DEV` creates.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CliChardev {
+    /// Only a placeholder (the id and a null backend) when `deferred` is set.
     pub spec: ChardevSpec,
+    /// Start-up stops here with this outcome.
+    pub deferred: Option<Deferred>,
     /// The option as typed, e.g. `-chardev socket,fd=3,id=mon` or `-qmp stdio`; pass it to
     /// [`prefix`] for start-up errors about this chardev.
     pub origin: String,
@@ -44,18 +58,25 @@ pub struct MonitorSpec {
     pub mode: MonitorMode,
     pub pretty: bool,
     pub origin: String,
+    /// Start-up stops here with this error text.
+    pub deferred: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddFdSpec {
-    /// Always >= 3. The caller still has to check it is open and has no FD_CLOEXEC
-    /// (`fd is not valid or already in use`).
+    /// >= 3 unless `deferred` is set. The caller checks it is open and has no FD_CLOEXEC
+    /// (`fd is not valid or already in use`), then that `set` is >= 0 (QEMU's order).
     pub fd: i32,
-    /// Always >= 0.
+    /// May be negative: `set option is required and must be non-negative` ([`ADD_FD_NO_SET`]).
     pub set: i64,
     pub opaque: Option<String>,
     pub origin: String,
+    /// Start-up stops at this row with this error text.
+    pub deferred: Option<String>,
 }
+
+/// The `-add-fd` error for a missing or negative `set=`, checked after the fd itself.
+pub const ADD_FD_NO_SET: &str = "set option is required and must be non-negative";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -508,7 +529,7 @@ pub fn parse_args(args: &[OsString], out: &mut dyn Write, warn: &mut dyn Write) 
             return Ok(action);
         }
     }
-    parser.finish(workload, out)
+    parser.finish(workload)
 }
 
 fn write_warnings(warn: &mut dyn Write, origin: &str, warnings: &[String]) {
@@ -667,7 +688,8 @@ impl Parser {
             label
         };
         if !id_wellformed(&label) {
-            return Err(fail(&origin, &OptError::ExpectsIdentifier));
+            // QEMU checks the `chardev:` label without printing the identifier hint.
+            return Err(fail(&origin, &OptError::ExpectsIdentifierBare));
         }
         if self.mon_ids.contains(&label) {
             return Err(fail(&origin, &OptError::DuplicateId { id: label, list: "mon".into() }));
@@ -689,7 +711,7 @@ impl Parser {
         Ok(())
     }
 
-    fn finish(self, workload: Vec<OsString>, out: &mut dyn Write) -> Result<Action, CliError> {
+    fn finish(self, workload: Vec<OsString>) -> Result<Action, CliError> {
         let mut add_fds = Vec::new();
         for p in &self.add_fds {
             // QEMU reads both as uint64 and stores them in an int / int64_t.
@@ -701,60 +723,71 @@ impl Parser {
                 Ok(Some(v)) => v as i64,
                 _ => -1,
             };
-            if fd < 0 {
-                return Err(fail(&p.origin, &OptError::AddFdNoFd));
-            }
-            if fd <= 2 {
-                return Err(fail(&p.origin, &OptError::StdStreamFd));
-            }
-            if set < 0 {
-                return Err(fail(&p.origin, &OptError::AddFdNoSet));
-            }
-            add_fds.push(AddFdSpec { fd, set, opaque: p.kv.get("opaque").map(String::from), origin: p.origin.clone() });
+            let deferred = if fd < 0 {
+                Some(fail(&p.origin, &OptError::AddFdNoFd).text)
+            } else if fd <= 2 {
+                Some(fail(&p.origin, &OptError::StdStreamFd).text)
+            } else {
+                None
+            };
+            add_fds.push(AddFdSpec {
+                fd,
+                set,
+                opaque: p.kv.get("opaque").map(String::from),
+                origin: p.origin.clone(),
+                deferred,
+            });
         }
 
         let mut chardevs: Vec<CliChardev> = Vec::new();
         let mut stdio_used = false;
         for p in &self.chardevs {
-            if wants_backend_help(&p.kv) {
-                let _ = out.write_all(backend_help().as_bytes());
-                return Ok(Action::Exit(0));
-            }
-            let spec = chardev_from_kv(&p.kv).map_err(|e| fail(&p.origin, &e))?;
-            if matches!(spec.backend, BackendSpec::Stdio { .. }) {
-                if self.daemonize {
-                    return Err(fail(&p.origin, &OptError::StdioWithDaemonize));
+            let placeholder = ChardevSpec { id: p.kv.id().unwrap_or("").to_string(), backend: BackendSpec::Null };
+            let (spec, deferred) = if wants_backend_help(&p.kv) {
+                (placeholder, Some(Deferred::Help(backend_help())))
+            } else {
+                match chardev_from_kv(&p.kv) {
+                    Err(e) => (placeholder, Some(Deferred::Error(fail(&p.origin, &e).text))),
+                    Ok(spec) if matches!(spec.backend, BackendSpec::Stdio { .. }) && self.daemonize => {
+                        (spec, Some(Deferred::Error(fail(&p.origin, &OptError::StdioWithDaemonize).text)))
+                    }
+                    Ok(spec) if matches!(spec.backend, BackendSpec::Stdio { .. }) && stdio_used => {
+                        (spec, Some(Deferred::Error(fail(&p.origin, &OptError::StdioInUse).text)))
+                    }
+                    Ok(spec) => {
+                        stdio_used |= matches!(spec.backend, BackendSpec::Stdio { .. });
+                        (spec, None)
+                    }
                 }
-                if stdio_used {
-                    return Err(fail(&p.origin, &OptError::StdioInUse));
-                }
-                stdio_used = true;
-            }
-            chardevs.push(CliChardev { spec, origin: p.origin.clone() });
+            };
+            chardevs.push(CliChardev { spec, deferred, origin: p.origin.clone() });
         }
 
         let mut monitors: Vec<MonitorSpec> = Vec::new();
         for m in &self.mons {
             let mode = match m.mode.as_deref() {
-                None | Some("readline") => MonitorMode::Readline,
-                Some("control") => MonitorMode::Control,
-                Some(other) => {
-                    return Err(fail(&m.origin, &OptError::BadEnumValue { key: "mode".into(), value: other.into() }))
+                None | Some("readline") => Ok(MonitorMode::Readline),
+                Some("control") => Ok(MonitorMode::Control),
+                Some(other) => Err(OptError::BadEnumValue { key: "mode".into(), value: other.into() }),
+            };
+            let chardev = m.chardev.clone().unwrap_or_default();
+            let problem = match (&mode, &m.chardev) {
+                (Err(e), _) => Some(e.clone()),
+                (_, None) => Some(OptError::MissingParameter("chardev".into())),
+                _ if !chardevs.iter().any(|c| c.spec.id == chardev) => Some(OptError::ChardevNotFound(chardev.clone())),
+                (Ok(MonitorMode::Readline), _) if m.pretty => Some(OptError::PrettyWithHmp),
+                _ if monitors.iter().any(|x| x.chardev == chardev && x.deferred.is_none()) => {
+                    Some(OptError::DeviceInUse(chardev.clone()))
                 }
+                _ => None,
             };
-            let Some(chardev) = m.chardev.clone() else {
-                return Err(fail(&m.origin, &OptError::MissingParameter("chardev".into())));
-            };
-            if !chardevs.iter().any(|c| c.spec.id == chardev) {
-                return Err(fail(&m.origin, &OptError::ChardevNotFound(chardev)));
-            }
-            if mode == MonitorMode::Readline && m.pretty {
-                return Err(fail(&m.origin, &OptError::PrettyWithHmp));
-            }
-            if monitors.iter().any(|x| x.chardev == chardev) {
-                return Err(fail(&m.origin, &OptError::DeviceInUse(chardev)));
-            }
-            monitors.push(MonitorSpec { chardev, mode, pretty: m.pretty, origin: m.origin.clone() });
+            monitors.push(MonitorSpec {
+                chardev,
+                mode: mode.unwrap_or(MonitorMode::Readline),
+                pretty: m.pretty,
+                origin: m.origin.clone(),
+                deferred: problem.map(|e| fail(&m.origin, &e).text),
+            });
         }
 
         let mut pass_fds = Vec::new();
@@ -762,7 +795,7 @@ impl Parser {
             if *fd <= 2 {
                 return Err(fail(origin, &OptError::StdStreamFd));
             }
-            let by_add_fd = add_fds.iter().find(|a| a.fd == *fd).map(|a| &a.origin);
+            let by_add_fd = add_fds.iter().find(|a| a.fd == *fd && a.deferred.is_none()).map(|a| &a.origin);
             let by_chardev = chardevs.iter().find(|c| socket_fd(&c.spec) == Some(*fd)).map(|c| &c.origin);
             if let Some(by) = by_add_fd.or(by_chardev) {
                 return Err(fail(origin, &OptError::FdAlsoUsed { fd: *fd, by: by.clone() }));
@@ -787,6 +820,20 @@ impl Parser {
             shutdown_timeout: self.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
             workload,
         }))
+    }
+}
+
+impl Config {
+    /// The first deferred outcome start-up would meet, leaving out the OS checks in between
+    /// (fd validity, pid file, opening chardevs).
+    pub fn first_deferred(&self) -> Option<Deferred> {
+        let add_fd = self.add_fds.iter().find_map(|a| {
+            a.deferred.clone().or_else(|| (a.set < 0).then(|| format!("{}{ADD_FD_NO_SET}", prefix(&a.origin))))
+        });
+        add_fd
+            .map(Deferred::Error)
+            .or_else(|| self.chardevs.iter().find_map(|c| c.deferred.clone()))
+            .or_else(|| self.monitors.iter().find_map(|m| m.deferred.clone().map(Deferred::Error)))
     }
 }
 
@@ -990,10 +1037,21 @@ mod tests {
     use super::*;
     use crate::chardev::spec::SocketSpec;
 
+    /// Parses, then resolves deferred outcomes as start-up would (minus the OS checks).
     fn run(args: &[&str]) -> (Result<Action, CliError>, String, String) {
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         let (mut out, mut warn) = (Vec::new(), Vec::new());
-        let r = parse_args(&args, &mut out, &mut warn);
+        let mut r = parse_args(&args, &mut out, &mut warn);
+        if let Ok(Action::Run(c)) = &r {
+            match c.first_deferred() {
+                Some(Deferred::Error(text)) => r = Err(CliError { text }),
+                Some(Deferred::Help(text)) => {
+                    out.extend_from_slice(text.as_bytes());
+                    r = Ok(Action::Exit(0));
+                }
+                None => {}
+            }
+        }
         (r, String::from_utf8(out).unwrap(), String::from_utf8(warn).unwrap())
     }
     /// The stderr text of a failing command line.
@@ -1055,7 +1113,7 @@ mod tests {
         assert_eq!(exits(&["-chardev", "bogus,id=x", "-version"]), (0, version()));
         assert_eq!(exits(&["-chardev", "null,id=x", "-mon", "x,mode=bogus", "-version"]), (0, version()));
         assert_eq!(exits(&["-mon", "nope", "-version"]), (0, version()));
-        assert_eq!(err(&["-uuid", "x", "-version"]), "fdmon: -uuid x: Fail to parse UUID string. Wrong format.");
+        assert_eq!(err(&["-uuid", "x", "-version"]), "fdmon: -uuid x: failed to parse UUID string: wrong format");
         assert_eq!(exits(&["-version", "-h"]), (0, version()));
         assert_eq!(exits(&["-h", "-version"]), (0, help_text()));
         assert_eq!(err(&["-mon", "x,bogus=1", "-version"]), "fdmon: -mon x,bogus=1: Invalid parameter 'bogus'");
@@ -1111,8 +1169,8 @@ mod tests {
     #[test]
     fn chardev_option() {
         let c = cfg(&["-chardev", MON, "-mon", "chardev=mon,mode=control"]);
-        assert_eq!(c.chardevs, vec![CliChardev { spec: ChardevSpec { id: "mon".into(), backend: BackendSpec::Socket(SocketSpec { addr: SocketAddrSpec::Fd("3".into()), server: true, wait: false, nodelay: false, reconnect: None, tls_creds: None, tls_authz: None, telnet: false, tn3270: false, websocket: false }) }, origin: format!("-chardev {MON}") }]);
-        assert_eq!(c.monitors, vec![MonitorSpec { chardev: "mon".into(), mode: MonitorMode::Control, pretty: false, origin: "-mon chardev=mon,mode=control".into() }]);
+        assert_eq!(c.chardevs, vec![CliChardev { spec: ChardevSpec { id: "mon".into(), backend: BackendSpec::Socket(SocketSpec { addr: SocketAddrSpec::Fd("3".into()), server: true, wait: false, nodelay: false, reconnect: None, tls_creds: None, tls_authz: None, telnet: false, tn3270: false, websocket: false }) }, deferred: None, origin: format!("-chardev {MON}") }]);
+        assert_eq!(c.monitors, vec![MonitorSpec { chardev: "mon".into(), mode: MonitorMode::Control, pretty: false, origin: "-mon chardev=mon,mode=control".into(), deferred: None }]);
         assert_eq!(cfg(&["--chardev", "null,id=n"]).chardevs[0].origin, "--chardev null,id=n");
         assert_eq!(err(&["-chardev", "null"]), "fdmon: -chardev null: chardev: no id specified");
         assert_eq!(err(&["-chardev", ""]), "fdmon: -chardev : chardev: no id specified");
@@ -1213,7 +1271,7 @@ mod tests {
     #[test]
     fn mon_option() {
         let c = cfg(&["-chardev", MON, "-mon", "mon"]);
-        assert_eq!(c.monitors, vec![MonitorSpec { chardev: "mon".into(), mode: MonitorMode::Readline, pretty: false, origin: "-mon mon".into() }]);
+        assert_eq!(c.monitors, vec![MonitorSpec { chardev: "mon".into(), mode: MonitorMode::Readline, pretty: false, origin: "-mon mon".into(), deferred: None }]);
         assert!(cfg(&["-chardev", MON, "-mon", "chardev=mon,mode=control,pretty=on"]).monitors[0].pretty);
         assert_eq!(cfg(&["-chardev", MON, "-mon", "mon,mode=control,mode=readline"]).monitors[0].mode, MonitorMode::Readline);
         assert_eq!(cfg(&["-chardev", MON, "-mon", "mon,pretty=off"]).monitors[0].mode, MonitorMode::Readline);
@@ -1237,15 +1295,15 @@ mod tests {
     #[test]
     fn legacy_monitors() {
         let c = cfg(&["-qmp", "unix:/tmp/q.sock,server=on,wait=off"]);
-        assert_eq!(c.chardevs, vec![CliChardev { spec: ChardevSpec { id: "compat_monitor0".into(), backend: BackendSpec::Socket(SocketSpec { addr: SocketAddrSpec::Unix { path: "/tmp/q.sock".into(), abstract_: false, tight: true }, server: true, wait: false, nodelay: false, reconnect: None, tls_creds: None, tls_authz: None, telnet: false, tn3270: false, websocket: false }) }, origin: "-qmp unix:/tmp/q.sock,server=on,wait=off".into() }]);
-        assert_eq!(c.monitors, vec![MonitorSpec { chardev: "compat_monitor0".into(), mode: MonitorMode::Control, pretty: false, origin: "-qmp unix:/tmp/q.sock,server=on,wait=off".into() }]);
+        assert_eq!(c.chardevs, vec![CliChardev { spec: ChardevSpec { id: "compat_monitor0".into(), backend: BackendSpec::Socket(SocketSpec { addr: SocketAddrSpec::Unix { path: "/tmp/q.sock".into(), abstract_: false, tight: true }, server: true, wait: false, nodelay: false, reconnect: None, tls_creds: None, tls_authz: None, telnet: false, tn3270: false, websocket: false }) }, deferred: None, origin: "-qmp unix:/tmp/q.sock,server=on,wait=off".into() }]);
+        assert_eq!(c.monitors, vec![MonitorSpec { chardev: "compat_monitor0".into(), mode: MonitorMode::Control, pretty: false, origin: "-qmp unix:/tmp/q.sock,server=on,wait=off".into(), deferred: None }]);
         // wait defaults to on for servers here too.
         assert_eq!(cfg(&["-qmp", "unix:/tmp/q.sock,server=on"]).chardevs[0].spec.backend, BackendSpec::Socket(SocketSpec { addr: SocketAddrSpec::Unix { path: "/tmp/q.sock".into(), abstract_: false, tight: true }, server: true, wait: true, nodelay: false, reconnect: None, tls_creds: None, tls_authz: None, telnet: false, tn3270: false, websocket: false }));
         assert_eq!(cfg(&["-qmp", "unix:path=/tmp/q.sock,server=on,wait=off"]).chardevs[0].spec, cfg(&["-qmp", "unix:/tmp/q.sock,server=on,wait=off"]).chardevs[0].spec);
         // The legacy tail is parsed without deprecation warnings (QEMU's qemu_opts_do_parse).
         assert_eq!(warns(&["-qmp", "unix:/tmp/q.sock,server,nowait"]), "");
         assert_eq!(cfg(&["-qmp", "unix:/tmp/q.sock,server,nowait"]).chardevs[0].spec, cfg(&["-qmp", "unix:/tmp/q.sock,server=on,wait=off"]).chardevs[0].spec);
-        assert_eq!(cfg(&["-qmp-pretty", "stdio"]).monitors[0], MonitorSpec { chardev: "compat_monitor0".into(), mode: MonitorMode::Control, pretty: true, origin: "-qmp-pretty stdio".into() });
+        assert_eq!(cfg(&["-qmp-pretty", "stdio"]).monitors[0], MonitorSpec { chardev: "compat_monitor0".into(), mode: MonitorMode::Control, pretty: true, origin: "-qmp-pretty stdio".into(), deferred: None });
         assert_eq!(cfg(&["-qmp", "stdio"]).chardevs[0].spec, ChardevSpec { id: "compat_monitor0".into(), backend: BackendSpec::Stdio { signal: true } });
         assert_eq!(cfg(&["-monitor", "stdio"]).monitors[0].mode, MonitorMode::Readline);
         let tcp = cfg(&["-qmp", "tcp:127.0.0.1:4444,server=on,wait=off,nodelay=on,to=4450,ipv4=on"]);
@@ -1253,11 +1311,11 @@ mod tests {
         assert_eq!(cfg(&["-qmp", "tcp::1"]).chardevs[0].spec.backend, BackendSpec::Socket(SocketSpec { addr: SocketAddrSpec::Inet { host: "".into(), port: "1".into(), to: None, ipv4: None, ipv6: None }, server: false, wait: false, nodelay: false, reconnect: None, tls_creds: None, tls_authz: None, telnet: false, tn3270: false, websocket: false }));
         // chardev:ID puts a monitor on an existing chardev.
         let c = cfg(&["-chardev", "null,id=n", "-monitor", "chardev:n"]);
-        assert_eq!(c.monitors, vec![MonitorSpec { chardev: "n".into(), mode: MonitorMode::Readline, pretty: false, origin: "-monitor chardev:n".into() }]);
+        assert_eq!(c.monitors, vec![MonitorSpec { chardev: "n".into(), mode: MonitorMode::Readline, pretty: false, origin: "-monitor chardev:n".into(), deferred: None }]);
         assert_eq!(c.chardevs.len(), 1);
         assert_eq!(err(&["-monitor", "chardev:nope"]), "fdmon: -monitor chardev:nope: chardev \"nope\" not found");
-        assert_eq!(err(&["-monitor", "chardev:1x"]), format!("fdmon: -monitor chardev:1x: {ID_ERR}"));
-        assert_eq!(err(&["-monitor", "chardev:"]), format!("fdmon: -monitor chardev:: {ID_ERR}"));
+        assert_eq!(err(&["-monitor", "chardev:1x"]), "fdmon: -monitor chardev:1x: Parameter 'id' expects an identifier");
+        assert_eq!(err(&["-monitor", "chardev:"]), "fdmon: -monitor chardev:: Parameter 'id' expects an identifier");
         assert_eq!(err(&["-chardev", "null,id=n", "-monitor", "chardev:n", "-qmp", "chardev:n"]), "fdmon: -qmp chardev:n: Duplicate ID 'n' for mon");
         // -monitor none: no monitor and no number; -qmp none is an error.
         assert_eq!(cfg(&["-monitor", "none"]).monitors, vec![]);
@@ -1338,7 +1396,7 @@ mod tests {
         assert_eq!(err(&["-name", "g,debug-threads=maybe"]), "fdmon: -name g,debug-threads=maybe: Parameter 'debug-threads' expects 'on' or 'off'");
         assert_eq!(cfg(&["-uuid", "6AF2C1A4-1F0B-4E1D-9B7E-0123456789AB"]).uuid.as_deref(), Some("6af2c1a4-1f0b-4e1d-9b7e-0123456789ab"));
         for bad in ["", "x", "6af2c1a4-1f0b-4e1d-9b7e-0123456789a", "6af2c1a4-1f0b-4e1d-9b7e-0123456789abc", "6af2c1a4x1f0b-4e1d-9b7e-0123456789ab", "6af2c1a4-1f0b-4e1d-9b7e-0123456789ag"] {
-            assert_eq!(err(&["-uuid", bad]), format!("fdmon: -uuid {bad}: Fail to parse UUID string. Wrong format."));
+            assert_eq!(err(&["-uuid", bad]), format!("fdmon: -uuid {bad}: failed to parse UUID string: wrong format"));
         }
     }
 
@@ -1346,9 +1404,9 @@ mod tests {
     fn add_fd_option() {
         let c = cfg(&["-add-fd", "fd=3,set=2,opaque=cli-A", "-add-fd", "fd=4,set=2", "--add-fd", "set=7,fd=0x5,opaque=a,,b"]);
         assert_eq!(c.add_fds, vec![
-            AddFdSpec { fd: 3, set: 2, opaque: Some("cli-A".into()), origin: "-add-fd fd=3,set=2,opaque=cli-A".into() },
-            AddFdSpec { fd: 4, set: 2, opaque: None, origin: "-add-fd fd=4,set=2".into() },
-            AddFdSpec { fd: 5, set: 7, opaque: Some("a,b".into()), origin: "--add-fd set=7,fd=0x5,opaque=a,,b".into() },
+            AddFdSpec { fd: 3, set: 2, opaque: Some("cli-A".into()), origin: "-add-fd fd=3,set=2,opaque=cli-A".into(), deferred: None },
+            AddFdSpec { fd: 4, set: 2, opaque: None, origin: "-add-fd fd=4,set=2".into(), deferred: None },
+            AddFdSpec { fd: 5, set: 7, opaque: Some("a,b".into()), origin: "--add-fd set=7,fd=0x5,opaque=a,,b".into(), deferred: None },
         ]);
         assert_eq!(err(&["-add-fd", "set=1"]), "fdmon: -add-fd set=1: fd option is required and must be non-negative");
         assert_eq!(err(&["-add-fd", "fd=-1,set=1"]), "fdmon: -add-fd fd=-1,set=1: fd option is required and must be non-negative");

@@ -25,6 +25,8 @@ pub enum OptError {
     SizeOutOfRange { key: String, value: String },
     /// Two lines: `Parameter 'id' expects an identifier` + what an identifier is.
     ExpectsIdentifier,
+    /// `Parameter 'id' expects an identifier` without the hint line (legacy `chardev:` labels).
+    ExpectsIdentifierBare,
     /// `Duplicate ID 'ID' for LIST`
     DuplicateId { id: String, list: String },
     /// `Parameter 'KEY' is missing`
@@ -90,7 +92,7 @@ pub enum OptError {
     StdStreamFd,
     /// `set option is required and must be non-negative`
     AddFdNoSet,
-    /// `Fail to parse UUID string. Wrong format.`
+    /// `failed to parse UUID string: wrong format`
     BadUuid,
     /// `Unable to parse FD number TEXT`
     BadFdNumber(String),
@@ -121,6 +123,7 @@ impl fmt::Display for OptError {
             SizeOutOfRange { key, value } => {
                 write!(f, "Value '{value}' is out of range for parameter '{key}'")
             }
+            ExpectsIdentifierBare => write!(f, "Parameter 'id' expects an identifier"),
             ExpectsIdentifier => write!(
                 f,
                 "Parameter 'id' expects an identifier\n\
@@ -163,7 +166,7 @@ impl fmt::Display for OptError {
             AddFdNoFd => write!(f, "fd option is required and must be non-negative"),
             StdStreamFd => write!(f, "fd cannot be a standard I/O stream"),
             AddFdNoSet => write!(f, "set option is required and must be non-negative"),
-            BadUuid => write!(f, "Fail to parse UUID string. Wrong format."),
+            BadUuid => write!(f, "failed to parse UUID string: wrong format"),
             BadFdNumber(s) => write!(f, "Unable to parse FD number {s}"),
             BadTimeout(s) => write!(f, "invalid timeout '{s}': expected a non-negative number of seconds"),
             NotUtf8 => write!(f, "argument is not valid UTF-8"),

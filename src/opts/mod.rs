@@ -10,11 +10,11 @@ pub mod cli;
 pub mod kv;
 
 pub use chardev::{
-    backend_help, chardev_from_kv, parse_chardev_add, parse_fd_number, wants_backend_help, ChardevAddError,
-    ChardevAddParse, ChardevAddRequest, BACKEND_NAMES, CHARDEV_OPTS,
+    backend_help, chardev_from_kv, parse_chardev_add, parse_fd_number, parse_fd_text, wants_backend_help,
+    ChardevAddError, ChardevAddParse, ChardevAddRequest, BACKEND_NAMES, CHARDEV_OPTS,
 };
 pub use cli::{
-    help_text, parse_args, prefix, version_text, Action, AddFdSpec, CliChardev, CliError, Config, MonitorMode,
-    MonitorSpec, OPTIONS,
+    help_text, parse_args, prefix, version_text, Action, AddFdSpec, CliChardev, CliError, Config, Deferred,
+    MonitorMode, MonitorSpec, ADD_FD_NO_SET, OPTIONS,
 };
 pub use kv::{parse_kv, KvList, OptError};

@@ -48,6 +48,26 @@ pub fn is_open(fd: RawFd) -> bool {
     r != -1
 }
 
+/// Whether `fd` is an inherited descriptor fdmon may use: open and without `FD_CLOEXEC`
+/// (everything fdmon opens itself is close-on-exec). QEMU's test for `-add-fd`.
+pub fn is_inheritable(fd: RawFd) -> bool {
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: F_GETFD only reads the fd flags; on a closed number it fails with EBADF.
+    let r = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    r != -1 && r & libc::FD_CLOEXEC == 0
+}
+
+/// A close-on-exec copy (numbered from 3) of an open fd number this process did not adopt.
+pub fn dup_number(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC creates a new descriptor (or fails with EBADF); the new number is
+    // owned by nobody else, so wrapping it in OwnedFd right away is sound.
+    let n = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })?;
+    // SAFETY: `n` was just created by fcntl and is owned only here.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
 fn get_fd_flags(fd: BorrowedFd) -> io::Result<libc::c_int> {
     // SAFETY: F_GETFD on a borrowed (thus open) fd reads its flags, no memory is passed.
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) })
@@ -128,12 +148,20 @@ pub fn open_devnull() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// `flock(LOCK_EX | LOCK_NB)`: `Err` with kind `WouldBlock` when someone else holds the lock.
-/// The lock belongs to the open file description and is released when its last fd closes.
-pub fn flock_exclusive_nonblocking(fd: BorrowedFd) -> io::Result<()> {
+/// A POSIX record lock on the whole file (`fcntl(F_SETLK, F_WRLCK)`, what `lockf` uses, as
+/// QEMU does for its pid file, so fdmon and QEMU see each other's locks). `Err` (EAGAIN or
+/// EACCES) when another process holds it. The lock belongs to the process and is released when
+/// any of its fds for the file closes, or at exit; it is not inherited by `fork`.
+pub fn lock_exclusive_nonblocking(fd: BorrowedFd) -> io::Result<()> {
+    // SAFETY: flock is plain old data; zeroed is a valid starting value.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = 0;
+    fl.l_len = 0;
     retry(|| {
-        // SAFETY: flock on a borrowed, open fd; no memory is passed.
-        cvt(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) })
+        // SAFETY: F_SETLK on a borrowed, open fd with a pointer to a live, initialized flock.
+        cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLK, &fl) })
     })
     .map(drop)
 }
@@ -255,17 +283,24 @@ mod tests {
     }
 
     #[test]
-    fn flock_conflicts_between_open_files() {
-        let p = TempPath::new("flock");
-        let a = std::fs::File::create(&p.0).unwrap();
-        let b = std::fs::File::open(&p.0).unwrap();
-        flock_exclusive_nonblocking(a.as_fd()).unwrap();
-        // Locking again through the same open file description succeeds.
-        flock_exclusive_nonblocking(a.as_fd()).unwrap();
-        let e = flock_exclusive_nonblocking(b.as_fd()).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
-        drop(a);
-        flock_exclusive_nonblocking(b.as_fd()).unwrap();
+    fn record_lock_is_seen_by_other_processes() {
+        let p = TempPath::new("lockf");
+        let a = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&p.0).unwrap();
+        lock_exclusive_nonblocking(a.as_fd()).unwrap();
+        // POSIX locks are per process: locking again here succeeds...
+        lock_exclusive_nonblocking(a.as_fd()).unwrap();
+        // ...while another process (python's lockf, as QEMU uses) is refused.
+        let probe = |path: &std::path::Path| {
+            std::process::Command::new("python3")
+                .args(["-c", "import fcntl,sys; fcntl.lockf(open(sys.argv[1],'r+'), fcntl.LOCK_EX|fcntl.LOCK_NB)"])
+                .arg(path)
+                .status()
+        };
+        if let Ok(st) = probe(&p.0) {
+            assert!(!st.success());
+            drop(a);
+            assert!(probe(&p.0).unwrap().success());
+        }
     }
 
     #[test]
