@@ -1,5 +1,9 @@
 //! fd sets (`-add-fd`, `add-fd`, `remove-fd`, `query-fdsets`): numbered groups of fds fdmon
 //! holds for a client. Bookkeeping only: nothing in fdmon opens `/dev/fdset/N`.
+//!
+//! Lifetime follows QEMU 7.2: `remove-fd` only marks fds; marked fds close while the run state
+//! is `running`, and when the last monitor client disconnects in that state every fd closes
+//! (nothing holds a `/dev/fdset` duplicate). A set with no fds left disappears.
 #![forbid(unsafe_code)]
 
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -9,6 +13,8 @@ use crate::json::{Object, Value};
 struct Entry {
     fd: OwnedFd,
     opaque: Option<String>,
+    /// `remove-fd` asked for it; it closes at the next cleanup while running.
+    removed: bool,
 }
 
 struct FdSet {
@@ -35,7 +41,7 @@ impl FdSets {
             None => (0..).find(|i| !self.sets.iter().any(|s| s.id == *i)).unwrap_or(0),
         };
         let num = fd.as_raw_fd();
-        let entry = Entry { fd, opaque };
+        let entry = Entry { fd, opaque, removed: false };
         match self.sets.iter_mut().find(|s| s.id == id) {
             Some(s) => s.fds.push(entry),
             None => self.sets.push(FdSet { id, fds: vec![entry] }),
@@ -43,27 +49,33 @@ impl FdSets {
         Ok((num, id))
     }
 
-    /// Removes one fd of a set, or the whole set.
-    pub fn remove(&mut self, id: i64, fd: Option<i64>) -> Result<(), String> {
+    /// Marks one fd of a set, or the whole set, for removal, then cleans that set up.
+    pub fn remove(&mut self, id: i64, fd: Option<i64>, running: bool, no_clients: bool) -> Result<(), String> {
         let not_found = || match fd {
             Some(f) => format!("File descriptor named 'fdset-id:{id}, fd:{f}' not found"),
             None => format!("File descriptor named 'fdset-id:{id}' not found"),
         };
-        let si = self.sets.iter().position(|s| s.id == id).ok_or_else(not_found)?;
+        let set = self.sets.iter_mut().find(|s| s.id == id).ok_or_else(not_found)?;
         match fd {
-            None => {
-                self.sets.remove(si);
-            }
+            None => set.fds.iter_mut().for_each(|e| e.removed = true),
             Some(f) => {
-                let set = &mut self.sets[si];
-                let i = set.fds.iter().position(|e| i64::from(e.fd.as_raw_fd()) == f).ok_or_else(not_found)?;
-                set.fds.remove(i);
-                if set.fds.is_empty() {
-                    self.sets.remove(si);
-                }
+                let e = set.fds.iter_mut().find(|e| i64::from(e.fd.as_raw_fd()) == f).ok_or_else(not_found)?;
+                e.removed = true;
             }
         }
+        self.cleanup(Some(id), running, no_clients);
         Ok(())
+    }
+
+    /// QEMU's fd-set cleanup for one set (or all): while running, close the fds marked
+    /// removed, or every fd when no monitor client is connected; drop sets left empty.
+    pub fn cleanup(&mut self, only: Option<i64>, running: bool, no_clients: bool) {
+        for set in self.sets.iter_mut().filter(|s| only.is_none_or(|id| s.id == id)) {
+            if running {
+                set.fds.retain(|e| !(e.removed || no_clients));
+            }
+        }
+        self.sets.retain(|s| !s.fds.is_empty());
     }
 
     /// Sets in descending id order, fds in insertion order.
@@ -92,5 +104,60 @@ impl FdSets {
 
     pub fn is_empty(&self) -> bool {
         self.sets.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fd() -> OwnedFd {
+        crate::sys::fd::open_devnull().unwrap()
+    }
+
+    fn shape(s: &FdSets) -> Vec<(i64, usize)> {
+        s.sets.iter().map(|x| (x.id, x.fds.len())).collect()
+    }
+
+    #[test]
+    fn lowest_free_id_and_listing_order() {
+        let mut s = FdSets::default();
+        assert_eq!(s.add(Some(2), fd(), None).unwrap().1, 2);
+        assert_eq!(s.add(None, fd(), Some("x".into())).unwrap().1, 0);
+        assert_eq!(s.add(None, fd(), None).unwrap().1, 1);
+        let q = crate::json::to_string(&s.query());
+        let ids: Vec<usize> =
+            ["\"fdset-id\": 2", "\"fdset-id\": 1", "\"fdset-id\": 0"].iter().map(|k| q.find(k).unwrap()).collect();
+        assert!(ids[0] < ids[1] && ids[1] < ids[2], "{q}");
+        assert!(q.contains("\"opaque\": \"x\""));
+    }
+
+    #[test]
+    fn removal_waits_for_running_as_in_qemu() {
+        let mut s = FdSets::default();
+        s.add(Some(1), fd(), None).unwrap();
+        let (n, _) = s.add(Some(1), fd(), None).unwrap();
+        // Not running: marked, still listed.
+        s.remove(1, None, false, false).unwrap();
+        assert_eq!(shape(&s), vec![(1, 2)]);
+        // Marked fds still count as present for another remove-fd.
+        s.remove(1, Some(i64::from(n)), false, false).unwrap();
+        // Running: a cleanup closes the marked fds and the set goes.
+        s.cleanup(None, true, false);
+        assert_eq!(shape(&s), vec![]);
+        assert_eq!(s.remove(1, None, true, false), Err("File descriptor named 'fdset-id:1' not found".into()));
+        assert_eq!(s.remove(1, Some(9), true, false), Err("File descriptor named 'fdset-id:1, fd:9' not found".into()));
+    }
+
+    #[test]
+    fn last_client_leaving_while_running_drops_everything() {
+        let mut s = FdSets::default();
+        s.add(Some(3), fd(), None).unwrap();
+        s.cleanup(None, false, true);
+        assert_eq!(shape(&s), vec![(3, 1)]);
+        s.cleanup(None, true, false);
+        assert_eq!(shape(&s), vec![(3, 1)]);
+        s.cleanup(None, true, true);
+        assert!(s.is_empty());
     }
 }

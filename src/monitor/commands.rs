@@ -392,7 +392,9 @@ fn add_fd(state: &mut State, caller: &Caller, args: &Object) -> Result<Value, Qm
 fn remove_fd(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
     let set = args.get("fdset-id").and_then(Value::as_i64).unwrap_or(-1);
     let fd = args.get("fd").and_then(Value::as_i64);
-    state.fdsets.remove(set, fd).map_err(QmpError::generic)?;
+    let running = state.run_state == crate::state::RunState::Running;
+    let no_clients = state.monitors.iter().all(|m| matches!(m.session, super::Session::Idle));
+    state.fdsets.remove(set, fd, running, no_clients).map_err(QmpError::generic)?;
     ok()
 }
 
