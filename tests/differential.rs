@@ -355,3 +355,149 @@ fn differential_pretty() {
     }
     assert_eq!(outs[0], outs[1]);
 }
+
+/// One HMP session: the bytes that come back for each line (echo included), banner removed.
+fn hmp_session(imp: Imp, extra: &[&str], lines: &[&str]) -> Vec<String> {
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut args = vec!["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=readline"];
+    args.extend_from_slice(extra);
+    let _p = start(imp, &args, vec![OwnedFd::from(b)]);
+    let mut c = Client::new(a);
+    let banner = c.until("(qemu) ");
+    assert!(banner.ends_with("monitor - type 'help' for more information\r\n(qemu) "), "{banner:?}");
+    let mut out = Vec::new();
+    for l in lines {
+        c.send(&format!("{l}\n"));
+        out.push(normalize(&c.until("(qemu) ")));
+    }
+    out
+}
+
+#[test]
+fn differential_hmp() {
+    if !qemu_available() {
+        return;
+    }
+    let lines = [
+        "info status",
+        "stop",
+        "info status",
+        "s",
+        "c",
+        "info status",
+        "system_reset",
+        "info status",
+        "system_powerdown",
+        "info name",
+        "info uuid",
+        "bogus",
+        "info bogus",
+        "INFO STATUS",
+        "info ver",
+        "",
+        "  info   status  ",
+        "stop now",
+        "q now",
+        "getfd",
+        "getfd myfd",
+        "closefd nosuch",
+        "chardev-add null,id=n1",
+        "chardev-add ringbuf,id=r1,size=16",
+        "ringbuf_write r1 hello",
+        "ringbuf_write r1 \"quoted str\"",
+        "ringbuf_read r1 100",
+        "ringbuf_read r1",
+        "ringbuf_read r1 abc",
+        "ringbuf_read r1 0",
+        "ringbuf_read nope 1",
+        "ringbuf_write n1 x",
+        "chardev-remove n1",
+        "chardev-remove n1",
+        "chardev-add null",
+        "chardev-add socket,path=/nonexistent/x.sock,server=on,wait=off,id=c4,bogus=1",
+        "chardev-add socket,fd=3,server=on,wait=off,id=c2",
+        "chardev-add socket,fd=lf,server,nowait,id=c3",
+        "chardev-add ringbuf,id=r2,size=15",
+        "chardev-remove mon",
+        "info chardev",
+    ];
+    let ours = hmp_session(Imp::Fdmon, &["-name", "vm1"], &lines);
+    let theirs = hmp_session(Imp::Qemu, &["-name", "vm1"], &lines);
+    for (i, l) in lines.iter().enumerate() {
+        if *l == "info chardev" {
+            // QEMU lists in hash order: compare as sets of lines.
+            let mut a: Vec<&str> = ours[i].split("\r\n").collect();
+            let mut b: Vec<&str> = theirs[i].split("\r\n").collect();
+            a.sort();
+            b.sort();
+            assert_eq!(a, b, "hmp {l:?}");
+        } else {
+            assert_eq!(ours[i], theirs[i], "hmp {l:?} differs (left fdmon, right QEMU)");
+        }
+    }
+}
+
+#[test]
+fn differential_hmp_editing_and_quit() {
+    if !qemu_available() {
+        return;
+    }
+    let mut results = Vec::new();
+    for imp in [Imp::Fdmon, Imp::Qemu] {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut p = start(
+            imp,
+            &["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=readline"],
+            vec![OwnedFd::from(b)],
+        );
+        let mut c = Client::new(a);
+        c.until("(qemu) ");
+        let mut t = Vec::new();
+        // backspace, Ctrl-C, history up, \r\n as two Enters, cursor keys
+        for bytes in
+            [&b"infx\x7fo status\n"[..], b"\x03info name\n", b"\x1b[A\n", b"info uuid\r\n", b"stip\x1b[D\x1b[D\x7fo\n"]
+        {
+            c.send_bytes(bytes);
+            let n = bytes.iter().filter(|b| **b == b'\n' || **b == b'\r').count();
+            let mut got = String::new();
+            for _ in 0..n {
+                got.push_str(&c.until("(qemu) "));
+            }
+            t.push(got);
+        }
+        c.send("quit\n");
+        t.push(c.until("\r\n"));
+        c.expect_eof();
+        t.push(format!("{:?}", p.wait().code()));
+        results.push(t);
+    }
+    assert_eq!(results[0], results[1]);
+}
+
+#[test]
+fn differential_human_monitor_command() {
+    compare(
+        "human-monitor-command",
+        &[],
+        &[
+            r#"{"execute":"qmp_capabilities"}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":"info status"}}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":"stop"}}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":"info status"}}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":"c"}}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":"bogus"}}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":"closefd nope"}}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":""}}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":"info status\ninfo name"}}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":"getfd x"}}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":"chardev-add ringbuf,id=r1,size=16"}}"#,
+            r#"{"execute":"ringbuf-write","arguments":{"device":"r1","data":"a\u0001\tb\nc\\d\u007fe\u00e9"}}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":"ringbuf_read r1 100"}}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":"info chardev"}}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":"chardev-remove r1"}}"#,
+            r#"{"execute":"human-monitor-command"}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":1}}"#,
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":"info status","cpu-index":5}}"#,
+        ],
+    );
+}
