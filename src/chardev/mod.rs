@@ -77,10 +77,11 @@ impl Conn {
             match r {
                 Ok((n, truncated)) => {
                     if truncated {
-                        // Some fds did not fit: drop the whole set rather than keep a partial one.
+                        // Some fds did not fit: the message still replaces the queue, but a
+                        // partial set is not kept (the old and the arrived fds all close).
                         fds.clear();
-                    }
-                    if !fds.is_empty() {
+                        self.pending_fds.clear();
+                    } else if !fds.is_empty() {
                         self.pending_fds = fds;
                     }
                     Ok(n)

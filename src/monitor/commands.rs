@@ -386,7 +386,7 @@ fn add_fd(state: &mut State, caller: &Caller, args: &Object) -> Result<Value, Qm
     }
     let opaque = args.get("opaque").and_then(Value::as_str).map(str::to_string);
     let (num, set) = state.fdsets.add(set, fd, opaque).map_err(QmpError::generic)?;
-    Ok(Value::Object(Object::new().with("fdset-id", Value::Int(set)).with("fd", Value::Int(i64::from(num)))))
+    Ok(Value::Object(Object::new().with("fd", Value::Int(i64::from(num))).with("fdset-id", Value::Int(set))))
 }
 
 fn remove_fd(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {

@@ -95,14 +95,14 @@ pub fn on_connect(state: &mut State, m: usize) {
     }
 }
 
-/// The peer left. When it was the last monitor client and the state is `running`, fd sets are
-/// cleaned up as QEMU 7.2 does.
+/// The peer left: fd sets are cleaned up as QEMU 7.2 does.
 pub fn on_disconnect(state: &mut State, m: usize) {
     state.monitors[m].session = Session::Idle;
-    if state.monitors.iter().all(|mon| matches!(mon.session, Session::Idle)) {
-        let running = state.run_state == crate::state::RunState::Running;
-        state.fdsets.cleanup(None, running, true);
-    }
+    // QEMU cleans fd sets up on every monitor close: marked fds go while running, and all of
+    // them when that was the last client.
+    let no_clients = state.monitors.iter().all(|mon| matches!(mon.session, Session::Idle));
+    let running = state.run_state == crate::state::RunState::Running;
+    state.fdsets.cleanup(None, running, no_clients);
 }
 
 /// Consumes buffered input of monitor `m` while its output is below the high-water mark.
