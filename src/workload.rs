@@ -21,6 +21,8 @@ pub struct Workload {
     pub last_exit: Option<WaitStatus>,
     /// fdmon sent SIGTERM (power button or shutdown): dying of it is a normal shutdown.
     pub expect_term: bool,
+    /// Process group of the latest child (its pid).
+    last_pgid: Option<Pid>,
 }
 
 impl Workload {
@@ -33,20 +35,33 @@ impl Workload {
             .collect::<Result<_, _>>()?;
         let program = argv.first().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
         let tty = crate::sys::fd::is_tty(std::io::stdin().as_fd());
-        Ok(Workload { argv, program, pass_fds: pass_fds.to_vec(), tty, pid: None, last_exit: None, expect_term: false })
+        Ok(Workload {
+            argv,
+            program,
+            pass_fds: pass_fds.to_vec(),
+            tty,
+            pid: None,
+            last_exit: None,
+            expect_term: false,
+            last_pgid: None,
+        })
     }
 
     /// Starts the child. The error names the program and the exec failure.
     pub fn start(&mut self) -> Result<Pid, String> {
         let stdin = std::io::stdin();
+        // Hand the terminal over only when fdmon holds it: a background fdmon must not take the
+        // terminal away from its shell.
+        let give_tty = self.tty && process::tty_foreground_pgrp(stdin.as_fd()).is_ok_and(|pg| pg == process::getpgrp());
         let spec = SpawnSpec {
             argv: &self.argv,
             keep_fds: &self.pass_fds,
-            foreground_tty: if self.tty { Some(stdin.as_fd()) } else { None },
+            foreground_tty: if give_tty { Some(stdin.as_fd()) } else { None },
         };
         match process::spawn(&spec) {
             Ok(pid) => {
                 self.pid = Some(pid);
+                self.last_pgid = Some(pid);
                 self.expect_term = false;
                 Ok(pid)
             }
@@ -79,8 +94,11 @@ impl Workload {
         self.pid = None;
         self.last_exit = Some(status);
         if self.tty {
+            // Take the terminal back only from our own workload's group.
             let stdin = std::io::stdin();
-            let _ = process::set_tty_foreground_pgrp(stdin.as_fd(), process::getpgrp());
+            if process::tty_foreground_pgrp(stdin.as_fd()).is_ok_and(|pg| Some(pg) == self.last_pgid) {
+                let _ = process::set_tty_foreground_pgrp(stdin.as_fd(), process::getpgrp());
+            }
         }
     }
 
