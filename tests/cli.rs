@@ -44,21 +44,7 @@ use std::time::{Duration, Instant};
 
 use fdmon::sys::socket::{unix_connect, unix_listen, UnixAddr};
 
-const QEMU: &str = "qemu-system-x86_64";
 const QEMU_BASE: &[&str] = &["-machine", "none", "-nodefaults", "-display", "none"];
-
-fn qemu_available() -> bool {
-    let ok = Command::new(QEMU)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("SKIP: {QEMU} is not installed; differential test not run");
-    }
-    ok
-}
 
 // ---------------------------------------------------------------------------------------------
 // The differential table: what a case is, how it runs, how outputs are compared.

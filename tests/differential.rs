@@ -7,22 +7,6 @@ mod common;
 use common::*;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
-
-const QEMU: &str = "qemu-system-x86_64";
-
-fn qemu_available() -> bool {
-    let ok = Command::new(QEMU)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("SKIP: {QEMU} is not installed; differential test not run");
-    }
-    ok
-}
 
 /// Which implementation to start.
 #[derive(Clone, Copy, Debug)]

@@ -14,7 +14,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fdmon::json::Value;
@@ -1222,21 +1221,6 @@ fn tcp_monitor_never_gets_fds() {
 // ---------------------------------------------------------------------------------------------
 // 7. Differential: the same sequences against QEMU 7.2
 // ---------------------------------------------------------------------------------------------
-
-const QEMU: &str = "qemu-system-x86_64";
-
-fn qemu_available() -> bool {
-    let ok = Command::new(QEMU)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("SKIP: {QEMU} is not installed; differential test not run");
-    }
-    ok
-}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Imp {

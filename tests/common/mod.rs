@@ -379,3 +379,21 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// The reference implementation for differential tests.
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// Whether QEMU is installed; prints a SKIP line when it is not, so differential tests pass
+/// cleanly without it.
+pub fn qemu_available() -> bool {
+    let ok = Command::new(QEMU)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIP: {QEMU} is not installed; differential test not run");
+    }
+    ok
+}
