@@ -15,6 +15,13 @@ fn qmp_over_pair(extra: &[&str]) -> (Fdmon, Client) {
     (f, c)
 }
 
+/// The first line fdmon writes to stderr (the stream is taken from the process).
+fn first_stderr_line(f: &mut Fdmon) -> String {
+    let mut line = String::new();
+    BufReader::new(f.child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    line
+}
+
 fn chardevs(c: &mut Client) -> String {
     c.cmd(r#"{"execute":"query-chardev"}"#)
 }
@@ -122,9 +129,7 @@ fn wait_on_blocks_start_up_until_a_client_connects() {
     let p = dir.str("w.sock");
     let arg = format!("socket,path={p},server=on,id=mon");
     let mut f = spawn(&["-chardev", &arg, "-mon", "chardev=mon,mode=control"]);
-    let mut err = BufReader::new(f.child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
+    let line = first_stderr_line(&mut f);
     assert_eq!(
         line,
         format!("fdmon: -chardev {arg}: info: fdmon waiting for connection on: disconnected:unix:{p},server=on\n")
@@ -142,9 +147,7 @@ fn inherited_listener_with_wait_on() {
         &["-chardev", "socket,fd=3,server=on,id=mon", "-mon", "chardev=mon,mode=control"],
         vec![OwnedFd::from(l)],
     );
-    let mut err = BufReader::new(f.child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
+    let line = first_stderr_line(&mut f);
     assert_eq!(
         line,
         format!("fdmon: -chardev socket,fd=3,server=on,id=mon: info: fdmon waiting for connection on: disconnected:unix:{},server=on\n", p.display())
@@ -417,9 +420,7 @@ fn sigterm_while_waiting_for_the_first_client_kills_like_qemu() {
     let p = dir.str("w.sock");
     let arg = format!("socket,path={p},server=on,id=mon");
     let mut f = spawn(&["-chardev", &arg, "-mon", "chardev=mon,mode=control"]);
-    let mut err = BufReader::new(f.child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
+    let line = first_stderr_line(&mut f);
     assert!(line.contains("waiting for connection"), "{line}");
     f.signal(libc::SIGTERM);
     let status = f.wait();
@@ -433,9 +434,7 @@ fn client_reconnect_retries_in_the_background() {
     let p = dir.str("later.sock");
     let arg = format!("socket,path={p},reconnect=1,id=c");
     let mut f = spawn(&["-chardev", &arg, "-mon", "chardev=c,mode=control"]);
-    let mut err = BufReader::new(f.child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
+    let line = first_stderr_line(&mut f);
     assert_eq!(
         line,
         format!("fdmon: Unable to connect character device c: Failed to connect to '{p}': No such file or directory\n")

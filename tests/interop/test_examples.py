@@ -67,7 +67,8 @@ class Examples(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, "fdmon did not exit")
             time.sleep(0.01)
 
-    def test_qmp_shell(self):
+    def qmp_shell(self, *args, stdin):
+        """Runs qmp-shell (unchanged, from qemu.qmp) against a fresh fdmon; returns its stdout."""
         shell = os.path.join(os.path.dirname(sys.executable), "qmp-shell")
         if not os.path.exists(shell):
             self.skipTest("qmp-shell not installed")
@@ -75,34 +76,25 @@ class Examples(unittest.TestCase):
                               "-mon", "chardev=mon,mode=control"], stderr=subprocess.PIPE, text=True)
         try:
             p.stderr.readline()  # the "waiting for connection" line: the socket exists now
-            r = subprocess.run([shell, self.sock], input="query-status\nquery-name\nbogus\n",
-                               capture_output=True, text=True, timeout=TIMEOUT)
-            self.assertIn("Connected to QEMU 0.1.0", r.stdout)
-            self.assertIn('{"return": {"status": "running", "singlestep": false, "running": true}}', r.stdout)
-            self.assertIn('{"return": {}}', r.stdout)
-            self.assertIn('"desc": "The command bogus has not been found"', r.stdout)
+            return subprocess.run([shell, *args, self.sock], input=stdin,
+                                  capture_output=True, text=True, timeout=TIMEOUT).stdout
         finally:
             p.kill()
             p.wait(TIMEOUT)
             p.stderr.close()
 
+    def test_qmp_shell(self):
+        out = self.qmp_shell(stdin="query-status\nquery-name\nbogus\n")
+        self.assertIn("Connected to QEMU 0.1.0", out)
+        self.assertIn('{"return": {"status": "running", "singlestep": false, "running": true}}', out)
+        self.assertIn('{"return": {}}', out)
+        self.assertIn('"desc": "The command bogus has not been found"', out)
+
     def test_qmp_shell_hmp_mode(self):
-        shell = os.path.join(os.path.dirname(sys.executable), "qmp-shell")
-        if not os.path.exists(shell):
-            self.skipTest("qmp-shell not installed")
-        p = subprocess.Popen([FDMON, "-chardev", f"socket,path={self.sock},server=on,wait=on,id=mon",
-                              "-mon", "chardev=mon,mode=control"], stderr=subprocess.PIPE, text=True)
-        try:
-            p.stderr.readline()
-            # -H sends human-monitor-command with "cpu-index": 0, which fdmon accepts.
-            r = subprocess.run([shell, "-H", self.sock], input="info status\nstop\ninfo status\n",
-                               capture_output=True, text=True, timeout=TIMEOUT)
-            self.assertIn("VM status: running", r.stdout)
-            self.assertIn("VM status: paused", r.stdout)
-        finally:
-            p.kill()
-            p.wait(TIMEOUT)
-            p.stderr.close()
+        # -H sends human-monitor-command with "cpu-index": 0, which fdmon accepts.
+        out = self.qmp_shell("-H", stdin="info status\nstop\ninfo status\n")
+        self.assertIn("VM status: running", out)
+        self.assertIn("VM status: paused", out)
 
 
 if __name__ == "__main__":
