@@ -1,38 +1,19 @@
 //! Differential tests: the same exchanges against fdmon and against QEMU itself
 //! (`qemu-system-x86_64 -machine none`), compared line by line after removing what is meant to
-//! differ (timestamps, version numbers). Skipped cleanly when QEMU is not installed.
+//! differ (timestamps, version numbers). QEMU 7.2's transcripts are recorded in
+//! `tests/golden/differential/` (`make golden`), so every case asserts on every run; with QEMU
+//! installed, each one also runs against QEMU live (see `tests/common/golden.rs`).
 
 mod common;
 
+use common::golden::{items, Golden, Transcript};
 use common::*;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
-/// Which implementation to start.
-#[derive(Clone, Copy, Debug)]
-enum Imp {
-    Fdmon,
-    Qemu,
-}
-
-fn base_args(imp: Imp) -> Vec<String> {
-    match imp {
-        Imp::Fdmon => vec![],
-        Imp::Qemu => ["-machine", "none", "-nodefaults", "-display", "none"].iter().map(|s| s.to_string()).collect(),
-    }
-}
-
 /// Starts `imp` with `args` and the given fds at 3, 4, ...
 fn start(imp: Imp, args: &[&str], fds: Vec<OwnedFd>) -> Fdmon {
-    match imp {
-        Imp::Fdmon => spawn_with_fds(args, fds),
-        Imp::Qemu => {
-            let mut all = base_args(imp);
-            all.extend(args.iter().map(|s| s.to_string()));
-            let all: Vec<&str> = all.iter().map(String::as_str).collect();
-            spawn_program(QEMU, &all, fds)
-        }
-    }
+    start_imp(imp, args, fds)
 }
 
 /// Replaces what legitimately differs: event timestamps, the version triple and package.
@@ -82,16 +63,24 @@ fn qmp_pair_session(imp: Imp, extra: &[&str], requests: &[&str]) -> Vec<Vec<Stri
     t
 }
 
+/// A QMP session as a transcript: the greeting, then each request's lines.
+fn qmp_transcript(imp: Imp, extra: &[&str], requests: &[&str]) -> Transcript {
+    let t = qmp_pair_session(imp, extra, requests);
+    let mut labels = vec!["greeting".to_string()];
+    labels.extend(requests.iter().enumerate().map(|(i, r)| format!("{} {}", i + 1, r.trim_end())));
+    labels.into_iter().zip(t.iter().map(|l| l.join("\n"))).collect()
+}
+
+/// One QMP session case in the test's golden file.
+fn compare_in(g: &Golden, name: &str, extra: &[&str], requests: &[&str]) {
+    g.check(name, &[], |imp| qmp_transcript(imp, extra, requests));
+}
+
+/// A test made of one QMP session case.
 fn compare(name: &str, extra: &[&str], requests: &[&str]) {
-    if !qemu_available() {
-        return;
-    }
-    let ours = qmp_pair_session(Imp::Fdmon, extra, requests);
-    let theirs = qmp_pair_session(Imp::Qemu, extra, requests);
-    for (i, (o, t)) in ours.iter().zip(theirs.iter()).enumerate() {
-        let req = if i == 0 { "<greeting>" } else { requests[i - 1] };
-        assert_eq!(o, t, "{name}: request {req:?} differs (left fdmon, right QEMU)");
-    }
+    let g = Golden::open(&format!("differential/{}", name.replace([' ', '/'], "_")));
+    compare_in(&g, name, extra, requests);
+    g.finish();
 }
 
 #[test]
@@ -200,13 +189,9 @@ fn differential_json_dialect() {
 
 #[test]
 fn differential_json_invalid_bytes() {
-    if !qemu_available() {
-        return;
-    }
     // Raw bytes cannot go through &str requests: send them directly.
     let cases: &[&[u8]] = &[b"\xff", b"\x00", b"\"\xc3b\"", b"\"\xf4\x8f\xbf\xbf\"", b"\"\xc0\x80\"", b"[\"\xe9\"]"];
-    let mut results = Vec::new();
-    for imp in [Imp::Fdmon, Imp::Qemu] {
+    golden::check_one("differential/json_invalid_bytes", "invalid bytes", &[], |imp| {
         let (a, b) = UnixStream::pair().unwrap();
         let _p =
             start(imp, &["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control"], vec![OwnedFd::from(b)]);
@@ -224,11 +209,10 @@ fn differential_json_invalid_bytes() {
                 }
                 lines.push(l);
             }
-            t.push(lines);
+            t.push((format!("{i} {:?}", String::from_utf8_lossy(case)), lines.join("\n")));
         }
-        results.push(t);
-    }
-    assert_eq!(results[0], results[1]);
+        t
+    });
 }
 
 #[test]
@@ -251,9 +235,11 @@ fn differential_run_states() {
         r#"{"execute":"cont"}"#,
         r#"{"execute":"query-status"}"#,
     ];
-    compare("runstate", &[], reqs);
-    compare("runstate -S", &["-S"], reqs);
-    compare(
+    let g = Golden::open("differential/run_states");
+    compare_in(&g, "runstate", &[], reqs);
+    compare_in(&g, "runstate -S", &["-S"], reqs);
+    compare_in(
+        &g,
         "runstate -S -no-shutdown -name",
         &["-S", "-no-shutdown", "-name", "vm1"],
         &[
@@ -267,15 +253,12 @@ fn differential_run_states() {
             r#"{"execute":"query-status"}"#,
         ],
     );
+    g.finish();
 }
 
 #[test]
 fn differential_quit() {
-    if !qemu_available() {
-        return;
-    }
-    let mut outs = Vec::new();
-    for imp in [Imp::Fdmon, Imp::Qemu] {
+    golden::check_one("differential/quit", "quit", &[], |imp| {
         let (a, b) = UnixStream::pair().unwrap();
         let mut p =
             start(imp, &["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control"], vec![OwnedFd::from(b)]);
@@ -286,18 +269,25 @@ fn differential_quit() {
         let reply = c.line();
         c.expect_eof();
         let code = p.wait().code();
-        outs.push((ev, reply, code));
+        items([("event", ev), ("reply", reply), ("exit", format!("{code:?}"))])
+    });
+}
+
+/// `terminating on signal 15 from pid 1234` -> `... from pid PID`.
+fn normalize_pid(text: &str) -> String {
+    match text.find("from pid ") {
+        Some(i) => {
+            let s = i + "from pid ".len();
+            let n = text[s..].bytes().take_while(u8::is_ascii_digit).count();
+            format!("{}PID{}", &text[..s], &text[s + n..])
+        }
+        None => text.to_string(),
     }
-    assert_eq!(outs[0], outs[1]);
 }
 
 #[test]
 fn differential_sigterm() {
-    if !qemu_available() {
-        return;
-    }
-    let mut outs = Vec::new();
-    for imp in [Imp::Fdmon, Imp::Qemu] {
+    golden::check_one("differential/sigterm", "sigterm", &[], |imp| {
         let (a, b) = UnixStream::pair().unwrap();
         let mut p =
             start(imp, &["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control"], vec![OwnedFd::from(b)]);
@@ -308,19 +298,15 @@ fn differential_sigterm() {
         c.expect_eof();
         let (code, err) = p.wait_output();
         let err = normalize(&err);
-        let err = err.split(" (").next().unwrap_or("").to_string();
-        outs.push((ev, code, err));
-    }
-    assert_eq!(outs[0], outs[1]);
+        // The sender's name in parentheses is the test binary's.
+        let err = normalize_pid(err.split(" (").next().unwrap_or(""));
+        items([("event", ev), ("exit", format!("{code:?}")), ("stderr", err)])
+    });
 }
 
 #[test]
 fn differential_pretty() {
-    if !qemu_available() {
-        return;
-    }
-    let mut outs = Vec::new();
-    for imp in [Imp::Fdmon, Imp::Qemu] {
+    golden::check_one("differential/pretty", "pretty", &[], |imp| {
         let (a, b) = UnixStream::pair().unwrap();
         let _p = start(
             imp,
@@ -330,18 +316,17 @@ fn differential_pretty() {
         let mut c = Client::new(a);
         c.until("}\r\n}\r\n");
         c.send(r#"{"execute":"qmp_capabilities","id":1}"#);
-        let mut t = vec![c.until("\r\n}\r\n")];
+        let mut t = vec![("qmp_capabilities", c.until("\r\n}\r\n"))];
         c.send(r#"{"execute":"bogus","id":[]}"#);
-        t.push(c.until("\r\n}\r\n"));
+        t.push(("bogus", c.until("\r\n}\r\n")));
         c.send(r#"{"execute":"query-status","id":{"a":[1,{}]}}"#);
-        t.push(c.until("\r\n}\r\n"));
-        outs.push(t);
-    }
-    assert_eq!(outs[0], outs[1]);
+        t.push(("query-status", c.until("\r\n}\r\n")));
+        items(t)
+    });
 }
 
 /// One HMP session: the bytes that come back for each line (echo included), banner removed.
-fn hmp_session(imp: Imp, extra: &[&str], lines: &[&str]) -> Vec<String> {
+fn hmp_session(imp: Imp, extra: &[&str], lines: &[&str]) -> Transcript {
     let (a, b) = UnixStream::pair().unwrap();
     let mut args = vec!["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=readline"];
     args.extend_from_slice(extra);
@@ -350,18 +335,15 @@ fn hmp_session(imp: Imp, extra: &[&str], lines: &[&str]) -> Vec<String> {
     let banner = c.until("(qemu) ");
     assert!(banner.ends_with("monitor - type 'help' for more information\r\n(qemu) "), "{banner:?}");
     let mut out = Vec::new();
-    for l in lines {
+    for (i, l) in lines.iter().enumerate() {
         c.send(&format!("{l}\n"));
-        out.push(normalize(&c.until("(qemu) ")));
+        out.push((format!("{} {l}", i + 1), normalize(&c.until("(qemu) "))));
     }
     out
 }
 
 #[test]
 fn differential_hmp() {
-    if !qemu_available() {
-        return;
-    }
     let lines = [
         "info status",
         "stop",
@@ -403,31 +385,15 @@ fn differential_hmp() {
         "chardev-add socket,fd=lf,server,nowait,id=c3",
         "chardev-add ringbuf,id=r2,size=15",
         "chardev-remove mon",
+        // In QEMU's hash-table order, as query-chardev.
         "info chardev",
     ];
-    let ours = hmp_session(Imp::Fdmon, &["-name", "vm1"], &lines);
-    let theirs = hmp_session(Imp::Qemu, &["-name", "vm1"], &lines);
-    for (i, l) in lines.iter().enumerate() {
-        if *l == "info chardev" {
-            // QEMU lists in hash order: compare as sets of lines.
-            let mut a: Vec<&str> = ours[i].split("\r\n").collect();
-            let mut b: Vec<&str> = theirs[i].split("\r\n").collect();
-            a.sort();
-            b.sort();
-            assert_eq!(a, b, "hmp {l:?}");
-        } else {
-            assert_eq!(ours[i], theirs[i], "hmp {l:?} differs (left fdmon, right QEMU)");
-        }
-    }
+    golden::check_one("differential/hmp", "hmp -name vm1", &[], |imp| hmp_session(imp, &["-name", "vm1"], &lines));
 }
 
 #[test]
 fn differential_hmp_editing_and_quit() {
-    if !qemu_available() {
-        return;
-    }
-    let mut results = Vec::new();
-    for imp in [Imp::Fdmon, Imp::Qemu] {
+    golden::check_one("differential/hmp_editing_and_quit", "editing and quit", &[], |imp| {
         let (a, b) = UnixStream::pair().unwrap();
         let mut p = start(
             imp,
@@ -447,15 +413,14 @@ fn differential_hmp_editing_and_quit() {
             for _ in 0..n {
                 got.push_str(&c.until("(qemu) "));
             }
-            t.push(got);
+            t.push((format!("{:?}", String::from_utf8_lossy(bytes)), got));
         }
         c.send("quit\n");
-        t.push(c.until("\r\n"));
+        t.push(("quit".to_string(), c.until("\r\n")));
         c.expect_eof();
-        t.push(format!("{:?}", p.wait().code()));
-        results.push(t);
-    }
-    assert_eq!(results[0], results[1]);
+        t.push(("exit".to_string(), format!("{:?}", p.wait().code())));
+        t
+    });
 }
 
 #[test]
@@ -484,4 +449,22 @@ fn differential_human_monitor_command() {
             r#"{"execute":"human-monitor-command","arguments":{"command-line":"info status","cpu-index":5}}"#,
         ],
     );
+}
+
+/// The golden file format keeps every byte of a transcript (control characters, CR, a final
+/// newline or none) and fails on a malformed file.
+#[test]
+fn golden_file_format_round_trips() {
+    let mut cases = std::collections::BTreeMap::new();
+    cases.insert(
+        "a case\twith tab".to_string(),
+        items([("x", "line\r\n\x1b[K\\n back\\slash\n"), ("empty", ""), ("é \u{7f}", "no newline")]),
+    );
+    cases.insert("b".to_string(), items([("only", "\n\n")]));
+    let text = golden::format_file(&cases, "header\nsecond");
+    assert!(text
+        .starts_with("# header\n# second\n=== a case\\twith tab\n--- x\n|line\\r\n|\\x1b[K\\\\n back\\\\slash\n|\n"));
+    assert_eq!(golden::parse_file(&text), cases);
+    assert!(std::panic::catch_unwind(|| golden::parse_file("=== a\nbogus\n")).is_err());
+    assert_eq!(golden::replace_number("port 4000, 40000 and 4000", 4000, "$P"), "port $P, 40000 and $P");
 }

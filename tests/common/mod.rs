@@ -2,6 +2,8 @@
 //! speak QMP/HMP over real sockets with a timeout on every read, reap every child.
 #![allow(dead_code)]
 
+pub mod golden;
+
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -21,6 +23,9 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_fdmon")
 }
 
+/// The name prefix of every scratch directory the tests create (in `$TMPDIR`).
+pub const TEMP_PREFIX: &str = "fdmon-test-";
+
 /// A scratch directory removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -28,7 +33,8 @@ impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let p = std::env::temp_dir().join(format!("fdmon-{tag}-{}-{n}", std::process::id()));
+        // One prefix for every scratch dir of the suite: `make test` checks none is left behind.
+        let p = std::env::temp_dir().join(format!("{TEMP_PREFIX}{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
@@ -109,25 +115,37 @@ pub fn spawn_program(prog: &str, args: &[&str], fds: Vec<OwnedFd>) -> Fdmon {
     spawn_env(prog, args, fds, &[])
 }
 
+/// The most fds a spawn can place (at 3, 4, ...).
+pub const MAX_SPAWN_FDS: usize = 64;
+
 /// Spawns `prog` with extra environment variables.
 pub fn spawn_env(prog: &str, args: &[&str], fds: Vec<OwnedFd>, env: &[(&str, &str)]) -> Fdmon {
-    let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    assert!(fds.len() <= MAX_SPAWN_FDS, "at most {MAX_SPAWN_FDS} fds");
+    // Everything the child needs is prepared here, before fork: between fork and exec in a
+    // multi-threaded test runner only async-signal-safe calls on pre-built data are allowed
+    // (no allocation: another thread may hold the allocator's lock).
+    let n = fds.len();
+    let mut raw = [-1i32; MAX_SPAWN_FDS];
+    for (i, f) in fds.iter().enumerate() {
+        raw[i] = f.as_raw_fd();
+    }
     let mut cmd = Command::new(prog);
     cmd.envs(env.iter().copied());
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    // SAFETY: only async-signal-safe calls (fcntl/dup2) between fork and exec.
+    // SAFETY: the closure only calls fcntl/dup2/close (async-signal-safe) on the fixed-size
+    // arrays captured by value, and builds an io::Error from errno (no allocation).
     unsafe {
         cmd.pre_exec(move || {
             // First move every source above the target range, so dup2 cannot clobber one.
-            let mut moved = Vec::with_capacity(raw.len());
-            for &fd in &raw {
-                let n = libc::fcntl(fd, libc::F_DUPFD, 100);
-                if n < 0 {
+            let mut moved = [-1i32; MAX_SPAWN_FDS];
+            for i in 0..n {
+                let m = libc::fcntl(raw[i], libc::F_DUPFD, 100);
+                if m < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                moved.push(n);
+                moved[i] = m;
             }
-            for (i, &fd) in moved.iter().enumerate() {
+            for (i, &fd) in moved.iter().enumerate().take(n) {
                 if libc::dup2(fd, 3 + i as i32) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -382,18 +400,52 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 
 /// The reference implementation for differential tests.
 pub const QEMU: &str = "qemu-system-x86_64";
+/// What QEMU always gets before a case's own arguments.
+pub const QEMU_BASE: &[&str] = &["-machine", "none", "-nodefaults", "-display", "none"];
 
-/// Whether QEMU is installed; prints a SKIP line when it is not, so differential tests pass
-/// cleanly without it.
+/// Which implementation a differential case runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Imp {
+    Fdmon,
+    Qemu,
+}
+
+impl Imp {
+    /// The program and its full argv (QEMU gets [`QEMU_BASE`] first).
+    pub fn argv<S: AsRef<str>>(self, args: &[S]) -> (&'static str, Vec<String>) {
+        let mut all: Vec<String> = match self {
+            Imp::Fdmon => vec![],
+            Imp::Qemu => QEMU_BASE.iter().map(|s| s.to_string()).collect(),
+        };
+        all.extend(args.iter().map(|s| s.as_ref().to_string()));
+        (if self == Imp::Fdmon { bin() } else { QEMU }, all)
+    }
+}
+
+/// Starts `imp` with `args` and `fds` at 3, 4, ... (stdin /dev/null, stdout/stderr piped).
+pub fn start_imp<S: AsRef<str>>(imp: Imp, args: &[S], fds: Vec<OwnedFd>) -> Fdmon {
+    let (prog, all) = imp.argv(args);
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    spawn_program(prog, &all, fds)
+}
+
+/// `QEMU 7.2.22` (a banner) or `fdmon 0.1.0` -> `PROG VERSION`.
+pub fn normalize_banner(text: &str) -> String {
+    let mut t = text.replacen(&format!("fdmon {}", env!("CARGO_PKG_VERSION")), "PROG VERSION", 1);
+    if let Some(i) = t.find("QEMU 7.2.") {
+        let digits = t[i + 9..].bytes().take_while(u8::is_ascii_digit).count();
+        t.replace_range(i..i + 9 + digits, "PROG VERSION");
+    }
+    t
+}
+
+/// Whether QEMU 7.2 is installed (differential tests also run it live then). Prefer
+/// [`golden::Golden`], which asserts against the recording either way; this panics when
+/// `FDMON_REQUIRE_QEMU` is set and QEMU 7.2 is missing.
 pub fn qemu_available() -> bool {
-    let ok = Command::new(QEMU)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok = golden::live_qemu();
     if !ok {
-        eprintln!("SKIP: {QEMU} is not installed; differential test not run");
+        eprintln!("NOTE: {QEMU} 7.2 is not installed; not compared live");
     }
     ok
 }
