@@ -277,6 +277,11 @@ impl Golden {
         self.failures.lock().unwrap().extend(fails);
     }
 
+    /// Records a failure of the harness itself (e.g. a case that panicked).
+    pub fn fail(&self, msg: String) {
+        self.failures.lock().unwrap().push(msg);
+    }
+
     /// Writes the recording (record mode) and fails with every difference found.
     pub fn finish(self) {
         let checked = self.checked.into_inner().unwrap();
