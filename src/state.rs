@@ -39,8 +39,10 @@ pub struct ExitRequest {
 }
 
 pub struct State {
-    /// Slots keep indices stable when chardevs are removed; order is creation order.
+    /// Slots keep indices stable when chardevs are removed; listing order is `chardev_order`.
     pub chardevs: Vec<Option<Chardev>>,
+    /// The ids in QEMU's listing order (a model of its chardev hash table).
+    pub chardev_order: crate::chardev::order::ChardevOrder,
     /// Ids of command-line chardevs: QEMU keeps their options, so HMP `chardev-add` reports
     /// them as `Duplicate ID` even after `chardev-remove`.
     pub cli_chardev_ids: Vec<String>,
@@ -61,6 +63,7 @@ impl State {
     pub fn new() -> State {
         State {
             chardevs: Vec::new(),
+            chardev_order: Default::default(),
             cli_chardev_ids: Vec::new(),
             monitors: Vec::new(),
             run_state: RunState::Running,
@@ -87,6 +90,7 @@ impl State {
     }
 
     pub fn add_chardev(&mut self, c: Chardev) -> usize {
+        self.chardev_order.insert(&c.id);
         self.chardevs.push(Some(c));
         self.chardevs.len() - 1
     }

@@ -1244,7 +1244,7 @@ fn normalize_greeting(text: &str) -> String {
     }
 }
 
-/// `query-chardev` entries, sorted (QEMU lists them in hash order).
+/// `query-chardev` entries, sorted (the order itself is checked by differential_chardev_order).
 fn chardev_entries(c: &mut Client) -> Vec<String> {
     let r = c.cmd(r#"{"execute":"query-chardev"}"#);
     let body = r.strip_prefix(r#"{"return": ["#).and_then(|s| s.strip_suffix("]}")).unwrap_or_else(|| panic!("{r}"));

@@ -468,3 +468,107 @@ fn golden_file_format_round_trips() {
     assert!(std::panic::catch_unwind(|| golden::parse_file("=== a\nbogus\n")).is_err());
     assert_eq!(golden::replace_number("port 4000, 40000 and 4000", 4000, "$P"), "port $P, 40000 and $P");
 }
+
+/// A deterministic pseudo-random sequence (an LCG): the same ids and operations every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// One chardev-order scenario: command-line chardevs `cli`, then `ops` at run time (`+id`
+/// adds a null or ringbuf chardev, `-id` removes one), with `query-chardev` and HMP
+/// `info chardev` at every `?`.
+fn chardev_order_session(imp: Imp, cli: &[String], ops: &[String]) -> Transcript {
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut args: Vec<String> =
+        ["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control"].iter().map(|s| s.to_string()).collect();
+    for id in cli {
+        args.push("-chardev".into());
+        args.push(format!("null,id={id}"));
+    }
+    let _p = start_imp(imp, &args, vec![OwnedFd::from(b)]);
+    let mut c = Client::new(a);
+    c.negotiate();
+    let mut t = Vec::new();
+    let mut replies = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if op == "?" {
+            t.push((format!("{i} replies"), std::mem::take(&mut replies).join("\n")));
+            t.push((format!("{i} query-chardev"), c.cmd(r#"{"execute":"query-chardev"}"#)));
+            let h = r#"{"execute":"human-monitor-command","arguments":{"command-line":"info chardev"}}"#;
+            t.push((format!("{i} info chardev"), c.cmd(h)));
+            continue;
+        }
+        let (kind, id) = op.split_at(1);
+        let req = if kind == "+" {
+            let backend = if id.len() % 2 == 0 {
+                r#"{"type":"null","data":{}}"#
+            } else {
+                r#"{"type":"ringbuf","data":{"size":16}}"#
+            };
+            format!(r#"{{"execute":"chardev-add","arguments":{{"id":"{id}","backend":{backend}}}}}"#)
+        } else {
+            format!(r#"{{"execute":"chardev-remove","arguments":{{"id":"{id}"}}}}"#)
+        };
+        replies.push(format!("{op} {}", c.cmd(&req)));
+    }
+    t
+}
+
+/// `query-chardev` (and `info chardev`) list chardevs in QEMU's hash-table order, whatever the
+/// ids and whatever was added and removed before: grown and shrunk tables, tombstones reused,
+/// ids that collide, a removed command-line chardev, re-added ids.
+#[test]
+fn differential_chardev_order() {
+    let g = Golden::open("differential/chardev_order");
+    let s = |v: &[&str]| -> Vec<String> { v.iter().map(|x| x.to_string()).collect() };
+    g.check("command line only", &[], |imp| {
+        chardev_order_session(imp, &s(&["a", "b", "c", "serial0", "x.y", "A_b-c", "z9"]), &s(&["?"]))
+    });
+    g.check("run time adds come before the monitor", &[], |imp| {
+        chardev_order_session(imp, &[], &s(&["+c1", "?", "+d1", "+c3", "?", "-c1", "?", "+c1", "?"]))
+    });
+    g.check("remove a command-line chardev, re-add it", &[], |imp| {
+        chardev_order_session(imp, &s(&["n1", "n2", "n3"]), &s(&["-n2", "?", "+n4", "+n2", "?", "-n1", "-n3", "?"]))
+    });
+    // Growth to 128 buckets, then removals down to a few (tombstones, no shrink), then adds.
+    g.check("grow, empty, refill", &[], |imp| {
+        let mut ops = Vec::new();
+        ops.extend((0..70).map(|i| format!("+c{i}")));
+        ops.push("?".into());
+        ops.extend((0..66).map(|i| format!("-c{i}")));
+        ops.push("?".into());
+        ops.extend((0..12).map(|i| format!("+r{i}")));
+        ops.push("?".into());
+        chardev_order_session(imp, &[], &ops)
+    });
+    // Pseudo-random churn over a small id space: inserts land on tombstones and on fresh buckets.
+    for seed in [1u64, 7, 42, 1234] {
+        g.check(&format!("churn seed {seed}"), &[], |imp| {
+            let mut r = Lcg(seed);
+            let mut ops = Vec::new();
+            let mut live: Vec<String> = Vec::new();
+            for step in 0..150 {
+                if !live.is_empty() && r.next(100) < 45 {
+                    let k = live.remove(r.next(live.len() as u64) as usize);
+                    ops.push(format!("-{k}"));
+                } else {
+                    let k = format!("{}{}", ["c", "id", "dev.", "X_"][r.next(4) as usize], r.next(40));
+                    if !live.contains(&k) {
+                        live.push(k.clone());
+                    }
+                    ops.push(format!("+{k}"));
+                }
+                if step % 50 == 49 {
+                    ops.push("?".into());
+                }
+            }
+            chardev_order_session(imp, &[], &ops)
+        });
+    }
+    g.finish();
+}

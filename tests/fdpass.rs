@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::golden::{Golden, Transcript};
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -492,7 +493,7 @@ fn chardev_add_from_a_passed_listening_socket() {
     assert_eq!(c.cmd(&add_fd_chardev("c1", "myfd", r#","server":true,"wait":false"#)), OK);
     assert_eq!(
         c.cmd(QUERY_CHARDEV),
-        chardev_line(&[(true, "unix:", "mon"), (false, &format!("disconnected:unix:{p},server=on"), "c1")])
+        chardev_line(&[(false, &format!("disconnected:unix:{p},server=on"), "c1"), (true, "unix:", "mon")])
     );
     // The lookup consumed the name.
     assert_eq!(c.cmd(&closefd("myfd")), gerr("File descriptor named 'myfd' not found"));
@@ -503,7 +504,7 @@ fn chardev_add_from_a_passed_listening_socket() {
     assert_eq!(f.fd_count(), base + 1);
     // A real client of the new chardev is accepted (nothing serves it).
     let mut peer = Client::connect(&path);
-    let want = chardev_line(&[(true, "unix:", "mon"), (false, &format!("unix:{p},server=on"), "c1")]);
+    let want = chardev_line(&[(false, &format!("unix:{p},server=on"), "c1"), (true, "unix:", "mon")]);
     let mut last = String::new();
     wait_until("the client of c1 to be accepted", || {
         last = c.cmd(QUERY_CHARDEV);
@@ -536,7 +537,8 @@ fn chardev_add_defaults_to_a_nonblocking_server() {
     assert_eq!(c.cmd(&add_fd_chardev("d", "lf", "")), OK);
     assert_eq!(
         c.cmd(QUERY_CHARDEV),
-        chardev_line(&[(true, "unix:", "mon"), (false, &format!("disconnected:unix:{p},server=on"), "d")])
+        // QEMU's hash-table order (see chardev::order).
+        chardev_line(&[(false, &format!("disconnected:unix:{p},server=on"), "d"), (true, "unix:", "mon")])
     );
 }
 
@@ -549,7 +551,7 @@ fn chardev_add_from_a_connected_socket_in_client_mode() {
     drop(theirs);
     assert_eq!(c.line(), OK);
     assert_eq!(c.cmd(&add_fd_chardev("c3", "sp", r#","server":false"#)), OK);
-    assert_eq!(c.cmd(QUERY_CHARDEV), chardev_line(&[(true, "unix:", "mon"), (false, "unix:", "c3")]));
+    assert_eq!(c.cmd(QUERY_CHARDEV), chardev_line(&[(false, "unix:", "c3"), (true, "unix:", "mon")]));
     assert_eq!(c.cmd(&closefd("sp")), gerr("File descriptor named 'sp' not found"));
     let mut peer = Client::new(ours);
     peer.expect_silence();
@@ -1222,12 +1224,6 @@ fn tcp_monitor_never_gets_fds() {
 // 7. Differential: the same sequences against QEMU 7.2
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Imp {
-    Fdmon,
-    Qemu,
-}
-
 /// What to attach to a request; every run makes fresh ones.
 #[derive(Clone, Copy, Debug)]
 enum Pass {
@@ -1254,13 +1250,14 @@ const fn s(req: &'static str, fds: &'static [Pass]) -> Step {
     Step { req, fds, compare: true }
 }
 
-/// A step whose reply differs on purpose (the effects after it are still compared).
+/// A step whose reply differs on purpose (the effects after it are still compared): fdmon's
+/// deliberate difference; QEMU's reply is still recorded in the golden file.
 const fn own(req: &'static str, fds: &'static [Pass]) -> Step {
     Step { req, fds, compare: false }
 }
 
-/// Removes what differs between processes: timestamps, version, scratch dir, fd numbers, the
-/// order of query-chardev (QEMU lists in hash order).
+/// Removes what differs between processes: timestamps, version, scratch dir, fd numbers.
+/// (query-chardev keeps its order: fdmon reproduces QEMU's hash-table order.)
 fn normalize(line: &str, dir: &str, added: &[i64]) -> String {
     let mut l = if line.starts_with(r#"{"timestamp": "#) { strip_timestamp(line) } else { line.to_string() };
     if l.starts_with(r#"{"QMP": "#) {
@@ -1282,13 +1279,6 @@ fn normalize(line: &str, dir: &str, added: &[i64]) -> String {
         rest = &rest[digits..];
     }
     out.push_str(rest);
-    if out.starts_with(r#"{"return": [{"frontend-open""#) {
-        let mut v = parse(&out);
-        if let Some(Value::Array(items)) = v.as_object_mut().and_then(|o| o.get_mut("return")) {
-            items.sort_by_key(|e| fdmon::json::to_string(e));
-        }
-        out = fdmon::json::to_string(&v);
-    }
     out
 }
 
@@ -1399,12 +1389,7 @@ impl Run {
 }
 
 fn program(imp: Imp, args: &[&str]) -> (&'static str, Vec<String>) {
-    let mut all: Vec<String> = match imp {
-        Imp::Fdmon => vec![],
-        Imp::Qemu => ["-machine", "none", "-nodefaults", "-display", "none"].iter().map(|s| s.to_string()).collect(),
-    };
-    all.extend(args.iter().map(|s| s.to_string()));
-    (if imp == Imp::Fdmon { bin() } else { QEMU }, all)
+    imp.argv(args)
 }
 
 /// One run on a socketpair monitor: per step, the normalized reply lines (or a marker) and the
@@ -1422,10 +1407,7 @@ fn run_steps(imp: Imp, extra: &[&str], cli_pipes: usize, steps: &[Step]) -> Vec<
     let mut c = Client::new(a);
     let mut out = vec![(vec![normalize(&c.line(), &run.dirs, &[])], String::new())];
     for st in steps {
-        let mut lines = run.exchange(&mut c, st.req, st.fds);
-        if !st.compare {
-            lines = vec!["(not compared)".to_string()];
-        }
+        let lines = run.exchange(&mut c, st.req, st.fds);
         out.push((lines, run.probe_state()));
     }
     out
@@ -1498,53 +1480,53 @@ fn run_sessions(imp: Imp, extra: &[&str], cli_pipes: usize, other: bool, ops: &[
     out
 }
 
-fn report(
-    name: &str,
-    labels: &[String],
-    ours: &[(Vec<String>, String)],
-    theirs: &[(Vec<String>, String)],
-) -> Vec<String> {
-    let mut diffs = Vec::new();
-    for (i, (o, t)) in ours.iter().zip(theirs.iter()).enumerate() {
-        let req = &labels[i];
-        if o.0 != t.0 {
-            diffs.push(format!("{name}: reply to {req}\n  fdmon: {:?}\n  QEMU:  {:?}", o.0, t.0));
-        }
-        if o.1 != t.1 {
-            diffs.push(format!(
-                "{name}: probes (pipes/peers, in order) after {req}\n  fdmon: {}\n  QEMU:  {}",
-                o.1, t.1
-            ));
+/// Per step: its reply lines and the probe states after it, labelled `N REQUEST` and
+/// `N probes` (the greeting has no probes).
+fn steps_transcript(labels: &[String], t: Vec<(Vec<String>, String)>) -> Transcript {
+    assert_eq!(labels.len(), t.len());
+    let mut out = Vec::new();
+    for (i, (label, (lines, probes))) in labels.iter().zip(t).enumerate() {
+        out.push((format!("{i} {label}"), lines.join("\n")));
+        if i > 0 || !probes.is_empty() {
+            out.push((format!("{i} probes"), probes));
         }
     }
-    assert_eq!(ours.len(), theirs.len());
-    diffs
+    out
 }
 
-/// Fails with every difference found by the comparisons of one test.
+/// The golden file of one comparison: `tests/golden/fdpass/NAME.txt` (NAME sanitized).
+fn golden_name(name: &str) -> String {
+    let n: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    format!("fdpass/{n}")
+}
+
+/// Fails with every difference found by the comparisons of one test (each comparison already
+/// asserted against its golden file; kept for the call sites).
 fn no_differences(diffs: Vec<String>) {
     assert!(diffs.is_empty(), "{} difference(s):\n{}", diffs.len(), diffs.join("\n"));
 }
 
+/// Runs `ops` against the golden file (and live QEMU when installed); panics on a difference.
 fn compare_sessions(name: &str, extra: &[&str], cli_pipes: usize, other: bool, ops: &[Op]) -> Vec<String> {
-    if !qemu_available() {
-        return Vec::new();
-    }
-    let ours = run_sessions(Imp::Fdmon, extra, cli_pipes, other, ops);
-    let theirs = run_sessions(Imp::Qemu, extra, cli_pipes, other, ops);
     let labels: Vec<String> = ops.iter().map(|o| format!("{o:?}")).collect();
-    report(name, &labels, &ours, &theirs)
+    golden::check_one(&golden_name(name), name, &[], |imp| {
+        steps_transcript(&labels, run_sessions(imp, extra, cli_pipes, other, ops))
+    });
+    Vec::new()
 }
 
+/// Runs `steps` against the golden file (and live QEMU when installed); panics on a
+/// difference. The replies of `own` steps are recorded but not compared.
 fn compare(name: &str, extra: &[&str], cli_pipes: usize, steps: &[Step]) -> Vec<String> {
-    if !qemu_available() {
-        return Vec::new();
-    }
-    let ours = run_steps(Imp::Fdmon, extra, cli_pipes, steps);
-    let theirs = run_steps(Imp::Qemu, extra, cli_pipes, steps);
     let mut labels = vec!["<greeting>".to_string()];
     labels.extend(steps.iter().map(|s| s.req.to_string()));
-    report(name, &labels, &ours, &theirs)
+    let ignore: Vec<String> =
+        steps.iter().enumerate().filter(|(_, s)| !s.compare).map(|(i, s)| format!("{} {}", i + 1, s.req)).collect();
+    let ignore: Vec<&str> = ignore.iter().map(String::as_str).collect();
+    golden::check_one(&golden_name(name), name, &ignore, |imp| {
+        steps_transcript(&labels, run_steps(imp, extra, cli_pipes, steps))
+    });
+    Vec::new()
 }
 
 use Pass::*;
@@ -1879,25 +1861,16 @@ fn differential_remove_fd_marks_until_running() {
 
 #[test]
 fn differential_cli_add_fd_errors() {
-    if !qemu_available() {
-        return;
-    }
+    let g = Golden::open("fdpass/cli_add_fd_errors");
     for (args, nfds, _) in cli_add_fd_cases() {
-        let mut got = Vec::new();
-        for imp in [Imp::Fdmon, Imp::Qemu] {
+        g.check(&format!("{args:?} with {nfds} fds"), &[], |imp| {
             let fds: Vec<OwnedFd> =
                 (0..nfds).map(|_| OwnedFd::from(std::fs::File::open("/dev/null").unwrap())).collect();
-            let mut all: Vec<&str> = match imp {
-                Imp::Fdmon => vec![],
-                Imp::Qemu => vec!["-machine", "none", "-nodefaults", "-display", "none"],
-            };
-            all.extend_from_slice(&args);
-            let prog = if imp == Imp::Fdmon { bin() } else { QEMU };
-            let mut p = spawn_program(prog, &all, fds);
+            let mut p = start_imp(imp, &args, fds);
             let (code, err) = p.wait_output();
-            let err = err.replacen(&format!("{prog}: "), "PROG: ", 1).replacen("fdmon: ", "PROG: ", 1);
-            got.push((code, err));
-        }
-        assert_eq!(got[0], got[1], "{args:?} (left fdmon, right QEMU)");
+            let err = err.replacen("qemu-system-x86_64: ", "PROG: ", 1).replacen("fdmon: ", "PROG: ", 1);
+            golden::items([("exit", format!("{code:?}")), ("stderr", err)])
+        });
     }
+    g.finish();
 }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod open;
+pub mod order;
 pub mod spec;
 
 use std::collections::VecDeque;

@@ -306,9 +306,17 @@ pub fn quit(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError
     ok()
 }
 
-/// `(label, filename, frontend-open)` for every chardev, in creation order.
+/// `(label, filename, frontend-open)` for every chardev, in QEMU 7.2's order (its hash table's,
+/// see `chardev::order`).
 pub fn chardev_list(state: &State) -> Vec<(String, String, bool)> {
-    state.chardevs.iter().flatten().map(|c| (c.id.clone(), c.filename(), c.frontend.is_some())).collect()
+    let by_id: std::collections::BTreeMap<&str, &crate::chardev::Chardev> =
+        state.chardevs.iter().flatten().map(|c| (c.id.as_str(), c)).collect();
+    state
+        .chardev_order
+        .ids()
+        .filter_map(|id| by_id.get(id))
+        .map(|c| (c.id.clone(), c.filename(), c.frontend.is_some()))
+        .collect()
 }
 
 fn query_chardev(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
@@ -337,6 +345,7 @@ pub fn chardev_remove(state: &mut State, _: &Caller, args: &Object) -> Result<Va
     if state.chardev(slot).is_some_and(|c| c.frontend.is_some()) {
         return Err(QmpError::generic(format!("Chardev '{id}' is busy")));
     }
+    state.chardev_order.remove(id);
     state.chardevs[slot] = None;
     ok()
 }
