@@ -7,7 +7,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV ?= .venv
 
-.PHONY: all build run test check unit interop venv install uninstall clean
+.PHONY: all build run test check unit interop venv golden install uninstall clean
 
 all: build
 
@@ -18,13 +18,45 @@ build:
 run: build
 	./target/release/fdmon -chardev socket,path=fdmon.sock,server=on,wait=off,id=mon -mon chardev=mon,mode=control
 
-# Unit and integration tests (spawn the real binary), then interop with python's qemu.qmp.
-test: unit interop
+# Unit and integration tests (spawn the real binary), then interop with python's qemu.qmp,
+# then a check that the suite left nothing behind: it runs with a TMPDIR of its own, which
+# must be empty afterwards (tests name their scratch dirs fdmon-test-*), no process started
+# under it (found by that TMPDIR in its environment) may still run (they are killed and
+# listed), and no file (a socket or anything else) may have appeared in the checkout.
+# target/ and .venv/ are build caches and are not checked.
+CHECKOUT_FILES = find . -path ./target -prune -o -path ./.venv -prune -o -path ./.git -prune -o -print
+test:
+	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/fdmon-make-test.XXXXXX") || exit 1; \
+	$(CHECKOUT_FILES) | sort >"$$tmp.before"; \
+	status=0; TMPDIR="$$tmp" $(MAKE) --no-print-directory unit interop || status=$$?; \
+	$(CHECKOUT_FILES) | sort >"$$tmp.after"; \
+	new=$$(comm -13 "$$tmp.before" "$$tmp.after"); \
+	left=$$(ls -A "$$tmp"); \
+	procs=$$(for e in /proc/[0-9]*/environ; do \
+		tr '\0' '\n' 2>/dev/null <"$$e" | grep -q "^TMPDIR=$$tmp" || continue; \
+		p=$${e#/proc/}; p=$${p%/environ}; echo "$$p $$(tr '\0' ' ' 2>/dev/null </proc/$$p/cmdline)"; \
+		kill -KILL "$$p" 2>/dev/null; done); \
+	rm -rf "$$tmp" "$$tmp.before" "$$tmp.after"; \
+	if [ -n "$$new$$left$$procs" ]; then \
+		echo "make test left things behind:"; \
+		[ -z "$$new" ] || printf 'in the checkout:\n%s\n' "$$new"; \
+		[ -z "$$left" ] || printf 'in its TMPDIR:\n%s\n' "$$left"; \
+		[ -z "$$procs" ] || printf 'processes still running:\n%s\n' "$$procs"; \
+		exit 1; \
+	fi; \
+	exit $$status
 
 check: test
 
 unit:
 	$(CARGO) test --all-targets --no-fail-fast
+
+# Re-record QEMU 7.2's golden transcripts (tests/golden/) from the installed QEMU; refuses any
+# other version. Every differential case compares fdmon against them on every run.
+golden:
+	@qemu-system-x86_64 -version | grep -q '^QEMU emulator version 7\.2\.' || \
+		{ echo "make golden: needs QEMU 7.2 (qemu-system-x86_64 -version)" >&2; exit 1; }
+	FDMON_RECORD_GOLDEN=1 $(CARGO) test --tests --no-fail-fast
 
 $(VENV)/.ok:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +68,7 @@ venv: $(VENV)/.ok
 
 interop: venv
 	$(CARGO) build
-	FDMON=$(CURDIR)/target/debug/fdmon $(VENV)/bin/python -m unittest discover -s tests/interop -p 'test_*.py' -v
+	PYTHONDONTWRITEBYTECODE=1 FDMON=$(CURDIR)/target/debug/fdmon $(VENV)/bin/python -m unittest discover -s tests/interop -p 'test_*.py' -v
 
 install: build
 	install -d $(BINDIR) $(MANDIR)

@@ -285,7 +285,9 @@ fn run_case_once(prog: &str, case: &Case, port: u16) -> Outcome {
     }
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     // TMPDIR: QEMU makes a socket in the temporary directory for `path=` (empty) and leaves it.
-    let mut p = spawn_env(prog, &argv, fds, &[("TMPDIR", &d)]);
+    // The scratch dir is also the working directory: a relative `path=$A` (no `abstract=on`)
+    // makes its socket there, not in the checkout.
+    let mut p = spawn_in(prog, &argv, fds, &[("TMPDIR", &d)], Some(&dir.0));
     // Drain both pipes while waiting: `-h` is long.
     let mut so = p.child.stdout.take().unwrap();
     let mut se = p.child.stderr.take().unwrap();

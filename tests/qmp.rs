@@ -463,10 +463,8 @@ fn second_client_waits_until_first_leaves() {
 #[test]
 fn peer_hangup_on_connected_fd_leaves_fdmon_running() {
     let (a, b) = UnixStream::pair().unwrap();
-    let (l, p) = {
-        let dir = Box::leak(Box::new(TempDir::new("hangup")));
-        listener(dir, "q.sock")
-    };
+    let dir = TempDir::new("hangup");
+    let (l, p) = listener(&dir, "q.sock");
     let f = spawn_with_fds(
         &[
             "-chardev",

@@ -270,6 +270,10 @@ fn workload_sees_only_stdio_and_passed_fds() {
     let mut c = Client::new(a);
     c.negotiate();
     let pid = workload_pid(&mut c).unwrap();
+    // Before its exec the child still holds fdmon's close-on-exec fds: wait for `sleep`.
+    wait_until("the workload's exec", || {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep\0"))
+    });
     let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().parse().unwrap())
@@ -352,10 +356,9 @@ fn name_uuid_and_process_name() {
 fn interactive_workload_owns_the_terminal() {
     // `script` gives fdmon a pseudo-terminal as stdin. A workload in its own process group
     // reading the terminal would be stopped by SIGTTIN unless fdmon made it the foreground.
-    if std::process::Command::new("script").arg("--version").output().is_err() {
-        eprintln!("SKIP: script(1) is not installed");
-        return;
-    }
+    // script(1) (bsdutils) is required (CI installs it): missing, this fails, it does not skip.
+    let v = std::process::Command::new("script").arg("--version").output();
+    assert!(v.is_ok(), "script(1) is required for this test: {v:?}");
     let cmd = format!("{} -- sh -c 'read x; echo got:$x; exit 4'", bin());
     let mut child = std::process::Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])

@@ -99,10 +99,76 @@ impl Fdmon {
 }
 
 impl Drop for Fdmon {
+    /// Ends the process and everything it started, also when a test panicked: SIGTERM first,
+    /// so fdmon (or QEMU) shuts down its workload as it would for a user, then SIGKILL after a
+    /// bounded wait; descendants that are still alive afterwards (and the process groups they
+    /// lead) are killed too, so no test leaves a process behind.
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let pid = self.pid();
+        let family = descendants(pid);
+        // SAFETY: kill(2) on our own child (not yet reaped, so the pid is still ours).
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+            libc::kill(pid, libc::SIGCONT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for (p, start) in family {
+            if proc_start_time(p) == Some(start) {
+                // SAFETY: kill(2) on a process this test started (same pid and start time).
+                unsafe {
+                    if libc::getpgid(p) == p && p != libc::getpgrp() {
+                        libc::kill(-p, libc::SIGKILL);
+                    }
+                    libc::kill(p, libc::SIGKILL);
+                }
+            }
+        }
     }
+}
+
+/// Field 22 of /proc/PID/stat (start time in clock ticks): tells a pid from its reuse.
+fn proc_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// Every live descendant of `pid`, with its start time.
+fn descendants(pid: i32) -> Vec<(i32, u64)> {
+    let mut parent_of = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
+            let Some(i) = stat.rfind(')') else { continue };
+            let f: Vec<&str> = stat[i + 2..].split(' ').collect();
+            if let (Some(pp), Some(st)) = (f.get(1).and_then(|x| x.parse::<i32>().ok()), f.get(19)) {
+                parent_of.push((p, pp, st.parse::<u64>().unwrap_or(0)));
+            }
+        }
+    }
+    let mut out: Vec<(i32, u64)> = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(q) = frontier.pop() {
+        for &(p, pp, st) in &parent_of {
+            if pp == q && !out.iter().any(|(x, _)| *x == p) {
+                out.push((p, st));
+                frontier.push(p);
+            }
+        }
+    }
+    out
 }
 
 /// Spawns fdmon with `fds[i]` placed at fd `3 + i` (inheritable), stdin /dev/null, stderr piped.
@@ -120,6 +186,18 @@ pub const MAX_SPAWN_FDS: usize = 64;
 
 /// Spawns `prog` with extra environment variables.
 pub fn spawn_env(prog: &str, args: &[&str], fds: Vec<OwnedFd>, env: &[(&str, &str)]) -> Fdmon {
+    spawn_in(prog, args, fds, env, None)
+}
+
+/// Spawns `prog` with extra environment variables, in `cwd` if given (a scratch dir, so a
+/// relative path a case makes, e.g. a socket, is removed with it).
+pub fn spawn_in(
+    prog: &str,
+    args: &[&str],
+    fds: Vec<OwnedFd>,
+    env: &[(&str, &str)],
+    cwd: Option<&std::path::Path>,
+) -> Fdmon {
     assert!(fds.len() <= MAX_SPAWN_FDS, "at most {MAX_SPAWN_FDS} fds");
     // Everything the child needs is prepared here, before fork: between fork and exec in a
     // multi-threaded test runner only async-signal-safe calls on pre-built data are allowed
@@ -131,6 +209,9 @@ pub fn spawn_env(prog: &str, args: &[&str], fds: Vec<OwnedFd>, env: &[(&str, &st
     }
     let mut cmd = Command::new(prog);
     cmd.envs(env.iter().copied());
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     // SAFETY: the closure only calls fcntl/dup2/close (async-signal-safe) on the fixed-size
     // arrays captured by value, and builds an io::Error from errno (no allocation).

@@ -20,7 +20,7 @@ def run(*args, check=True):
 
 class Examples(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
+        self.dir = tempfile.TemporaryDirectory(prefix="fdmon-test-")
         self.sock = os.path.join(self.dir.name, "mon.sock")
         self.marker = os.path.join(self.dir.name, "started")
 
@@ -71,7 +71,7 @@ class Examples(unittest.TestCase):
         """Runs qmp-shell (unchanged, from qemu.qmp) against a fresh fdmon; returns its stdout."""
         shell = os.path.join(os.path.dirname(sys.executable), "qmp-shell")
         if not os.path.exists(shell):
-            self.skipTest("qmp-shell not installed")
+            self.fail(f"qmp-shell is required (qemu.qmp installs it) but {shell} does not exist")
         p = subprocess.Popen([FDMON, "-chardev", f"socket,path={self.sock},server=on,wait=on,id=mon",
                               "-mon", "chardev=mon,mode=control"], stderr=subprocess.PIPE, text=True)
         try:

@@ -21,7 +21,7 @@ def spawn(args, pass_fds=()):
 
 class QmpInterop(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
+        self.dir = tempfile.TemporaryDirectory(prefix="fdmon-test-")
         self.procs = []
 
     def tearDown(self):
