@@ -3,6 +3,11 @@
 //! the legacy `-qmp`/`-qmp-pretty`/`-monitor` options working end to end, abstract and IPv6
 //! sockets, port ranges, and accept() under EMFILE.
 //!
+//! QEMU 7.2's outcome of every row and scenario is recorded in `tests/golden/cli/` (`make
+//! golden`); each run compares fdmon with the recording, and with QEMU live when installed
+//! (`tests/common/golden.rs`). A row whose texts differ on purpose is a `status(...)` row: its
+//! stderr is recorded but not compared.
+//!
 //! Deliberate differences from QEMU that the differential table leaves out (each is fdmon's
 //! documented choice, see chardev.md §6 and cli.md §4):
 //! - TLS: fdmon has no TLS; `tls-creds=x` still compares (no object named `x` exists in QEMU

@@ -1,6 +1,7 @@
 //! fd passing end to end (fd-passing.md): the pending-fd queue of a unix-socket monitor
 //! connection, getfd/closefd names, chardev-add from a named fd, fd sets (`-add-fd`, `add-fd`,
-//! `remove-fd`, `query-fdsets`), fd leaks, TCP monitors, and the same sequences against QEMU 7.2.
+//! `remove-fd`, `query-fdsets`), fd leaks, TCP monitors, and the same sequences against QEMU 7.2
+//! (recorded in `tests/golden/fdpass/`, compared on every run; live too when QEMU is installed).
 //!
 //! Closing is proven, not assumed: the fd we pass is usually the write end of a pipe whose read
 //! end we keep ([`Probe`]); once fdmon has closed its copy (ours is dropped right after sending),

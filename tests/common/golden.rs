@@ -313,7 +313,16 @@ impl Golden {
             if self.live { " and live QEMU" } else { " (QEMU 7.2 not installed: golden only)" },
             failures.len()
         );
-        assert!(failures.is_empty(), "{}: {} difference(s):\n{}", self.name, failures.len(), failures.join("\n"));
+        assert!(
+            failures.is_empty(),
+            "{}: {} difference(s):\n{}\n(fdmon must match QEMU 7.2. If it differs on purpose, mark the item as an \
+             exception in the test's table, e.g. status(...) in tests/cli.rs or own(...) in tests/fdpass.rs, and list it \
+             in README's deliberate differences. If the case is new or QEMU's output changed, re-record with \
+             `make golden`.)",
+            self.name,
+            failures.len(),
+            failures.join("\n")
+        );
     }
 }
 
