@@ -390,3 +390,56 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// Runs fdmon as a session leader on a fresh terminal; returns it and a thread that collects
+/// everything written to the terminal until the last slave fd closes.
+fn spawn_on_pty(args: &[&str]) -> (Fdmon, OwnedFd, std::thread::JoinHandle<Vec<u8>>) {
+    let (master, slave) = open_pty();
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave));
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let f = Fdmon { child: cmd.spawn().unwrap() };
+    drop(cmd);
+    let mut reader = std::fs::File::from(master.try_clone().unwrap());
+    let out = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        // EIO once fdmon (the last holder of the slave side) is gone.
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        all
+    });
+    (f, master, out)
+}
+
+/// A terminal's Ctrl-C comes from the kernel (si_pid 0): QEMU 7.2 prints only
+/// `terminating on signal 2`, without "from pid 0 (<unknown process>)".
+#[test]
+fn ctrl_c_on_a_terminal_prints_qemus_message() {
+    let dir = TempDir::new("ctrlc");
+    let ready = dir.str("ready");
+    let (mut f, master, out) = spawn_on_pty(&["-chardev", &format!("file,id=f,path={ready}")]);
+    // The file chardev exists once fdmon is through start-up and its handlers are installed.
+    wait_until("fdmon started", || std::path::Path::new(&ready).exists());
+    // SAFETY: write(2) of one byte to the pty master we own.
+    assert_eq!(unsafe { libc::write(master.as_raw_fd(), b"\x03".as_ptr().cast(), 1) }, 1);
+    assert_eq!(f.wait().code(), Some(0));
+    let text = String::from_utf8_lossy(&out.join().unwrap()).into_owned();
+    assert!(text.ends_with("fdmon: terminating on signal 2\r\n"), "{text:?}");
+    drop(master);
+}
