@@ -733,6 +733,55 @@ mod tests {
     }
 
     #[test]
+    fn stdio_fds_are_placed_and_checked() {
+        let _g = lock();
+        let null = fd::open_devnull().unwrap();
+        let argv = args(&["sleep", "30"]);
+        let n = Some(null.as_fd());
+        let pid = spawn(&SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: None, stdio: [n, n, n] }).unwrap();
+        for i in 0..3 {
+            let target = std::fs::read_link(format!("/proc/{pid}/fd/{i}")).unwrap();
+            assert_eq!(target, std::path::Path::new("/dev/null"), "fd {i}");
+        }
+        // The /dev/null fd itself was not inherited at its own number.
+        assert!(!fd_set(pid).contains(&null.as_raw_fd()));
+        kill(pid, libc::SIGKILL).unwrap();
+        wait_pid(pid).unwrap();
+        // A source below 3 that is not its own target could be overwritten: refused.
+        let stdin = std::io::stdin();
+        let bad = spawn(&SpawnSpec {
+            argv: &argv,
+            keep_fds: &[],
+            foreground_tty: None,
+            stdio: [None, Some(stdin.as_fd()), None],
+        });
+        match bad {
+            Err(SpawnError::Fork(e)) => assert_eq!(e.kind(), io::ErrorKind::InvalidInput),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn descendants_include_grandchildren() {
+        let _g = lock();
+        let pid = run(&["sh", "-c", "sleep 30 & wait"], &[]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let d = descendants(getpid());
+            assert!(d.contains(&pid) && !d.contains(&getpid()));
+            // Parents come before their children.
+            let pos = d.iter().position(|&p| p == pid).unwrap();
+            if d[pos + 1..].iter().any(|&g| stat_ppid(g) == Some(pid)) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no grandchild in {d:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        kill_group(pid, libc::SIGKILL).unwrap();
+        wait_pid(pid).unwrap();
+    }
+
+    #[test]
     fn wait_status_decoding() {
         assert_eq!(WaitStatus::from_raw(3 << 8), WaitStatus::Exited(3));
         assert_eq!(WaitStatus::from_raw(9), WaitStatus::Signaled(9));
