@@ -136,7 +136,7 @@ fn leftovers_end_at_quit_with_no_shutdown() {
 fn leftovers_end_at_system_reset() {
     let m = Marker::new();
     let script = format!("setsid sleep {} & exec sleep 300", m.s());
-    let (_f, mut c) = start(&[], &["sh", "-c", &script]);
+    let (mut f, mut c) = start(&[], &["sh", "-c", &script]);
     let first = m.wait_running();
     let old = workload_pid(&mut c).unwrap();
     c.send(r#"{"execute":"system_reset"}"#);
@@ -146,6 +146,11 @@ fn leftovers_end_at_system_reset() {
     wait_until("old escapee killed", || proc_state(first).is_none());
     wait_until("new workload", || workload_pid(&mut c).is_some_and(|p| p != old));
     assert!(c.cmd(r#"{"execute":"query-status"}"#).contains("running"));
+    // The new workload's escapee is ended by quit (a SIGKILLed fdmon could not end it).
+    m.wait_running();
+    c.send(r#"{"execute":"quit"}"#);
+    assert_eq!(f.wait().code(), Some(0));
+    assert_eq!(m.pids(), Vec::<i32>::new());
 }
 
 #[test]
@@ -179,7 +184,7 @@ fn sigusr1_usr2_winch_are_forwarded_to_the_workload() {
         "trap 'echo USR1 >> {out}' USR1; trap 'echo USR2 >> {out}' USR2; trap 'echo WINCH >> {out}' WINCH; \
          touch {ready}; while :; do sleep 0.05; done"
     );
-    let (f, mut c) = start(&[], &["sh", "-c", &script]);
+    let (mut f, mut c) = start(&[], &["sh", "-c", &script]);
     wait_until("traps set", || std::path::Path::new(&ready).exists());
     for (sig, name) in [(libc::SIGUSR1, "USR1"), (libc::SIGUSR2, "USR2"), (libc::SIGWINCH, "WINCH")] {
         f.signal(sig);
@@ -188,6 +193,8 @@ fn sigusr1_usr2_winch_are_forwarded_to_the_workload() {
     // fdmon itself is unaffected.
     assert!(c.cmd(r#"{"execute":"query-status"}"#).contains("running"));
     c.expect_silence();
+    c.send(r#"{"execute":"quit"}"#);
+    assert_eq!(f.wait().code(), Some(0));
 }
 
 #[test]
@@ -442,4 +449,25 @@ fn ctrl_c_on_a_terminal_prints_qemus_message() {
     let text = String::from_utf8_lossy(&out.join().unwrap()).into_owned();
     assert!(text.ends_with("fdmon: terminating on signal 2\r\n"), "{text:?}");
     drop(master);
+}
+
+/// A start-up failure after the daemon forked (here: the workload cannot be executed) still
+/// makes the starting process exit 1, with the message on the caller's stderr.
+#[test]
+fn daemonize_reports_a_workload_that_cannot_start() {
+    let dir = TempDir::new("daemonexec");
+    let sock = dir.str("mon.sock");
+    let chardev = format!("socket,path={sock},server=on,wait=off,id=mon");
+    let (code, _, err) = run(&[
+        "-daemonize",
+        "-chardev",
+        &chardev,
+        "-mon",
+        "chardev=mon,mode=control",
+        "--",
+        "/nonexistent/fdmon-no-such-program",
+    ]);
+    assert_eq!(code, Some(1));
+    assert_eq!(err, "fdmon: cannot execute '/nonexistent/fdmon-no-such-program': No such file or directory\n");
+    assert!(!std::path::Path::new(&sock).exists(), "the daemon removed its socket");
 }
