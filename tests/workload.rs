@@ -404,7 +404,8 @@ fn exec_failure_on_restart_leaves_prelaunch() {
     c.send(r#"{"execute":"cont"}"#);
     assert_eq!(c.event(), r#"{"event": "RESUME"}"#);
     assert_eq!(c.line(), r#"{"return": {}}"#);
-    assert!(workload_pid(&mut c).is_some());
+    // Starts as soon as the old one (killed by the reset) has been reaped.
+    wait_until("restarted workload", || workload_pid(&mut c).is_some());
 }
 
 #[test]
