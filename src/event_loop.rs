@@ -425,6 +425,17 @@ fn finish(state: &mut State, signals: &SignalPipe, lp: &mut Loop, _code: i32) ->
             }
         }
     }
+    if lp.poll_broken {
+        // Without poll, one best-effort write to every socket peer (sockets never block
+        // here; a pipe or terminal might, so they are left alone).
+        for slot in 0..state.chardevs.len() {
+            let socket =
+                state.chardev(slot).and_then(|c| c.conn()).is_some_and(|c| c.wfd.is_none() && !c.out.is_empty());
+            if socket {
+                write(state, slot);
+            }
+        }
+    }
     // Monitors close: every connection and listener goes, paths fdmon created are removed.
     for c in state.chardevs.iter_mut() {
         *c = None;

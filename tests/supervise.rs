@@ -471,3 +471,31 @@ fn daemonize_reports_a_workload_that_cannot_start() {
     assert_eq!(err, "fdmon: cannot execute '/nonexistent/fdmon-no-such-program': No such file or directory\n");
     assert!(!std::path::Path::new(&sock).exists(), "the daemon removed its socket");
 }
+
+/// A persistent `poll()` failure (here EINVAL: the pollfd array is longer than the fd limit,
+/// lowered from outside with prlimit) must not spin: fdmon gives up with a clear message,
+/// SHUTDOWN `host-error`, and exit status 1.
+#[test]
+fn persistent_poll_failure_is_fatal_not_a_busy_loop() {
+    let (mut f, mut c) = start(&[], &["sleep", "300"]);
+    let mut cur = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: prlimit on our own child with valid rlimit structs (read, then lower the soft
+    // limit only, which needs no privilege).
+    let rc = unsafe { libc::prlimit(f.pid(), libc::RLIMIT_NOFILE, std::ptr::null(), &mut cur) };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    let lim = libc::rlimit { rlim_cur: 1, rlim_max: cur.rlim_max };
+    // SAFETY: as above.
+    let rc = unsafe { libc::prlimit(f.pid(), libc::RLIMIT_NOFILE, &lim, std::ptr::null_mut()) };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    // Wake the loop up so that it calls poll() again with the new limit. (If it was not
+    // blocked in poll() at the prlimit, it fails before reading this, and no reply comes.)
+    c.send(r#"{"execute":"query-status"}"#);
+    let mut l = c.line();
+    if l.contains("return") {
+        l = c.line();
+    }
+    assert_eq!(strip_timestamp(&l), r#"{"event": "SHUTDOWN", "data": {"guest": false, "reason": "host-error"}}"#);
+    let (code, err) = f.wait_output();
+    assert_eq!(code, Some(1));
+    assert_eq!(err, "fdmon: poll failed 50 times in a row: Invalid argument\n");
+}
