@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 use crate::chardev::open::{open, FdSource};
@@ -93,6 +93,9 @@ fn daemonize() -> Result<OwnedFd, String> {
     }
     drop(r);
     let _ = sys::process::setsid();
+    // QEMU's daemon umask: files it creates from now on (`-chardev file`, sockets, the pid
+    // file) are at most rw-r-----.
+    sys::process::set_umask(0o027);
     match sys::process::fork().map_err(|e| format!("fdmon: cannot daemonize: {}", os_text(&e)))? {
         sys::process::Fork::Parent(_) => sys::process::exit_immediately(0),
         sys::process::Fork::Child => {}
@@ -101,7 +104,7 @@ fn daemonize() -> Result<OwnedFd, String> {
 }
 
 fn start(config: Config) -> Result<i32, String> {
-    let signals = sys::signal::install(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD])
+    let signals = sys::signal::install(&crate::event_loop::handled_signals())
         .map_err(|e| format!("fdmon: cannot install signal handlers: {}", os_text(&e)))?;
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("LISTEN_") {
@@ -166,11 +169,15 @@ fn start(config: Config) -> Result<i32, String> {
         if wait {
             let name = state.chardev(slot).map(|d| d.filename()).unwrap_or_default();
             eprintln!("{}", at(&c.origin, &format!("info: fdmon waiting for connection on: {name}")));
-            if let Err(sig) = crate::event_loop::wait_for_client(&mut state, slot, &signals) {
-                // QEMU is still inside start-up here and dies of the signal: so does fdmon.
-                drop(state);
-                drop(pidfile);
-                sys::signal::die_of(sig);
+            match crate::event_loop::wait_for_client(&mut state, slot, &signals) {
+                Ok(()) => {}
+                Err(crate::event_loop::WaitEnd::Signal(sig)) => {
+                    // QEMU is still inside start-up here and dies of the signal: so does fdmon.
+                    drop(state);
+                    drop(pidfile);
+                    sys::signal::die_of(sig);
+                }
+                Err(crate::event_loop::WaitEnd::Fatal(text)) => return Err(text),
             }
         }
     }
@@ -211,6 +218,17 @@ fn start(config: Config) -> Result<i32, String> {
             }
         }
         let mut w = Workload::new(&config.workload, &config.pass_fds).map_err(|e| format!("fdmon: {e}"))?;
+        // Everything the workload starts stays fdmon's descendant (and is ended with it).
+        sys::process::set_child_subreaper()
+            .map_err(|e| format!("fdmon: cannot become a subreaper: {}", os_text(&e)))?;
+        if config.daemonize {
+            // A daemon's workload never holds the caller's stdio, also when it starts before
+            // fdmon's own 0/1/2 become /dev/null (at readiness, below).
+            let null = sys::fd::open_devnull()
+                .and_then(|n| if n.as_raw_fd() < 3 { sys::fd::dup_cloexec(n.as_fd()) } else { Ok(n) })
+                .map_err(|e| format!("fdmon: cannot open /dev/null: {}", os_text(&e)))?;
+            w.set_stdio(null);
+        }
         if !config.start_paused {
             w.start().map_err(|e| format!("fdmon: {e}"))?;
         }

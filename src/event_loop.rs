@@ -17,6 +17,120 @@ use crate::sys::signal::SignalPipe;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause before accepting again after the process ran out of fds (EMFILE/ENFILE).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(200);
+/// While a reset waits for the old tree, look at what is left of it this often (a SIGCHLD
+/// also triggers a look).
+const RESET_RESCAN: Duration = Duration::from_millis(100);
+/// After SIGKILL to the tree, how long the exit sequence waits for it to be gone.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+/// How often the exit sequence looks at what is left of the tree.
+const TREE_RESCAN: Duration = Duration::from_millis(50);
+/// Pause after a failed `poll()` before the next try.
+const POLL_ERROR_BACKOFF: Duration = Duration::from_millis(10);
+/// Consecutive failed `poll()` calls (each after [`POLL_ERROR_BACKOFF`]) that make the error
+/// fatal.
+const POLL_ERROR_LIMIT: u32 = 50;
+
+/// Signals that end fdmon through the exit sequence (SHUTDOWN `host-signal`, workload
+/// terminated): the three QEMU handles, and every other one whose default action would kill
+/// fdmon without that sequence. Real-time signals (SIGRTMIN..SIGRTMAX) are added at run time.
+pub const TERMINATING: [i32; 12] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGALRM,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGPWR,
+    libc::SIGIO,
+    libc::SIGSTKFLT,
+];
+/// Signals passed on to the workload's process group (as tini and dumb-init do).
+pub const FORWARDED: [i32; 3] = [libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
+
+/// Whether `sig` ends fdmon through the exit sequence.
+pub fn is_terminating(sig: i32) -> bool {
+    TERMINATING.contains(&sig) || (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig)
+}
+
+/// Every signal fdmon installs its handler for.
+pub fn handled_signals() -> Vec<i32> {
+    let mut v: Vec<i32> = TERMINATING.to_vec();
+    v.extend_from_slice(&FORWARDED);
+    v.push(libc::SIGCHLD);
+    v.extend(libc::SIGRTMIN()..=libc::SIGRTMAX());
+    v
+}
+
+/// The line fdmon prints when a terminating signal arrives, as QEMU 7.2 does: with the
+/// sender's pid and name for `kill`/`sigqueue`, without for a signal the kernel generated
+/// (a terminal's Ctrl-C, si_pid 0).
+pub fn terminating_message(sig: i32, pid: i32, name: Option<String>) -> String {
+    if pid == 0 {
+        format!("fdmon: terminating on signal {sig}")
+    } else {
+        let name = name.unwrap_or_else(|| "<unknown process>".to_string());
+        format!("fdmon: terminating on signal {sig} from pid {pid} ({name})")
+    }
+}
+
+/// What to do after `poll()` failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollVerdict {
+    /// Try again (after [`POLL_ERROR_BACKOFF`]).
+    Retry,
+    /// The error persists: give up with a clear message.
+    Fatal,
+}
+
+/// Counts consecutive `poll()` failures so that a persistent one neither spins nor hangs.
+/// (`EINTR` never gets here: `sys::poll` reports it as a timeout.)
+#[derive(Debug, Default)]
+pub struct PollErrors {
+    consecutive: u32,
+}
+
+impl PollErrors {
+    pub fn ok(&mut self) {
+        self.consecutive = 0;
+    }
+
+    /// Records a failure. `EAGAIN`, `ENOMEM` and anything else are retried after a short
+    /// pause, until [`POLL_ERROR_LIMIT`] failures in a row: then [`PollVerdict::Fatal`].
+    pub fn failed(&mut self, e: &std::io::Error) -> PollVerdict {
+        if e.kind() == std::io::ErrorKind::Interrupted {
+            return PollVerdict::Retry;
+        }
+        self.consecutive = self.consecutive.saturating_add(1);
+        if self.consecutive >= POLL_ERROR_LIMIT {
+            PollVerdict::Fatal
+        } else {
+            PollVerdict::Retry
+        }
+    }
+}
+
+/// `poll()` with the retry policy: `Ok(n)` as `poll`, `Err(text)` once the failure is
+/// persistent (the text is the stderr line to print).
+fn poll_checked(fds: &mut [PollFd], timeout: Option<Duration>, errors: &mut PollErrors) -> Result<usize, String> {
+    match poll::poll(fds, timeout) {
+        Ok(n) => {
+            errors.ok();
+            Ok(n)
+        }
+        Err(e) => match errors.failed(&e) {
+            PollVerdict::Retry => {
+                std::thread::sleep(POLL_ERROR_BACKOFF);
+                Ok(0)
+            }
+            PollVerdict::Fatal => {
+                Err(format!("fdmon: poll failed {POLL_ERROR_LIMIT} times in a row: {}", crate::error::os_text(&e)))
+            }
+        },
+    }
+}
 
 #[derive(Clone, Copy)]
 enum Token {
@@ -32,11 +146,15 @@ struct Loop {
     accept_paused_until: Option<Instant>,
     /// A second terminating signal arrived while shutting down: no more grace.
     kill_now: bool,
+    poll_errors: PollErrors,
+    /// `poll()` failed persistently: the exit sequence runs without waiting on fds.
+    poll_broken: bool,
 }
 
 /// Runs until fdmon should exit; returns the exit status.
 pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
-    let mut lp = Loop { accept_paused_until: None, kill_now: false };
+    let mut lp =
+        Loop { accept_paused_until: None, kill_now: false, poll_errors: PollErrors::default(), poll_broken: false };
     loop {
         service(state);
         if let Some(exit) = state.exit {
@@ -90,9 +208,22 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
                 }
             }
         }
+        if state.resetting() {
+            let t = now + RESET_RESCAN;
+            deadline = Some(deadline.map_or(t, |d| d.min(t)));
+        }
         let timeout = deadline.map(|t| t.saturating_duration_since(now));
-        if poll::poll(&mut fds, timeout).is_err() {
-            continue;
+        match poll_checked(&mut fds, timeout, &mut lp.poll_errors) {
+            Ok(_) => {}
+            Err(text) => {
+                eprintln!("{text}");
+                lp.poll_broken = true;
+                state.fatal_error();
+                continue;
+            }
+        }
+        if state.resetting() {
+            state.after_reap();
         }
         for (pfd, tok) in fds.iter().zip(tokens) {
             let rev = pfd.revents();
@@ -236,18 +367,18 @@ fn accept(state: &mut State, slot: usize, lp: &mut Loop) {
 
 fn handle_signals(state: &mut State, signals: &SignalPipe, lp: &mut Loop) {
     for (sig, pid) in signals.drain() {
-        match sig {
-            libc::SIGCHLD => reap(state),
-            libc::SIGTERM | libc::SIGINT | libc::SIGHUP => {
-                if state.exit.is_some() {
-                    lp.kill_now = true;
-                    continue;
-                }
-                let name = crate::sys::signal::process_name(pid).unwrap_or_else(|| "<unknown process>".to_string());
-                eprintln!("fdmon: terminating on signal {sig} from pid {pid} ({name})");
-                state.request_exit("host-signal");
+        if sig == libc::SIGCHLD {
+            reap(state);
+        } else if FORWARDED.contains(&sig) {
+            state.forward_signal(sig);
+        } else if is_terminating(sig) {
+            if state.exit.is_some() {
+                lp.kill_now = true;
+                continue;
             }
-            _ => {}
+            let name = if pid == 0 { None } else { crate::sys::signal::process_name(pid) };
+            eprintln!("{}", terminating_message(sig, pid, name));
+            state.request_exit("host-signal");
         }
     }
 }
@@ -256,6 +387,7 @@ fn reap(state: &mut State) {
     while let Some((pid, status)) = process::reap_any() {
         state.on_child_exit(pid, status);
     }
+    state.after_reap();
 }
 
 /// The exit sequence: flush every client (bounded), close the chardevs, then end the workload
@@ -274,10 +406,12 @@ fn finish(state: &mut State, signals: &SignalPipe, lp: &mut Loop, _code: i32) ->
             }
         }
         let now = Instant::now();
-        if fds.len() == 1 || now >= deadline || lp.kill_now {
+        if fds.len() == 1 || now >= deadline || lp.kill_now || lp.poll_broken {
             break;
         }
-        if poll::poll(&mut fds, Some(deadline - now)).is_err() {
+        if let Err(text) = poll_checked(&mut fds, Some(deadline - now), &mut lp.poll_errors) {
+            eprintln!("{text}");
+            lp.poll_broken = true;
             continue;
         }
         for (pfd, slot) in fds.iter().zip(slots) {
@@ -291,6 +425,17 @@ fn finish(state: &mut State, signals: &SignalPipe, lp: &mut Loop, _code: i32) ->
             }
         }
     }
+    if lp.poll_broken {
+        // Without poll, one best-effort write to every socket peer (sockets never block
+        // here; a pipe or terminal might, so they are left alone).
+        for slot in 0..state.chardevs.len() {
+            let socket =
+                state.chardev(slot).and_then(|c| c.conn()).is_some_and(|c| c.wfd.is_none() && !c.out.is_empty());
+            if socket {
+                write(state, slot);
+            }
+        }
+    }
     // Monitors close: every connection and listener goes, paths fdmon created are removed.
     for c in state.chardevs.iter_mut() {
         *c = None;
@@ -299,53 +444,100 @@ fn finish(state: &mut State, signals: &SignalPipe, lp: &mut Loop, _code: i32) ->
     state.exit.map(|e| e.code).unwrap_or(0)
 }
 
+/// Ends the whole tree (see `workload`): SIGTERM to the workload's group and every other
+/// descendant (SIGCONT too if paused), then after the grace period (or a second signal)
+/// SIGKILL to whatever is left, repeated until nothing is left, reaping everything.
 fn terminate_workload(state: &mut State, signals: &SignalPipe, lp: &mut Loop) {
     let paused = state.run_state == RunState::Paused;
     let grace = state.shutdown_timeout;
     let Some(w) = &mut state.workload else { return };
-    if w.pid.is_none() {
+    w.cancel_reset();
+    if w.pid.is_none() && w.tree().is_empty() {
         return;
     }
     w.expect_term = true;
-    w.signal(libc::SIGTERM);
+    w.signal_tree(libc::SIGTERM);
     if paused {
-        w.signal(libc::SIGCONT);
+        w.signal_tree(libc::SIGCONT);
     }
     let deadline = Instant::now() + grace;
+    if wait_tree_gone(state, signals, lp, deadline, true) {
+        return;
+    }
+    let deadline = Instant::now() + KILL_WAIT;
     loop {
-        reap(state);
-        let alive = state.workload.as_ref().is_some_and(|w| w.pid.is_some());
-        if !alive {
+        if let Some(w) = &state.workload {
+            w.signal_tree(libc::SIGKILL);
+        }
+        if wait_tree_gone(state, signals, lp, (Instant::now() + TREE_RESCAN).min(deadline), false) {
             return;
         }
-        let now = Instant::now();
-        if lp.kill_now || now >= deadline {
-            break;
+        if Instant::now() >= deadline {
+            let left = state.workload.as_ref().map(|w| w.tree().len()).unwrap_or(0);
+            eprintln!("fdmon: {left} processes of the workload did not die of SIGKILL; leaving them");
+            return;
         }
-        let mut fds = [PollFd::new(signals.fd().as_raw_fd(), poll::IN)];
-        if poll::poll(&mut fds, Some(deadline - now)).is_ok() && fds[0].revents() != 0 {
-            handle_signals(state, signals, lp);
-        }
-    }
-    if let Some(w) = &mut state.workload {
-        w.kill_and_reap();
     }
 }
 
+/// Reaps until the tree is empty (true) or `deadline` passes (false); a second terminating
+/// signal ends the wait early when `stop_on_kill_now`.
+fn wait_tree_gone(
+    state: &mut State,
+    signals: &SignalPipe,
+    lp: &mut Loop,
+    deadline: Instant,
+    stop_on_kill_now: bool,
+) -> bool {
+    loop {
+        reap(state);
+        let alive = state.workload.as_ref().is_some_and(|w| w.pid.is_some() || !w.tree().is_empty());
+        if !alive {
+            return true;
+        }
+        let now = Instant::now();
+        if (stop_on_kill_now && lp.kill_now) || now >= deadline {
+            return false;
+        }
+        let wait = (deadline - now).min(TREE_RESCAN);
+        if lp.poll_broken {
+            std::thread::sleep(wait);
+            continue;
+        }
+        let mut fds = [PollFd::new(signals.fd().as_raw_fd(), poll::IN)];
+        match poll_checked(&mut fds, Some(wait), &mut lp.poll_errors) {
+            Ok(_) if fds[0].revents() != 0 => handle_signals(state, signals, lp),
+            Ok(_) => {}
+            Err(text) => {
+                eprintln!("{text}");
+                lp.poll_broken = true;
+            }
+        }
+    }
+}
+
+/// Why [`wait_for_client`] gave up.
+#[derive(Debug)]
+pub enum WaitEnd {
+    /// A terminating signal arrived.
+    Signal(i32),
+    /// `poll()` failed persistently; the text is the stderr line.
+    Fatal(String),
+}
+
 /// Blocks start-up until a client connects to a `wait=on` server chardev (or a terminating
-/// signal arrives: then Err with the signal number).
-pub fn wait_for_client(state: &mut State, slot: usize, signals: &SignalPipe) -> Result<(), i32> {
+/// signal arrives, or poll fails for good).
+pub fn wait_for_client(state: &mut State, slot: usize, signals: &SignalPipe) -> Result<(), WaitEnd> {
+    let mut errors = PollErrors::default();
     loop {
         let Some(c) = state.chardev(slot) else { return Ok(()) };
         let Some(l) = c.listener_to_poll() else { return Ok(()) };
         let mut fds = [PollFd::new(signals.fd().as_raw_fd(), poll::IN), PollFd::new(l.as_fd().as_raw_fd(), poll::IN)];
-        if poll::poll(&mut fds, None).is_err() {
-            continue;
-        }
+        poll_checked(&mut fds, None, &mut errors).map_err(WaitEnd::Fatal)?;
         if fds[0].revents() != 0 {
             for (sig, _) in signals.drain() {
-                if matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGHUP) {
-                    return Err(sig);
+                if is_terminating(sig) {
+                    return Err(WaitEnd::Signal(sig));
                 }
                 if sig == libc::SIGCHLD {
                     reap(state);
@@ -367,4 +559,70 @@ pub fn wait_for_client(state: &mut State, slot: usize, signals: &SignalPipe) -> 
 /// Whether chardev `slot` is a server with `wait` semantics still pending.
 pub fn is_server(state: &State, slot: usize) -> bool {
     matches!(state.chardev(slot).map(|c| &c.backend), Some(Backend::Server(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_errors_retry_then_become_fatal() {
+        let mut e = PollErrors::default();
+        let einval = std::io::Error::from_raw_os_error(libc::EINVAL);
+        let eintr = std::io::Error::from_raw_os_error(libc::EINTR);
+        for _ in 0..POLL_ERROR_LIMIT - 1 {
+            assert_eq!(e.failed(&einval), PollVerdict::Retry);
+            // EINTR neither counts nor resets.
+            assert_eq!(e.failed(&eintr), PollVerdict::Retry);
+        }
+        assert_eq!(e.failed(&einval), PollVerdict::Fatal);
+        // One success starts the count again.
+        e.ok();
+        assert_eq!(e.failed(&std::io::Error::from_raw_os_error(libc::ENOMEM)), PollVerdict::Retry);
+    }
+
+    #[test]
+    fn poll_checked_gives_up_on_a_persistent_error() {
+        // More fds than RLIMIT_NOFILE allows: poll fails with EINVAL every time.
+        let n = 1 << 21;
+        let mut fds = vec![PollFd::new(-1, poll::IN); n];
+        let mut errors = PollErrors::default();
+        let t = Instant::now();
+        let mut rounds = 0;
+        let text = loop {
+            match poll_checked(&mut fds, Some(Duration::ZERO), &mut errors) {
+                Ok(_) => rounds += 1,
+                Err(text) => break text,
+            }
+            assert!(rounds < 1000, "poll with {n} fds never failed");
+        };
+        assert_eq!(rounds as u32, POLL_ERROR_LIMIT - 1);
+        assert!(t.elapsed() >= POLL_ERROR_BACKOFF * (POLL_ERROR_LIMIT - 1), "no back-off between tries");
+        assert_eq!(text, format!("fdmon: poll failed {POLL_ERROR_LIMIT} times in a row: Invalid argument"));
+    }
+
+    #[test]
+    fn terminating_message_like_qemu() {
+        assert_eq!(terminating_message(2, 0, None), "fdmon: terminating on signal 2");
+        assert_eq!(
+            terminating_message(15, 42, Some("bash".into())),
+            "fdmon: terminating on signal 15 from pid 42 (bash)"
+        );
+        assert_eq!(
+            terminating_message(15, 42, None),
+            "fdmon: terminating on signal 15 from pid 42 (<unknown process>)"
+        );
+    }
+
+    #[test]
+    fn signal_sets() {
+        for s in [libc::SIGQUIT, libc::SIGALRM, libc::SIGTERM, libc::SIGRTMIN(), libc::SIGRTMAX()] {
+            assert!(is_terminating(s), "{s}");
+        }
+        for s in [libc::SIGUSR1, libc::SIGCHLD, libc::SIGWINCH, libc::SIGSEGV, libc::SIGABRT, libc::SIGPIPE] {
+            assert!(!is_terminating(s), "{s}");
+        }
+        let h = handled_signals();
+        assert!(h.contains(&libc::SIGUSR2) && h.contains(&libc::SIGCHLD) && !h.contains(&libc::SIGSEGV));
+    }
 }

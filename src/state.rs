@@ -128,12 +128,16 @@ impl State {
         self.workload.as_ref().is_some_and(|w| w.pid.is_some())
     }
 
+    /// `stop`: SIGSTOP to the whole tree (see `workload`), so also a job that an interactive
+    /// workload runs in a process group of its own freezes.
     pub fn vm_stop(&mut self) {
         if self.run_state != RunState::Running {
             return;
         }
-        if let Some(w) = &self.workload {
-            w.signal(libc::SIGSTOP);
+        if let Some(w) = &mut self.workload {
+            w.signal_tree(libc::SIGSTOP);
+            // A reset's restart waits for the next `cont`.
+            w.start_pending = false;
         }
         self.run_state = RunState::Paused;
         self.emit("STOP", None);
@@ -145,10 +149,13 @@ impl State {
             RunState::Shutdown => Err(QmpError::generic("Resetting the Virtual Machine is required")),
             RunState::Prelaunch | RunState::Paused => {
                 if let Some(w) = &mut self.workload {
-                    if w.pid.is_none() {
+                    if w.resetting {
+                        // The old tree is still dying: the new workload starts once it is gone.
+                        w.start_pending = true;
+                    } else if w.pid.is_none() {
                         w.start().map_err(QmpError::generic)?;
                     } else {
-                        w.signal(libc::SIGCONT);
+                        w.signal_tree(libc::SIGCONT);
                     }
                 }
                 self.run_state = RunState::Running;
@@ -158,23 +165,60 @@ impl State {
         }
     }
 
+    /// `system_reset`: RESET, SIGKILL to the whole tree, and return at once; the loop keeps
+    /// serving while the old processes die. The new workload (if the run state was `running`)
+    /// starts when the last of them has been reaped ([`State::after_reap`]). Meanwhile
+    /// `query-status` shows the state after the reset (`running`, or `prelaunch` from any
+    /// other state) and `query-workload` shows no pid; another reset kills again and keeps
+    /// one pending restart; `quit` or a signal cancels the restart and ends what is left.
     pub fn vm_reset(&mut self) -> Result<(), QmpError> {
         let data = Object::new().with("guest", Value::Bool(false)).with("reason", Value::from("host-qmp-system-reset"));
         self.emit("RESET", Some(data));
         let was_running = self.run_state == RunState::Running;
-        if let Some(w) = &mut self.workload {
-            w.kill_and_reap();
-            if was_running {
-                if let Err(e) = w.start() {
-                    self.run_state = RunState::Prelaunch;
-                    return Err(QmpError::generic(e));
-                }
-            }
-        }
         if !was_running {
             self.run_state = RunState::Prelaunch;
         }
+        if let Some(w) = &mut self.workload {
+            w.begin_reset();
+            if was_running {
+                if let Err(e) = w.check_program() {
+                    w.start_pending = false;
+                    self.run_state = RunState::Prelaunch;
+                    self.after_reap();
+                    return Err(QmpError::generic(e));
+                }
+                w.start_pending = true;
+            }
+        }
+        self.after_reap();
         Ok(())
+    }
+
+    /// Called after every round of reaping (and periodically while a reset is in progress):
+    /// finishes a reset once the old tree is gone, starting the new workload if one is due.
+    pub fn after_reap(&mut self) {
+        let Some(w) = &mut self.workload else { return };
+        if !w.reset_step() || !w.start_pending {
+            return;
+        }
+        w.start_pending = false;
+        if let Err(e) = w.start() {
+            // The reset already answered: report on stderr and wait for `cont`.
+            eprintln!("fdmon: {e}");
+            self.run_state = RunState::Prelaunch;
+        }
+    }
+
+    /// Whether a reset is waiting for the old tree to die.
+    pub fn resetting(&self) -> bool {
+        self.workload.as_ref().is_some_and(|w| w.resetting)
+    }
+
+    /// SIGUSR1, SIGUSR2 and SIGWINCH sent to fdmon go on to the workload's process group.
+    pub fn forward_signal(&mut self, sig: i32) {
+        if let Some(w) = &self.workload {
+            w.signal(sig);
+        }
     }
 
     pub fn vm_powerdown(&mut self) {
@@ -185,7 +229,7 @@ impl State {
                 w.expect_term = true;
                 w.signal(libc::SIGTERM);
                 if paused {
-                    w.signal(libc::SIGCONT);
+                    w.signal_tree(libc::SIGCONT);
                 }
             }
         }
@@ -200,6 +244,16 @@ impl State {
         self.exit = Some(ExitRequest { code: 0 });
     }
 
+    /// fdmon cannot go on (its `poll()` fails for good): SHUTDOWN `host-error` and the exit
+    /// sequence, exit status 1.
+    pub fn fatal_error(&mut self) {
+        if self.exit.is_some() {
+            return;
+        }
+        self.emit_shutdown(false, "host-error");
+        self.exit = Some(ExitRequest { code: 1 });
+    }
+
     /// A child was reaped. Only the workload's own exit means anything; orphans that fdmon
     /// inherited (as PID 1) are just reaped.
     pub fn on_child_exit(&mut self, pid: i32, status: WaitStatus) {
@@ -207,6 +261,9 @@ impl State {
             return;
         }
         let Some(w) = &mut self.workload else { return };
+        if w.on_reaped_old(pid, status) {
+            return;
+        }
         if w.pid != Some(pid) {
             return;
         }
@@ -241,5 +298,46 @@ impl State {
 impl Default for State {
     fn default() -> Self {
         State::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::process;
+
+    fn proc_state(pid: i32) -> Option<char> {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        s[s.rfind(')')? + 2..].chars().next()
+    }
+
+    /// `system_reset` does not wait for the old workload: it returns while the old process
+    /// is still there (a zombie nobody reaped yet), and the new one starts after the reap.
+    #[test]
+    fn reset_returns_before_the_old_workload_is_reaped() {
+        let _g = crate::sys::testutil::children_lock();
+        let mut st = State::new();
+        let mut w = Workload::new(&["sleep".into(), "300".into()], &[]).unwrap();
+        w.without_tree();
+        let old = w.start().unwrap();
+        st.workload = Some(w);
+        st.vm_reset().unwrap();
+        assert!(st.resetting());
+        assert_eq!(st.run_state, RunState::Running);
+        assert_eq!(st.workload.as_ref().unwrap().pid, None, "no pid while the old one dies");
+        // Killed but not reaped: still in /proc.
+        assert!(proc_state(old).is_some(), "vm_reset must not reap the old workload");
+        // A second reset in the window keeps one pending restart.
+        st.vm_reset().unwrap();
+        st.after_reap();
+        assert_eq!(st.workload.as_ref().unwrap().pid, None);
+        assert_eq!(process::wait_pid(old).unwrap(), WaitStatus::Signaled(libc::SIGKILL));
+        st.on_child_exit(old, WaitStatus::Signaled(libc::SIGKILL));
+        st.after_reap();
+        assert!(!st.resetting());
+        let new = st.workload.as_ref().unwrap().pid.expect("new workload started after the reap");
+        assert_ne!(new, old);
+        let _ = process::kill(new, libc::SIGKILL);
+        let _ = process::wait_pid(new);
     }
 }

@@ -1,10 +1,15 @@
 //! The supervised child: started in its own process group with only fds 0, 1, 2 (plus the ones
 //! the user names with `-pass-fd`), signalled as a group, reaped by the main loop. Never
 //! decides run states (see `state`).
+//!
+//! fdmon is a child subreaper while it runs a workload, so everything the workload starts
+//! (also double-forked or `setsid`ed processes) stays a descendant of fdmon: "the tree" is
+//! every descendant of fdmon, found in `/proc`. `stop`/`cont`, `system_reset` and the exit
+//! sequence act on the whole tree, not only on the workload's process group.
 #![forbid(unsafe_code)]
 
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use crate::error::os_text;
@@ -23,6 +28,18 @@ pub struct Workload {
     pub expect_term: bool,
     /// Process group of the latest child (its pid).
     last_pgid: Option<Pid>,
+    /// The process whose descendants form the tree: fdmon itself (`None` in unit tests,
+    /// whose process has other children: then the tree is the workload's group only).
+    tree_root: Option<Pid>,
+    /// `system_reset` killed the old tree and it has not been reaped completely yet.
+    pub resetting: bool,
+    /// The old workload of a reset, killed but not reaped yet.
+    old_pid: Option<Pid>,
+    /// Start a new workload as soon as the old tree is gone (a reset or `cont` asked for it).
+    pub start_pending: bool,
+    /// Given to every workload start as fds 0, 1 and 2 (`/dev/null` under `-daemonize`);
+    /// `None` inherits fdmon's own.
+    stdio: Option<OwnedFd>,
 }
 
 impl Workload {
@@ -44,7 +61,38 @@ impl Workload {
             last_exit: None,
             expect_term: false,
             last_pgid: None,
+            tree_root: Some(process::getpid()),
+            resetting: false,
+            old_pid: None,
+            start_pending: false,
+            stdio: None,
         })
+    }
+
+    /// Every start from now on gets `fd` as its stdin, stdout and stderr.
+    pub fn set_stdio(&mut self, fd: OwnedFd) {
+        self.stdio = Some(fd);
+    }
+
+    /// Quick check before a reset promises a restart: the program (a path, or a name found in
+    /// `PATH`) still exists. The exec itself may still fail later.
+    pub fn check_program(&self) -> Result<(), String> {
+        let missing = || format!("cannot execute '{}': No such file or directory", self.program);
+        if self.program.contains('/') {
+            return std::fs::metadata(&self.program)
+                .map(drop)
+                .map_err(|e| format!("cannot execute '{}': {}", self.program, os_text(&e)));
+        }
+        let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/bin:/usr/bin"));
+        let found = std::env::split_paths(&path).any(|d| {
+            let d = if d.as_os_str().is_empty() { std::path::PathBuf::from(".") } else { d };
+            d.join(&self.program).is_file()
+        });
+        if found {
+            Ok(())
+        } else {
+            Err(missing())
+        }
     }
 
     /// Starts the child. The error names the program and the exec failure.
@@ -53,10 +101,12 @@ impl Workload {
         // Hand the terminal over only when fdmon holds it: a background fdmon must not take the
         // terminal away from its shell.
         let give_tty = self.tty && process::tty_foreground_pgrp(stdin.as_fd()).is_ok_and(|pg| pg == process::getpgrp());
+        let io = self.stdio.as_ref().map(|f| f.as_fd());
         let spec = SpawnSpec {
             argv: &self.argv,
             keep_fds: &self.pass_fds,
             foreground_tty: if give_tty { Some(stdin.as_fd()) } else { None },
+            stdio: [io, io, io],
         };
         match process::spawn(&spec) {
             Ok(pid) => {
@@ -77,16 +127,79 @@ impl Workload {
         }
     }
 
-    /// Kills the whole group and waits for the child itself (a reset is not a shutdown).
-    pub fn kill_and_reap(&mut self) {
-        if let Some(pid) = self.pid {
-            let _ = process::kill_group(pid, libc::SIGKILL);
-            if let Ok(status) = process::wait_pid(pid) {
-                self.exited(status);
-            } else {
-                self.pid = None;
-            }
+    /// Every process of the tree (see the module doc), parents before children.
+    pub fn tree(&self) -> Vec<Pid> {
+        self.tree_root.map(process::descendants).unwrap_or_default()
+    }
+
+    #[cfg(test)]
+    pub fn without_tree(&mut self) {
+        self.tree_root = None;
+    }
+
+    /// Sends `sig` to the workload's group and to every other process of the tree, also the
+    /// ones that left the group or the session (`setsid`, an interactive shell's job groups).
+    /// `SIGCONT` goes to children before their parents, everything else parents first, so a
+    /// shell never sees its job stop or resume on its own.
+    pub fn signal_tree(&self, sig: i32) {
+        let mut tree = self.tree();
+        if sig == libc::SIGCONT {
+            tree.reverse();
+        } else {
+            self.signal(sig);
         }
+        for pid in tree {
+            let _ = process::kill(pid, sig);
+        }
+        if sig == libc::SIGCONT {
+            self.signal(sig);
+        }
+    }
+
+    /// `system_reset`: SIGKILL to the whole tree, without waiting. The old child is reaped
+    /// later (`on_reaped`); [`Workload::reset_step`] tells when the tree is gone.
+    pub fn begin_reset(&mut self) {
+        self.signal_tree(libc::SIGKILL);
+        if let Some(pid) = self.pid.take() {
+            self.old_pid = Some(pid);
+        }
+        self.resetting = true;
+    }
+
+    /// While resetting: SIGKILL whatever of the old tree is still there (it may have forked
+    /// while being killed); true once nothing is left, which ends the reset.
+    pub fn reset_step(&mut self) -> bool {
+        if !self.resetting {
+            return false;
+        }
+        let left = self.tree();
+        if left.is_empty() && self.old_pid.is_none() {
+            self.resetting = false;
+            return true;
+        }
+        for pid in left {
+            let _ = process::kill(pid, libc::SIGKILL);
+        }
+        false
+    }
+
+    /// The exit sequence takes over: no restart, whatever a reset promised.
+    pub fn cancel_reset(&mut self) {
+        self.resetting = false;
+        self.start_pending = false;
+    }
+
+    /// A reaped pid that was the old workload of a reset: records its end. False for any
+    /// other pid.
+    pub fn on_reaped_old(&mut self, pid: Pid, status: WaitStatus) -> bool {
+        if self.old_pid != Some(pid) {
+            return false;
+        }
+        self.old_pid = None;
+        let current = self.pid.take();
+        self.exited(status);
+        self.pid = current;
+        true
     }
 
     /// Records the child's end and takes the terminal back.

@@ -175,6 +175,8 @@ fn reset_restarts_a_running_workload_with_a_new_pid() {
     c.send(r#"{"execute":"system_reset"}"#);
     assert!(c.event().contains("RESET"));
     assert_eq!(c.line(), r#"{"return": {}}"#);
+    // The reset returns at once; the new workload starts when the old one has been reaped.
+    wait_until("new workload", || workload_pid(&mut c).is_some());
     let new = workload_pid(&mut c).unwrap();
     assert_ne!(old, new);
     assert!(proc_stat(old).is_none(), "old workload reaped");
@@ -188,8 +190,8 @@ fn reset_restarts_a_running_workload_with_a_new_pid() {
     c.line();
     assert!(status(&mut c).contains("prelaunch"));
     assert_eq!(workload_pid(&mut c), None);
-    assert!(proc_stat(new).is_none());
-    assert!(children_of(f.pid()).is_empty());
+    // Killed at once, reaped by the loop soon after (the reset does not wait for it).
+    wait_until("old workload reaped", || proc_stat(new).is_none() && children_of(f.pid()).is_empty());
 }
 
 #[test]
@@ -202,6 +204,7 @@ fn hundred_rapid_resets_leave_no_zombie() {
         assert_eq!(c.reply(), format!(r#"{{"return": {{}}, "id": {i}}}"#));
     }
     assert!(status(&mut c).contains("running"));
+    wait_until("the new workload", || workload_pid(&mut c).is_some());
     let kids = children_of(f.pid());
     assert_eq!(kids.len(), 1, "exactly the current workload: {kids:?}");
     assert!(kids.iter().all(|(_, st)| *st != 'Z'), "{kids:?}");
@@ -404,7 +407,8 @@ fn exec_failure_on_restart_leaves_prelaunch() {
     c.send(r#"{"execute":"cont"}"#);
     assert_eq!(c.event(), r#"{"event": "RESUME"}"#);
     assert_eq!(c.line(), r#"{"return": {}}"#);
-    assert!(workload_pid(&mut c).is_some());
+    // Starts as soon as the old one (killed by the reset) has been reaped.
+    wait_until("restarted workload", || workload_pid(&mut c).is_some());
 }
 
 #[test]

@@ -55,6 +55,14 @@ pub(crate) mod testutil {
     //! Helpers shared by the tests of this module.
 
     use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Mutex, MutexGuard};
+
+    /// Unit tests that create children and reap them hold this, so that one test's
+    /// `reap_any` (waitpid(-1)) cannot steal another test's child.
+    pub fn children_lock() -> MutexGuard<'static, ()> {
+        static CHILDREN: Mutex<()> = Mutex::new(());
+        CHILDREN.lock().unwrap_or_else(|e| e.into_inner())
+    }
 
     /// A name no other test (or test process) uses.
     pub fn unique(tag: &str) -> String {

@@ -27,6 +27,11 @@ pub struct SpawnSpec<'a> {
     /// (`tcsetpgrp`, with every signal blocked, so no `SIGTTOU`). Best effort: if that fails
     /// (not our controlling terminal), the child still runs.
     pub foreground_tty: Option<BorrowedFd<'a>>,
+    /// What the child gets as fds 0, 1 and 2: `None` inherits the caller's fd at that number,
+    /// `Some(fd)` is `dup2`ed there (e.g. `/dev/null` after `-daemonize`, later a console).
+    /// Each given fd must be >= 3 or equal to its target number (`InvalidInput` otherwise), so
+    /// no `dup2` can overwrite the source of another.
+    pub stdio: [Option<BorrowedFd<'a>>; 3],
 }
 
 /// Why [`spawn`] failed.
@@ -76,6 +81,11 @@ struct ChildCtx {
     survivors: Vec<libc::c_int>,
     err_w: libc::c_int,
     tty: Option<libc::c_int>,
+    /// Sources for fds 0, 1, 2 (-1: inherit).
+    stdio: [libc::c_int; 3],
+    /// fdmon's pid, taken before the fork: the child checks that its parent is still this
+    /// process after arming `PR_SET_PDEATHSIG`.
+    parent: libc::pid_t,
     /// An all-zero kernel `struct sigaction` (bigger than any architecture's).
     dfl: [u64; 32],
     empty: libc::sigset_t,
@@ -138,6 +148,27 @@ unsafe fn child_exec(ctx: &ChildCtx) -> ! {
     // fork (`ctx`), which this process owns a private copy of; all async-signal-safe.
     unsafe {
         libc::setpgid(0, 0);
+        // Die with fdmon. If fdmon died between fork and prctl, the signal was never armed
+        // and the child was re-parented: getppid() tells, and the child ends itself.
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) == -1 {
+            child_fail(ctx.err_w);
+        }
+        if libc::getppid() != ctx.parent {
+            libc::_exit(127);
+        }
+        let mut target = 0;
+        while target < 3 {
+            let src = ctx.stdio[target as usize];
+            if src == target {
+                let flags = libc::fcntl(src, libc::F_GETFD);
+                if flags == -1 || libc::fcntl(src, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == -1 {
+                    child_fail(ctx.err_w);
+                }
+            } else if src >= 0 && libc::dup2(src, target) == -1 {
+                child_fail(ctx.err_w);
+            }
+            target += 1;
+        }
         if let Some(tty) = ctx.tty {
             // All signals are blocked, so a background tcsetpgrp raises no SIGTTOU.
             libc::tcsetpgrp(tty, libc::getpid());
@@ -203,7 +234,11 @@ fn sigset(full: bool) -> libc::sigset_t {
 
 /// Starts `spec.argv` as a child in a new process group of its own (pgid = pid).
 ///
-/// The child: `setpgid(0, 0)`; optionally takes the terminal's foreground; resets every
+/// The child: `setpgid(0, 0)`; `PR_SET_PDEATHSIG` with `SIGKILL`, so it dies when fdmon
+/// does (checked against fdmon's pid taken before the fork, so an fdmon that died before the
+/// prctl is noticed too; the kernel clears the setting when the child execs a set-user-ID or
+/// file-capability program, and it fires when the forking *thread* ends: fdmon has one);
+/// `dup2`s `spec.stdio` onto 0, 1, 2; optionally takes the terminal's foreground; resets every
 /// signal disposition to default and empties its signal mask; clears `CLOEXEC` on
 /// `keep_fds`; closes every other fd >= 3; inherits the current environment; `execvp`.
 /// Returns once the exec has happened (`Ok(pid)`) or failed (`Err(Exec(errno))`, child
@@ -215,6 +250,19 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Pid, SpawnError> {
     // Validate before creating the pipe, so it cannot take the number of a closed keep fd.
     if spec.keep_fds.iter().any(|&k| !fd::is_open(k)) {
         return Err(SpawnError::Fork(errno(libc::EBADF)));
+    }
+    let mut stdio = [-1; 3];
+    for (target, src) in spec.stdio.iter().enumerate() {
+        if let Some(src) = src {
+            let n = src.as_raw_fd();
+            if n < 3 && n != target as RawFd {
+                return Err(SpawnError::Fork(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("stdio fd {n} for fd {target} must be 3 or above"),
+                )));
+            }
+            stdio[target] = n;
+        }
     }
     let (err_r, err_w) = fd::pipe(false).map_err(SpawnError::Fork)?;
 
@@ -232,6 +280,8 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Pid, SpawnError> {
         survivors,
         err_w: err_w.as_raw_fd(),
         tty: spec.foreground_tty.map(|t| t.as_raw_fd()),
+        stdio,
+        parent: getpid(),
         dfl: [0; 32],
         empty: sigset(false),
         close_cap: close_cap(max_survivor),
@@ -417,6 +467,62 @@ pub fn set_tty_foreground_pgrp(fd: BorrowedFd, pgid: Pid) -> io::Result<()> {
     r.map(drop)
 }
 
+/// Makes this process a child subreaper (`PR_SET_CHILD_SUBREAPER`): orphaned descendants
+/// (double-forked, `setsid`ed) are re-parented to it instead of to init, so it can reap and
+/// end them.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// `umask(mask)`; returns the previous mask.
+pub fn set_umask(mask: u32) -> u32 {
+    // SAFETY: umask takes an integer and cannot fail.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
+/// `(pid, ppid)` of every process in `/proc` (threads are not listed there, only processes).
+/// A process that vanishes while being read is skipped.
+fn process_table() -> Vec<(Pid, Pid)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<Pid>().ok()) else { continue };
+        if let Some(ppid) = stat_ppid(pid) {
+            out.push((pid, ppid));
+        }
+    }
+    out
+}
+
+/// Field 4 (ppid) of `/proc/PID/stat`; the command name (field 2) may contain anything, so
+/// parsing starts after its last `)`.
+fn stat_ppid(pid: Pid) -> Option<Pid> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Every live or zombie descendant of `root` (children, their children, ...), found by
+/// walking the ppid links in `/proc`, parents before their children. Without recursion; the
+/// result is bounded by the number of processes on the system. Empty if `/proc` is not
+/// mounted.
+pub fn descendants(root: Pid) -> Vec<Pid> {
+    let table = process_table();
+    let mut out: Vec<Pid> = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for &(pid, ppid) in &table {
+            if ppid == parent && pid != root && !out.contains(&pid) {
+                out.push(pid);
+                frontier.push(pid);
+            }
+        }
+    }
+    out
+}
+
 /// Which side of [`fork`] we are on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fork {
@@ -468,15 +574,10 @@ mod tests {
     use super::*;
     use crate::sys::testutil::TempPath;
     use std::collections::BTreeSet;
-    use std::sync::Mutex;
     use std::time::{Duration, Instant};
 
-    /// Tests that create children hold this, so `reap_any` here cannot steal another sys
-    /// test's child.
-    static CHILDREN: Mutex<()> = Mutex::new(());
-
     fn lock() -> std::sync::MutexGuard<'static, ()> {
-        CHILDREN.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sys::testutil::children_lock()
     }
 
     fn args(a: &[&str]) -> Vec<CString> {
@@ -485,7 +586,7 @@ mod tests {
 
     fn run(a: &[&str], keep: &[RawFd]) -> Result<Pid, SpawnError> {
         let argv = args(a);
-        spawn(&SpawnSpec { argv: &argv, keep_fds: keep, foreground_tty: None })
+        spawn(&SpawnSpec { argv: &argv, keep_fds: keep, foreground_tty: None, stdio: [None; 3] })
     }
 
     fn stat_field(pid: Pid, n: usize) -> String {
@@ -625,8 +726,59 @@ mod tests {
         // /dev/null is no terminal: tcsetpgrp fails in the child, which still runs.
         let null = fd::open_devnull().unwrap();
         let argv = args(&["sh", "-c", "exit 7"]);
-        let pid = spawn(&SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: Some(null.as_fd()) }).unwrap();
+        let pid =
+            spawn(&SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: Some(null.as_fd()), stdio: [None; 3] })
+                .unwrap();
         assert_eq!(wait_pid(pid).unwrap(), WaitStatus::Exited(7));
+    }
+
+    #[test]
+    fn stdio_fds_are_placed_and_checked() {
+        let _g = lock();
+        let null = fd::open_devnull().unwrap();
+        let argv = args(&["sleep", "30"]);
+        let n = Some(null.as_fd());
+        let pid = spawn(&SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: None, stdio: [n, n, n] }).unwrap();
+        for i in 0..3 {
+            let target = std::fs::read_link(format!("/proc/{pid}/fd/{i}")).unwrap();
+            assert_eq!(target, std::path::Path::new("/dev/null"), "fd {i}");
+        }
+        // The /dev/null fd itself was not inherited at its own number.
+        assert!(!fd_set(pid).contains(&null.as_raw_fd()));
+        kill(pid, libc::SIGKILL).unwrap();
+        wait_pid(pid).unwrap();
+        // A source below 3 that is not its own target could be overwritten: refused.
+        let stdin = std::io::stdin();
+        let bad = spawn(&SpawnSpec {
+            argv: &argv,
+            keep_fds: &[],
+            foreground_tty: None,
+            stdio: [None, Some(stdin.as_fd()), None],
+        });
+        match bad {
+            Err(SpawnError::Fork(e)) => assert_eq!(e.kind(), io::ErrorKind::InvalidInput),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn descendants_include_grandchildren() {
+        let _g = lock();
+        let pid = run(&["sh", "-c", "sleep 30 & wait"], &[]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let d = descendants(getpid());
+            assert!(d.contains(&pid) && !d.contains(&getpid()));
+            // Parents come before their children.
+            let pos = d.iter().position(|&p| p == pid).unwrap();
+            if d[pos + 1..].iter().any(|&g| stat_ppid(g) == Some(pid)) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no grandchild in {d:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        kill_group(pid, libc::SIGKILL).unwrap();
+        wait_pid(pid).unwrap();
     }
 
     #[test]
