@@ -39,8 +39,14 @@ pub struct ExitRequest {
 }
 
 pub struct State {
-    /// Slots keep indices stable when chardevs are removed; order is creation order.
+    /// Slots keep indices stable when chardevs are removed (monitors refer to chardevs by
+    /// slot). A freed slot is reused by the next chardev, so the table never outgrows the
+    /// largest number of chardevs alive at once; creation order is each chardev's `seq`.
     pub chardevs: Vec<Option<Chardev>>,
+    /// Empty slots of `chardevs`, reused before the table grows.
+    free_slots: Vec<usize>,
+    /// The `seq` the next chardev gets.
+    next_seq: u64,
     /// Ids of command-line chardevs: QEMU keeps their options, so HMP `chardev-add` reports
     /// them as `Duplicate ID` even after `chardev-remove`.
     pub cli_chardev_ids: Vec<String>,
@@ -61,6 +67,8 @@ impl State {
     pub fn new() -> State {
         State {
             chardevs: Vec::new(),
+            free_slots: Vec::new(),
+            next_seq: 0,
             cli_chardev_ids: Vec::new(),
             monitors: Vec::new(),
             run_state: RunState::Running,
@@ -86,9 +94,42 @@ impl State {
         self.chardevs.get_mut(slot).and_then(Option::as_mut)
     }
 
-    pub fn add_chardev(&mut self, c: Chardev) -> usize {
+    /// Stores a new chardev in a free slot (or a new one) and returns the slot. O(1).
+    pub fn add_chardev(&mut self, mut c: Chardev) -> usize {
+        c.seq = self.next_seq;
+        self.next_seq += 1;
+        // Only slots nothing refers to are on the free list: `remove_chardev` is called for
+        // chardevs without a frontend, and monitors are the only holders of a slot number.
+        while let Some(slot) = self.free_slots.pop() {
+            if let Some(entry @ None) = self.chardevs.get_mut(slot) {
+                *entry = Some(c);
+                return slot;
+            }
+        }
         self.chardevs.push(Some(c));
         self.chardevs.len() - 1
+    }
+
+    /// Closes the chardev in `slot` (its fds close, a socket path it created is removed) and
+    /// frees the slot for reuse. The caller checks that no monitor uses it.
+    pub fn remove_chardev(&mut self, slot: usize) {
+        if let Some(entry) = self.chardevs.get_mut(slot) {
+            if entry.take().is_some() {
+                self.free_slots.push(slot);
+            }
+        }
+    }
+
+    /// Live chardevs in creation order (slots are reused, so slot order is not creation order).
+    pub fn chardevs_by_creation(&self) -> Vec<&Chardev> {
+        let mut v: Vec<&Chardev> = self.chardevs.iter().flatten().collect();
+        v.sort_by_key(|c| c.seq);
+        v
+    }
+
+    /// Whether a live chardev uses fdmon's stdio (QEMU allows one at a time).
+    pub fn stdio_in_use(&self) -> bool {
+        self.chardevs.iter().flatten().any(|c| c.stdio)
     }
 
     /// The live connection of monitor `m`, if a peer is attached.

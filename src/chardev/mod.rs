@@ -186,6 +186,10 @@ pub struct Chardev {
     pub backend: Backend,
     /// The monitor using this chardev, if any.
     pub frontend: Option<usize>,
+    /// Creation order, set by `State::add_chardev`.
+    pub seq: u64,
+    /// Whether this is a `stdio` chardev (only one may exist at a time).
+    pub stdio: bool,
 }
 
 impl Chardev {

@@ -87,7 +87,8 @@ pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
             Backend::Stream { conn: Some(conn), kind: "stdio" }
         }
     };
-    Ok(Chardev { id: spec.id.clone(), backend, frontend: None })
+    let stdio = matches!(spec.backend, BackendSpec::Stdio { .. });
+    Ok(Chardev { id: spec.id.clone(), backend, frontend: None, seq: 0, stdio })
 }
 
 fn open_socket(s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {

@@ -308,7 +308,7 @@ pub fn quit(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError
 
 /// `(label, filename, frontend-open)` for every chardev, in creation order.
 pub fn chardev_list(state: &State) -> Vec<(String, String, bool)> {
-    state.chardevs.iter().flatten().map(|c| (c.id.clone(), c.filename(), c.frontend.is_some())).collect()
+    state.chardevs_by_creation().into_iter().map(|c| (c.id.clone(), c.filename(), c.frontend.is_some())).collect()
 }
 
 fn query_chardev(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
@@ -337,7 +337,7 @@ pub fn chardev_remove(state: &mut State, _: &Caller, args: &Object) -> Result<Va
     if state.chardev(slot).is_some_and(|c| c.frontend.is_some()) {
         return Err(QmpError::generic(format!("Chardev '{id}' is busy")));
     }
-    state.chardevs[slot] = None;
+    state.remove_chardev(slot);
     ok()
 }
 
