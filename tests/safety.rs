@@ -61,3 +61,72 @@ fn chardev_add_remove_cycles_do_not_grow_memory() {
     assert!(list.contains(r#""label": "last""#) && list.contains(r#""label": "mon""#), "{list}");
     assert!(c.cmd(r#"{"execute":"chardev-remove","arguments":{"id":"c5"}}"#).contains("Chardev 'c5' not found"));
 }
+
+/// `quit`: the SHUTDOWN event may come first.
+fn quit(c: &mut Client) {
+    c.send(r#"{"execute":"quit"}"#);
+    assert_eq!(c.reply(), r#"{"return": {}}"#);
+}
+
+/// fdmon started by `sh` under `umask 000`.
+fn spawn_with_umask_000(args: &[&str]) -> Fdmon {
+    let mut v = vec!["-c", "umask 000; exec \"$0\" \"$@\"", bin()];
+    v.extend_from_slice(args);
+    spawn_program("sh", &v, Vec::new())
+}
+
+#[test]
+fn path_socket_is_private_whatever_the_umask() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let dir = TempDir::new("umask");
+    let p = dir.str("m.sock");
+    let spec = format!("socket,path={p},server=on,wait=off,id=m");
+    let mut f = spawn_with_umask_000(&["-chardev", &spec, "-mon", "chardev=m,mode=control"]);
+    let mut c = Client::connect_retry(dir.path("m.sock").as_path());
+    let m = std::fs::symlink_metadata(&p).unwrap();
+    assert!(m.file_type().is_socket());
+    assert_eq!(m.permissions().mode() & 0o777, 0o600, "socket mode {:o}", m.permissions().mode());
+    c.negotiate();
+    // A run-time chardev-add gets the same mode.
+    let q = dir.str("q.sock");
+    let add = format!(
+        r#"{{"execute":"chardev-add","arguments":{{"id":"q","backend":{{"type":"socket","data":{{"addr":{{"type":"unix","data":{{"path":"{q}"}}}},"server":true,"wait":false}}}}}}}}"#
+    );
+    assert_eq!(c.cmd(&add), r#"{"return": {}}"#);
+    assert_eq!(std::fs::symlink_metadata(&q).unwrap().permissions().mode() & 0o777, 0o600);
+    // Files fdmon creates otherwise keep the caller's umask (file backend: 0666 & ~umask).
+    let out = dir.str("out.txt");
+    let add = format!(
+        r#"{{"execute":"chardev-add","arguments":{{"id":"o","backend":{{"type":"file","data":{{"out":"{out}"}}}}}}}}"#
+    );
+    assert_eq!(c.cmd(&add), r#"{"return": {}}"#);
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o666);
+    quit(&mut c);
+    assert!(f.wait().success());
+}
+
+#[test]
+fn exit_removes_only_the_socket_fdmon_created() {
+    let dir = TempDir::new("race");
+    let p = dir.str("race.sock");
+    let spec = format!("socket,path={p},server=on,wait=off,id=m");
+    let args = ["-chardev", spec.as_str(), "-mon", "chardev=m,mode=control"];
+    let mut first = spawn(&args);
+    drop(Client::connect_retry(dir.path("race.sock").as_path()));
+    std::fs::remove_file(&p).unwrap();
+    let mut second = spawn(&args);
+    let mut c = Client::connect_retry(dir.path("race.sock").as_path());
+    c.negotiate();
+    first.signal(libc::SIGTERM);
+    first.wait();
+    // The second fdmon's socket is still there and still answers.
+    assert!(std::fs::symlink_metadata(&p).is_ok(), "the first fdmon removed the second one's socket");
+    assert_eq!(
+        c.cmd(r#"{"execute":"query-status"}"#),
+        r#"{"return": {"status": "running", "singlestep": false, "running": true}}"#
+    );
+    quit(&mut c);
+    assert!(second.wait().success());
+    // ...and the second removes its own.
+    assert!(std::fs::symlink_metadata(&p).is_err());
+}

@@ -138,7 +138,27 @@ pub struct Server {
     pub nodelay: bool,
     pub conn: Option<Conn>,
     /// A path fdmon created and removes when the chardev closes.
-    pub unlink: Option<PathBuf>,
+    pub unlink: Option<CreatedPath>,
+}
+
+/// A socket file fdmon bound, identified by device and inode recorded right after `bind`.
+pub struct CreatedPath {
+    pub path: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl CreatedPath {
+    /// Removes the file only if it is still the socket fdmon created: after `rm` and another
+    /// process binding the same path, that process's socket stays.
+    pub fn remove_if_ours(&self) {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = std::fs::symlink_metadata(&self.path) {
+            if m.dev() == self.dev && m.ino() == self.ino {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
 }
 
 /// An already-connected socket (`fd=N,server=off`, or a client that connected out).
@@ -386,7 +406,7 @@ impl Drop for Chardev {
     fn drop(&mut self) {
         if let Backend::Server(s) = &self.backend {
             if let Some(p) = &s.unlink {
-                let _ = std::fs::remove_file(p);
+                p.remove_if_ours();
             }
         }
     }

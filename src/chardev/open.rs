@@ -12,7 +12,7 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::PathBuf;
 
 use super::spec::{BackendSpec, ChardevSpec, SocketAddrSpec, SocketSpec};
-use super::{Backend, Chardev, Conn, Connected, Reconnect, Server};
+use super::{Backend, Chardev, Conn, Connected, CreatedPath, Reconnect, Server};
 use crate::error::os_text;
 use crate::sys;
 use crate::sys::socket::{ConnectTo, Family, SockAddr, UnixAddr};
@@ -44,7 +44,7 @@ pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
         BackendSpec::Null => Backend::Null,
         BackendSpec::File { path, append } => {
             let mut o = OpenOptions::new();
-            o.write(true).create(true).mode(0o644);
+            o.write(true).create(true).mode(0o666);
             if *append {
                 o.append(true);
             } else {
@@ -117,8 +117,12 @@ fn open_socket(s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
             let addr = unix_addr(path, *abstract_)?;
             let shown = unix_shown(path, *abstract_, *tight);
             if s.server {
-                let created = if *abstract_ { None } else { Some(prepare_path(path)?) };
+                let prepared = if *abstract_ { None } else { Some(prepare_path(path)?) };
                 let fd = sys::socket::unix_listen(&addr, *tight, 1).map_err(|e| bind_error(path, &e))?;
+                let created = match prepared {
+                    Some(p) => Some(created_path(p)?),
+                    None => None,
+                };
                 Ok(Backend::Server(Server {
                     listener: fd,
                     addr: shown,
@@ -200,6 +204,25 @@ fn prepare_path(path: &str) -> Result<PathBuf, String> {
         }
     }
     Ok(PathBuf::from(path))
+}
+
+/// Records the identity of the socket file just bound (so exit removes only that file) and
+/// checks that it is private (0600, see `sys::socket::unix_listen`).
+fn created_path(path: PathBuf) -> Result<CreatedPath, String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let shown = path.display().to_string();
+    let m = std::fs::symlink_metadata(&path).map_err(|e| bind_error(&shown, &e))?;
+    if !m.file_type().is_socket() {
+        // Something replaced it at once: not ours to remove.
+        return Err(format!("Failed to bind socket to {shown}: the path was replaced after bind"));
+    }
+    let created = CreatedPath { path, dev: m.dev(), ino: m.ino() };
+    if m.permissions().mode() & 0o777 != 0o600 {
+        // A file system that ignores modes: do not serve a socket others may reach.
+        created.remove_if_ours();
+        return Err(format!("Failed to bind socket to {shown}: the socket file is not private (mode 0600)"));
+    }
+    Ok(created)
 }
 
 /// The filename of a listener from its bound address (`unix:/p`, `tcp:127.0.0.1:4444`).
