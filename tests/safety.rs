@@ -130,3 +130,26 @@ fn exit_removes_only_the_socket_fdmon_created() {
     // ...and the second removes its own.
     assert!(std::fs::symlink_metadata(&p).is_err());
 }
+
+#[test]
+fn fd_numbers_not_inherited_never_name_fdmons_own_fds() {
+    // Whatever number fdmon's own signal pipe or a path= listener gets, `fd=N` that was not
+    // inherited is QEMU 7.2's "not a socket" (QEMU says that for a closed number too).
+    let dir = TempDir::new("adopt");
+    let p = dir.str("own.sock");
+    for n in 3..=8 {
+        let own = format!("socket,path={p},server=on,wait=off,id=a");
+        let named = format!("socket,fd={n},server=on,wait=off,id=b");
+        let (code, _, err) = run(&["-chardev", &own, "-chardev", &named, "-mon", "chardev=b,mode=control"]);
+        assert_eq!(code, Some(1), "fd={n} was accepted: fdmon adopted one of its own fds");
+        assert_eq!(err, format!("fdmon: -chardev {named}: File descriptor '{n}' is not a socket\n"));
+        assert!(std::fs::symlink_metadata(&p).is_err(), "start-up error left {p} behind");
+    }
+    // -pass-fd: the workload must not be handed fdmon's signal pipe.
+    for n in 3..=6 {
+        let ns = n.to_string();
+        let (code, _, err) = run(&["-pass-fd", &ns, "--", "true"]);
+        assert_eq!(code, Some(1), "-pass-fd {n} was accepted");
+        assert_eq!(err, format!("fdmon: -pass-fd {n}: File descriptor {n} is not open\n"));
+    }
+}

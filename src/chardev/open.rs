@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::fs::OpenOptions;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::PathBuf;
 
@@ -17,10 +17,66 @@ use crate::error::os_text;
 use crate::sys;
 use crate::sys::socket::{ConnectTo, Family, SockAddr, UnixAddr};
 
+/// The inherited fds named on the command line, adopted before fdmon opened anything
+/// (`sys::fd::adopt_all_inherited`), handed out by number as start-up reaches each user.
+pub struct InheritedFds {
+    entries: Vec<(RawFd, Inherited)>,
+}
+
+enum Inherited {
+    /// Adopted and not handed out yet.
+    Owned(OwnedFd),
+    /// Handed to a chardev that keeps it open for the run.
+    Taken,
+    /// Not open when fdmon started, or closed since (an `-add-fd` original): never look at
+    /// the number again, fdmon may have reused it for an fd of its own.
+    Gone,
+}
+
+impl InheritedFds {
+    pub fn new(adopted: Vec<(RawFd, io::Result<OwnedFd>)>) -> InheritedFds {
+        let entries =
+            adopted.into_iter().map(|(n, r)| (n, r.map(Inherited::Owned).unwrap_or(Inherited::Gone))).collect();
+        InheritedFds { entries }
+    }
+
+    fn entry(&mut self, n: RawFd) -> Option<&mut Inherited> {
+        self.entries.iter_mut().find(|(k, _)| *k == n).map(|(_, e)| e)
+    }
+
+    /// Whether `n` was inherited and is still open (adopted, or held by a chardev).
+    pub fn is_open(&mut self, n: RawFd) -> bool {
+        matches!(self.entry(n), Some(Inherited::Owned(_) | Inherited::Taken))
+    }
+
+    /// Takes the adopted fd `n`, to keep. A number a chardev took before is duplicated
+    /// (QEMU lets two chardevs use one socket); `None` when it was not inherited.
+    pub fn take(&mut self, n: RawFd) -> Option<OwnedFd> {
+        let e = self.entry(n)?;
+        match std::mem::replace(e, Inherited::Taken) {
+            Inherited::Owned(fd) => Some(fd),
+            Inherited::Taken => sys::fd::dup_number(n).ok(),
+            Inherited::Gone => {
+                *e = Inherited::Gone;
+                None
+            }
+        }
+    }
+
+    /// Closes the adopted fd `n` (an `-add-fd` original, once the fd set holds a copy).
+    pub fn close(&mut self, n: RawFd) {
+        if let Some(e) = self.entry(n) {
+            if !matches!(e, Inherited::Taken) {
+                *e = Inherited::Gone;
+            }
+        }
+    }
+}
+
 /// Where `fd=` values come from.
 pub enum FdSource<'a> {
     /// The command line: decimal numbers of inherited fds.
-    Inherited,
+    Inherited(&'a mut InheritedFds),
     /// A monitor command: names made with `getfd` on that monitor (consumed by the lookup).
     Named(&'a mut Vec<(String, OwnedFd)>),
 }
@@ -267,16 +323,10 @@ fn inet_bracketed(a: &std::net::SocketAddr) -> String {
 
 fn open_fd_socket(name: &str, s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
     let fd = match fds {
-        FdSource::Inherited => {
+        FdSource::Inherited(inherited) => {
             let n: i32 = crate::opts::parse_fd_text(name)?;
-            match sys::fd::adopt_inherited(n) {
-                Ok(fd) => fd,
-                // Named by an earlier chardev too: QEMU lets both use the one socket.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    sys::fd::dup_number(n).map_err(|_| format!("File descriptor '{name}' is not a socket"))?
-                }
-                Err(_) => return Err(format!("File descriptor '{name}' is not a socket")),
-            }
+            // QEMU 7.2 says "not a socket" for a number that is not open, too.
+            inherited.take(n).ok_or_else(|| format!("File descriptor '{name}' is not a socket"))?
         }
         FdSource::Named(list) => {
             let pos = list.iter().position(|(n, _)| n == name);
