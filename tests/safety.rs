@@ -153,3 +153,66 @@ fn fd_numbers_not_inherited_never_name_fdmons_own_fds() {
         assert_eq!(err, format!("fdmon: -pass-fd {n}: File descriptor {n} is not open\n"));
     }
 }
+
+fn add_inet(c: &mut Client, id: &str, host: &str, port: &str) -> String {
+    c.cmd(&format!(
+        r#"{{"execute":"chardev-add","arguments":{{"id":"{id}","backend":{{"type":"socket","data":{{"addr":{{"type":"inet","data":{{"host":"{host}","port":"{port}"}}}},"server":true,"wait":false}}}}}}}}"#
+    ))
+}
+
+#[test]
+fn port_without_host_is_refused() {
+    let text = "'port' requires 'host': use host=127.0.0.1 (or host=0.0.0.0 for every interface)";
+    for spec in ["socket,id=m,port=0,server=on,wait=off", "socket,id=m,port=0"] {
+        let (code, _, err) = run(&["-chardev", spec, "-mon", "chardev=m,mode=control"]);
+        assert_eq!((code, err), (Some(1), format!("fdmon: -chardev {spec}: {text}\n")));
+    }
+    let (_f, mut c) = qmp_pair(&[]);
+    c.negotiate();
+    let r = c.cmd(r#"{"execute":"human-monitor-command","arguments":{"command-line":"chardev-add socket,id=t,port=0,server=on,wait=off"}}"#);
+    assert_eq!(r, format!(r#"{{"return": "Error: {text}\r\n"}}"#));
+}
+
+#[test]
+fn listening_beyond_loopback_warns_once_on_stderr() {
+    let mut args: Vec<&str> = QMP_PAIR_ARGS.to_vec();
+    args.extend_from_slice(&[
+        "-chardev",
+        "socket,id=lo,host=127.0.0.1,port=0,server=on,wait=off",
+        "-chardev",
+        "socket,id=lo6,host=::1,port=0,server=on,wait=off,ipv6=on",
+        "-qmp",
+        "tcp::0,server=on,wait=off",
+    ]);
+    let (a, b) = pair();
+    let mut f = spawn_with_fds(&args, vec![std::os::fd::OwnedFd::from(b)]);
+    let mut c = Client::new(a);
+    c.negotiate();
+    assert_eq!(add_inet(&mut c, "any", "0.0.0.0", "0"), r#"{"return": {}}"#);
+    assert_eq!(add_inet(&mut c, "lo2", "localhost", "0"), r#"{"return": {}}"#);
+    quit(&mut c);
+    let (code, err) = f.wait_output();
+    assert_eq!(code, Some(0));
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 2, "{err}");
+    for (w, id) in warnings.iter().zip(["compat_monitor0", "any"]) {
+        assert!(w.starts_with(&format!("fdmon: warning: chardev '{id}' listens on ")), "{w}");
+        assert!(w.ends_with(": the monitor has no authentication, anyone who can connect controls fdmon"), "{w}");
+    }
+}
+
+#[test]
+fn tcp_server_resolves_service_names() {
+    let (_f, mut c) = qmp_pair(&[]);
+    c.negotiate();
+    // `http` is port 80: listening may be refused (not root, or in use), but the name resolves.
+    let r = add_inet(&mut c, "web", "127.0.0.1", "http");
+    if r == r#"{"return": {}}"# {
+        let list = c.cmd(r#"{"execute":"query-chardev"}"#);
+        assert!(list.contains("disconnected:tcp:127.0.0.1:80,server=on"), "{list}");
+    } else {
+        assert!(r.contains("Failed to find an available port: "), "{r}");
+    }
+    let r = add_inet(&mut c, "bad", "127.0.0.1", "no-such-service-xyz");
+    assert!(r.contains("address resolution failed for 127.0.0.1:no-such-service-xyz: "), "{r}");
+}

@@ -143,8 +143,28 @@ pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
             Backend::Stream { conn: Some(conn), kind: "stdio" }
         }
     };
+    if let Backend::Server(Server { listener, tcp: true, .. }) = &backend {
+        warn_if_reachable(&spec.id, listener);
+    }
     let stdio = matches!(spec.backend, BackendSpec::Stdio { .. });
     Ok(Chardev { id: spec.id.clone(), backend, frontend: None, seq: 0, stdio })
+}
+
+/// One stderr line when a TCP monitor listens on anything but loopback: whoever reaches the
+/// address controls fdmon, there is no authentication.
+fn warn_if_reachable(id: &str, listener: &OwnedFd) {
+    if let Ok(SockAddr::Inet(a)) = sys::socket::local_addr(listener.as_fd()) {
+        let loopback = match a.ip() {
+            std::net::IpAddr::V4(v) => v.is_loopback(),
+            std::net::IpAddr::V6(v) => v.is_loopback() || v.to_ipv4_mapped().is_some_and(|m| m.is_loopback()),
+        };
+        if !loopback {
+            eprintln!(
+                "fdmon: warning: chardev '{id}' listens on {}: the monitor has no authentication, anyone who can connect controls fdmon",
+                inet_bracketed(&a)
+            );
+        }
+    }
 }
 
 fn open_socket(s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
@@ -399,13 +419,17 @@ fn open_inet(
     if s.server {
         let first: u16 = match port.parse() {
             Ok(p) => p,
-            Err(_) => {
-                // Let the resolver produce QEMU's text for a bad service name.
-                let e = sys::socket::resolve(host_opt, port, family, true)
-                    .err()
-                    .unwrap_or_else(|| "Servname not supported for ai_socktype".into());
-                return Err(format!("address resolution failed for {host}:{port}: {e}"));
-            }
+            // A service name (`port=http`): getaddrinfo resolves it, as in QEMU, and gives
+            // QEMU's text for an unknown one.
+            Err(_) => match sys::socket::resolve(host_opt, port, family, true) {
+                Ok(addrs) => match addrs.first() {
+                    Some(a) => a.port(),
+                    None => {
+                        return Err(format!("address resolution failed for {host}:{port}: Name or service not known"))
+                    }
+                },
+                Err(e) => return Err(format!("address resolution failed for {host}:{port}: {e}")),
+            },
         };
         let last = to.unwrap_or(first);
         if last < first {
