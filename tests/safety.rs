@@ -216,3 +216,69 @@ fn tcp_server_resolves_service_names() {
     let r = add_inet(&mut c, "bad", "127.0.0.1", "no-such-service-xyz");
     assert!(r.contains("address resolution failed for 127.0.0.1:no-such-service-xyz: "), "{r}");
 }
+
+#[test]
+fn getfd_with_more_than_16_fds_keeps_the_first() {
+    use std::os::fd::AsFd;
+    let (f, mut c) = qmp_pair(&[]);
+    c.negotiate();
+    let base = f.fd_count();
+    // 20 pipes: fdmon gets the write ends; a read end sees EOF once fdmon closes its copy.
+    let mut reads = Vec::new();
+    let mut writes = Vec::new();
+    for _ in 0..20 {
+        let (r, w) = fdmon::sys::fd::pipe(false).unwrap();
+        reads.push(r);
+        writes.push(w);
+    }
+    let refs: Vec<&dyn AsFd> = writes.iter().map(|w| w as &dyn AsFd).collect();
+    c.send_fds(r#"{"execute":"getfd","arguments":{"fdname":"many"}}"#, &refs);
+    drop(refs);
+    drop(writes);
+    assert_eq!(c.line(), r#"{"return": {}}"#);
+    assert_eq!(f.fd_count(), base + 1, "exactly one fd kept, the rest closed");
+    // The one kept is the first: writing into it is seen on the first read end.
+    let eof = |r: &std::os::fd::OwnedFd| {
+        let mut p = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(r), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd; a 0 timeout only samples.
+        unsafe { libc::poll(&mut p, 1, 0) == 1 && p.revents & libc::POLLHUP != 0 }
+    };
+    assert!(!eof(&reads[0]), "the first fd was not kept");
+    for (i, r) in reads.iter().enumerate().skip(1) {
+        assert!(eof(r), "fd {i} of 20 is still open in fdmon");
+    }
+    assert_eq!(c.cmd(r#"{"execute":"closefd","arguments":{"fdname":"many"}}"#), r#"{"return": {}}"#);
+    assert_eq!(f.fd_count(), base);
+}
+
+#[test]
+fn qmp_desc_has_no_hint_line_but_hmp_and_the_command_line_keep_it() {
+    let long = format!("/tmp/{}", "x".repeat(120));
+    let (_f, mut c) = qmp_pair(&[]);
+    c.negotiate();
+    let r = c.cmd(&format!(
+        r#"{{"execute":"chardev-add","arguments":{{"id":"t","backend":{{"type":"socket","data":{{"addr":{{"type":"unix","data":{{"path":"{long}"}}}},"server":true,"wait":false}}}}}}}}"#
+    ));
+    assert_eq!(
+        r,
+        format!(
+            r#"{{"error": {{"class": "GenericError", "desc": "Failed to add chardev 't': UNIX socket path '{long}' is too long"}}}}"#
+        )
+    );
+    let r = c.cmd(&format!(
+        r#"{{"execute":"human-monitor-command","arguments":{{"command-line":"chardev-add socket,id=t,path={long},server=on,wait=off"}}}}"#
+    ));
+    assert_eq!(
+        r,
+        format!(
+            r#"{{"return": "Error: UNIX socket path '{long}' is too long\r\nPath must be less than 108 bytes\r\n"}}"#
+        )
+    );
+    let spec = format!("socket,id=t,path={long},server=on,wait=off");
+    let (code, _, err) = run(&["-chardev", &spec]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        err,
+        format!("fdmon: -chardev {spec}: UNIX socket path '{long}' is too long\nPath must be less than 108 bytes\n")
+    );
+}

@@ -67,8 +67,9 @@ impl Conn {
         }
     }
 
-    /// Reads one chunk into `inbuf`, collecting SCM_RIGHTS fds. A message carrying fds
-    /// replaces the pending queue (the old fds close when dropped).
+    /// Reads one chunk into `inbuf`, collecting SCM_RIGHTS fds (at most
+    /// `sys::socket::MAX_RECV_FDS`, QEMU's 16, per read). A message carrying fds replaces the
+    /// pending queue (the old fds close when dropped).
     pub fn read(&mut self) -> ReadOutcome {
         let mut buf = [0u8; READ_CHUNK];
         let result = if self.unix {
@@ -76,12 +77,10 @@ impl Conn {
             let r = sys::socket::recv_with_fds(self.fd.as_fd(), &mut buf, &mut fds);
             match r {
                 Ok((n, truncated)) => {
-                    if truncated {
-                        // Some fds did not fit: the message still replaces the queue, but a
-                        // partial set is not kept (the old and the arrived fds all close).
-                        fds.clear();
-                        self.pending_fds.clear();
-                    } else if !fds.is_empty() {
+                    // A message carrying fds replaces the queue. With more than fit
+                    // (`MSG_CTRUNC`: the kernel closed the excess) the fds that arrived are kept,
+                    // as QEMU 7.2 does: `getfd` takes the first and closes the others.
+                    if truncated || !fds.is_empty() {
                         self.pending_fds = fds;
                     }
                     Ok(n)

@@ -585,7 +585,14 @@ fn chardev_add(state: &mut State, caller: &Caller, args: &Object) -> Result<Valu
     let backend = args.get("backend").and_then(Value::as_object).unwrap_or(&empty);
     let spec =
         backend_spec(id, backend).map_err(|e| QmpError::generic(format!("Failed to add chardev '{id}': {e}")))?;
-    add_chardev(state, caller, &spec)?;
+    add_chardev(state, caller, &spec).map_err(|mut e| {
+        // A reason's second line is a hint (`Path must be less than 108 bytes`): QEMU prints
+        // hints on the command line and in HMP, but a QMP desc never carries one.
+        if let Some(i) = e.desc.find('\n') {
+            e.desc.truncate(i);
+        }
+        e
+    })?;
     ok()
 }
 

@@ -529,7 +529,8 @@ pub fn resolve(host: Option<&str>, service: &str, family: Family, passive: bool)
     Ok(out)
 }
 
-/// Most fds one [`recv_with_fds`] can take in; more are `MSG_CTRUNC` (closed by the kernel).
+/// Most fds one [`recv_with_fds`] can take in (QEMU 7.2's `TCP_MAX_FDS`); more are
+/// `MSG_CTRUNC`: the kernel installs these and closes the rest.
 pub const MAX_RECV_FDS: usize = 16;
 
 const FD_SIZE: usize = mem::size_of::<libc::c_int>();
