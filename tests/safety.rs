@@ -282,3 +282,56 @@ fn qmp_desc_has_no_hint_line_but_hmp_and_the_command_line_keep_it() {
         format!("fdmon: -chardev {spec}: UNIX socket path '{long}' is too long\nPath must be less than 108 bytes\n")
     );
 }
+
+fn hmp(c: &mut Client, line: &str) -> String {
+    c.cmd(&format!(r#"{{"execute":"human-monitor-command","arguments":{{"command-line":"{line}"}}}}"#))
+}
+
+#[test]
+fn chardev_add_refuses_logfile_a_second_stdio_and_wait_in_qmp_and_hmp() {
+    let dir = TempDir::new("refuse");
+    let (_f, mut c) = qmp_pair(&[]);
+    c.negotiate();
+    let err = |desc: &str| format!(r#"{{"error": {{"class": "GenericError", "desc": "{desc}"}}}}"#);
+    // logfile: QEMU would copy output there; fdmon refuses it, with the command line's text.
+    let log = dir.str("log.txt");
+    let r = c.cmd(&format!(
+        r#"{{"execute":"chardev-add","arguments":{{"id":"l","backend":{{"type":"null","data":{{"logfile":"{log}","logappend":true}}}}}}}}"#
+    ));
+    assert_eq!(r, err("Failed to add chardev 'l': logfile is not supported"));
+    assert!(std::fs::metadata(&log).is_err());
+    assert_eq!(
+        hmp(&mut c, &format!("chardev-add null,id=l,logfile={log}")),
+        r#"{"return": "Error: logfile is not supported\r\n"}"#
+    );
+    let r = c.cmd(
+        r#"{"execute":"chardev-add","arguments":{"id":"la","backend":{"type":"null","data":{"logappend":true}}}}"#,
+    );
+    assert_eq!(r, r#"{"return": {}}"#);
+    // One stdio chardev at a time (QEMU's text), QMP and HMP.
+    let stdio = |id: &str| {
+        format!(r#"{{"execute":"chardev-add","arguments":{{"id":"{id}","backend":{{"type":"stdio","data":{{}}}}}}}}"#)
+    };
+    assert_eq!(c.cmd(&stdio("s1")), r#"{"return": {}}"#);
+    assert_eq!(c.cmd(&stdio("s2")), err("Failed to add chardev 's2': cannot use stdio by multiple character devices"));
+    assert_eq!(
+        hmp(&mut c, "chardev-add stdio,id=s3"),
+        r#"{"return": "Error: cannot use stdio by multiple character devices\r\n"}"#
+    );
+    assert_eq!(c.cmd(r#"{"execute":"chardev-remove","arguments":{"id":"s1"}}"#), r#"{"return": {}}"#);
+    assert_eq!(c.cmd(&stdio("s4")), r#"{"return": {}}"#);
+    // wait=on (HMP's default for a server) is refused in both, with one text.
+    let wait = "'wait' is not supported at runtime: it would stop every monitor until a client connects";
+    let p = dir.str("w.sock");
+    for line in [
+        format!("chardev-add socket,id=w,path={p},server=on"),
+        format!("chardev-add socket,id=w,path={p},server=on,wait=on"),
+    ] {
+        assert_eq!(hmp(&mut c, &line), format!(r#"{{"return": "Error: {wait}\r\n"}}"#));
+    }
+    let r = c.cmd(&format!(
+        r#"{{"execute":"chardev-add","arguments":{{"id":"w","backend":{{"type":"socket","data":{{"addr":{{"type":"unix","data":{{"path":"{p}"}}}},"server":true,"wait":true}}}}}}}}"#
+    ));
+    assert_eq!(r, err(&format!("Failed to add chardev 'w': {wait}")));
+    assert!(std::fs::symlink_metadata(&p).is_err());
+}

@@ -485,11 +485,20 @@ fn bool_arg(o: &Object, name: &str, default: bool) -> bool {
     o.get(name).and_then(Value::as_bool).unwrap_or(default)
 }
 
+/// fdmon refuses a waiting server at run time (QMP and HMP alike) instead of blocking every
+/// monitor until a client connects, as QEMU does.
+const WAIT_AT_RUNTIME: &str = "'wait' is not supported at runtime: it would stop every monitor until a client connects";
+
 /// Converts QMP's `backend` union (already validated) into a `ChardevSpec`.
 fn backend_spec(id: &str, backend: &Object) -> Result<ChardevSpec, String> {
     let empty = Object::new();
     let kind = str_arg(backend, "type");
     let data = backend.get("data").and_then(Value::as_object).unwrap_or(&empty);
+    // QEMU copies output to `logfile`; fdmon does not implement it and says so, with the text
+    // the command line (and HMP) uses. `logappend` alone means nothing and is accepted.
+    if data.get("logfile").is_some() {
+        return Err("logfile is not supported".into());
+    }
     let backend = match kind {
         "socket" => {
             let addr = data.get("addr").and_then(Value::as_object).unwrap_or(&empty);
@@ -524,9 +533,7 @@ fn backend_spec(id: &str, backend: &Object) -> Result<ChardevSpec, String> {
             }
             let wait = bool_arg(data, "wait", false);
             if server && wait {
-                return Err(
-                    "'wait' is not supported at runtime: it would stop every monitor until a client connects".into()
-                );
+                return Err(WAIT_AT_RUNTIME.into());
             }
             let reconnect = data.get("reconnect").and_then(Value::as_i64);
             if reconnect.is_some() {
@@ -569,6 +576,15 @@ pub fn add_chardev(state: &mut State, caller: &Caller, spec: &ChardevSpec) -> Re
         return Err(QmpError::generic(format!("Chardev with id '{}' already exists", spec.id)));
     }
     let fail = |e: String| QmpError::generic(format!("Failed to add chardev '{}': {e}", spec.id));
+    match &spec.backend {
+        // QEMU's text; fdmon's rule is simply "one live stdio chardev at a time".
+        BackendSpec::Stdio { .. } if state.stdio_in_use() => {
+            return Err(fail("cannot use stdio by multiple character devices".into()));
+        }
+        // HMP's `chardev-add` reaches here with wait=on (its default for a server).
+        BackendSpec::Socket(s) if s.server && s.wait => return Err(fail(WAIT_AT_RUNTIME.into())),
+        _ => {}
+    }
     let mut no_names = Vec::new();
     let names = match caller.monitor {
         Some(m) => &mut state.monitors[m].named_fds,
