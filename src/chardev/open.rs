@@ -143,7 +143,9 @@ pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
             Backend::Stream { conn: Some(conn), kind: "stdio" }
         }
     };
-    if let Backend::Server(Server { listener, tcp: true, .. }) = &backend {
+    // Listeners fdmon creates from host=/port=; a socket passed with fd= is the caller's choice.
+    let from_inet = matches!(&spec.backend, BackendSpec::Socket(SocketSpec { addr: SocketAddrSpec::Inet { .. }, .. }));
+    if let (true, Backend::Server(Server { listener, tcp: true, .. })) = (from_inet, &backend) {
         warn_if_reachable(&spec.id, listener);
     }
     let stdio = matches!(spec.backend, BackendSpec::Stdio { .. });
