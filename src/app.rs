@@ -150,7 +150,8 @@ fn start(config: Config) -> Result<i32, String> {
         if let Some(e) = &a.deferred {
             return Err(e.clone());
         }
-        if !sys::fd::is_inheritable(a.fd) {
+        // The number itself is only looked at while the table holds it (it was inherited).
+        if !inherited.is_open(a.fd) || !sys::fd::is_inheritable(a.fd) {
             return Err(at(&a.origin, "fd is not valid or already in use"));
         }
         if a.set < 0 {
