@@ -45,6 +45,9 @@ pub struct State {
     pub chardevs: Vec<Option<Chardev>>,
     /// Empty slots of `chardevs`, reused before the table grows.
     free_slots: Vec<usize>,
+    /// Slots emptied since the event loop last built its poll set: poll results of this
+    /// round may still name them, so they are reused only from the next round on.
+    freed_this_round: Vec<usize>,
     /// The `seq` the next chardev gets.
     next_seq: u64,
     /// Ids of command-line chardevs: QEMU keeps their options, so HMP `chardev-add` reports
@@ -68,6 +71,7 @@ impl State {
         State {
             chardevs: Vec::new(),
             free_slots: Vec::new(),
+            freed_this_round: Vec::new(),
             next_seq: 0,
             cli_chardev_ids: Vec::new(),
             monitors: Vec::new(),
@@ -115,9 +119,15 @@ impl State {
     pub fn remove_chardev(&mut self, slot: usize) {
         if let Some(entry) = self.chardevs.get_mut(slot) {
             if entry.take().is_some() {
-                self.free_slots.push(slot);
+                self.freed_this_round.push(slot);
             }
         }
+    }
+
+    /// Makes the slots freed so far reusable. The event loop calls this right before it
+    /// builds a new poll set from the table, so no stale poll result names a reused slot.
+    pub fn recycle_freed_slots(&mut self) {
+        self.free_slots.append(&mut self.freed_this_round);
     }
 
     /// Live chardevs in creation order (slots are reused, so slot order is not creation order).
