@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
-use crate::chardev::open::{open, FdSource};
+use crate::chardev::open::{open, FdSource, InheritedFds};
 use crate::chardev::Backend;
 use crate::error::os_text;
 use crate::monitor::{self, Mode, Monitor};
@@ -103,7 +103,31 @@ fn daemonize() -> Result<OwnedFd, String> {
     Ok(w)
 }
 
+/// Every inherited fd number the command line names, in command-line order by kind.
+fn inherited_numbers(config: &Config) -> Vec<std::os::fd::RawFd> {
+    use crate::chardev::spec::{BackendSpec, SocketAddrSpec};
+    // `-add-fd` and `-pass-fd` refuse the standard streams (before any adoption, so their
+    // error still reaches stderr); a chardev `fd=2` is adopted, and closed by its error, as
+    // in QEMU.
+    let mut v: Vec<std::os::fd::RawFd> = config.add_fds.iter().map(|a| a.fd).filter(|&n| n > 2).collect();
+    for c in &config.chardevs {
+        if let BackendSpec::Socket(s) = &c.spec.backend {
+            if let SocketAddrSpec::Fd(text) = &s.addr {
+                if let Ok(n) = opts::parse_fd_text(text) {
+                    v.push(n);
+                }
+            }
+        }
+    }
+    v.extend(config.pass_fds.iter().filter(|&&n| n > 2));
+    v
+}
+
 fn start(config: Config) -> Result<i32, String> {
+    // First, before fdmon opens any fd of its own (the signal pipe below, the pid file,
+    // listeners): take every inherited fd the command line names, so that a number that was
+    // not inherited stays "not open" instead of naming one of fdmon's own fds.
+    let mut inherited = InheritedFds::new(sys::fd::adopt_all_inherited(&inherited_numbers(&config)));
     let signals = sys::signal::install(&crate::event_loop::handled_signals())
         .map_err(|e| format!("fdmon: cannot install signal handlers: {}", os_text(&e)))?;
     for (k, _) in std::env::vars_os() {
@@ -129,7 +153,8 @@ fn start(config: Config) -> Result<i32, String> {
         if let Some(e) = &a.deferred {
             return Err(e.clone());
         }
-        if !sys::fd::is_inheritable(a.fd) {
+        // The number itself is only looked at while the table holds it (it was inherited).
+        if !inherited.is_open(a.fd) || !sys::fd::is_inheritable(a.fd) {
             return Err(at(&a.origin, "fd is not valid or already in use"));
         }
         if a.set < 0 {
@@ -143,7 +168,7 @@ fn start(config: Config) -> Result<i32, String> {
     }
     // The fd sets hold copies: the inherited numbers close once all rows are in.
     for n in originals {
-        drop(sys::fd::adopt_inherited(n));
+        inherited.close(n);
     }
 
     let ready = if config.daemonize { Some(daemonize()?) } else { None };
@@ -162,7 +187,7 @@ fn start(config: Config) -> Result<i32, String> {
             }
             None => {}
         }
-        let dev = open(&c.spec, FdSource::Inherited).map_err(|e| at(&c.origin, &e))?;
+        let dev = open(&c.spec, FdSource::Inherited(&mut inherited)).map_err(|e| at(&c.origin, &e))?;
         state.cli_chardev_ids.push(c.spec.id.clone());
         let slot = state.add_chardev(dev);
         let wait = matches!(&c.spec.backend, crate::chardev::spec::BackendSpec::Socket(s) if s.server && s.wait);
@@ -213,7 +238,7 @@ fn start(config: Config) -> Result<i32, String> {
 
     if !config.workload.is_empty() {
         for &fd in &config.pass_fds {
-            if !sys::fd::is_open(fd) {
+            if !inherited.is_open(fd) {
                 return Err(format!("fdmon: -pass-fd {fd}: File descriptor {fd} is not open"));
             }
         }
@@ -252,5 +277,7 @@ fn start(config: Config) -> Result<i32, String> {
     let code = crate::event_loop::run(&mut state, &signals);
     drop(state);
     drop(pidfile);
+    // The -pass-fd fds (still adopted here) stay open for every workload start until now.
+    drop(inherited);
     Ok(code)
 }

@@ -160,6 +160,7 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
         if let Some(exit) = state.exit {
             return finish(state, signals, &mut lp, exit.code);
         }
+        state.recycle_freed_slots();
         let mut fds = Vec::new();
         let mut tokens = Vec::new();
         fds.push(PollFd::new(signals.fd().as_raw_fd(), poll::IN));

@@ -39,10 +39,17 @@ pub struct ExitRequest {
 }
 
 pub struct State {
-    /// Slots keep indices stable when chardevs are removed; listing order is `chardev_order`.
+    /// Slots keep indices stable when chardevs are removed (monitors refer to chardevs by
+    /// slot). A freed slot is reused by the next chardev, so the table never outgrows the
+    /// largest number of chardevs alive at once. Listing order is `chardev_order`.
     pub chardevs: Vec<Option<Chardev>>,
     /// The ids in QEMU's listing order (a model of its chardev hash table).
     pub chardev_order: crate::chardev::order::ChardevOrder,
+    /// Empty slots of `chardevs`, reused before the table grows.
+    free_slots: Vec<usize>,
+    /// Slots emptied since the event loop last built its poll set: poll results of this
+    /// round may still name them, so they are reused only from the next round on.
+    freed_this_round: Vec<usize>,
     /// Ids of command-line chardevs: QEMU keeps their options, so HMP `chardev-add` reports
     /// them as `Duplicate ID` even after `chardev-remove`.
     pub cli_chardev_ids: Vec<String>,
@@ -64,6 +71,8 @@ impl State {
         State {
             chardevs: Vec::new(),
             chardev_order: Default::default(),
+            free_slots: Vec::new(),
+            freed_this_round: Vec::new(),
             cli_chardev_ids: Vec::new(),
             monitors: Vec::new(),
             run_state: RunState::Running,
@@ -89,10 +98,41 @@ impl State {
         self.chardevs.get_mut(slot).and_then(Option::as_mut)
     }
 
+    /// Stores a new chardev in a free slot (or a new one) and returns the slot. O(1).
     pub fn add_chardev(&mut self, c: Chardev) -> usize {
         self.chardev_order.insert(&c.id);
+        // Only slots nothing refers to are on the free list: `remove_chardev` is called for
+        // chardevs without a frontend, and monitors are the only holders of a slot number.
+        while let Some(slot) = self.free_slots.pop() {
+            if let Some(entry @ None) = self.chardevs.get_mut(slot) {
+                *entry = Some(c);
+                return slot;
+            }
+        }
         self.chardevs.push(Some(c));
         self.chardevs.len() - 1
+    }
+
+    /// Closes the chardev in `slot` (its fds close, a socket path it created is removed) and
+    /// frees the slot for reuse. The caller checks that no monitor uses it.
+    pub fn remove_chardev(&mut self, slot: usize) {
+        if let Some(entry) = self.chardevs.get_mut(slot) {
+            if let Some(c) = entry.take() {
+                self.chardev_order.remove(&c.id);
+                self.freed_this_round.push(slot);
+            }
+        }
+    }
+
+    /// Makes the slots freed so far reusable. The event loop calls this right before it
+    /// builds a new poll set from the table, so no stale poll result names a reused slot.
+    pub fn recycle_freed_slots(&mut self) {
+        self.free_slots.append(&mut self.freed_this_round);
+    }
+
+    /// Whether a live chardev uses fdmon's stdio (QEMU allows one at a time).
+    pub fn stdio_in_use(&self) -> bool {
+        self.chardevs.iter().flatten().any(|c| c.stdio)
     }
 
     /// The live connection of monitor `m`, if a peer is attached.

@@ -68,8 +68,9 @@ impl Conn {
         }
     }
 
-    /// Reads one chunk into `inbuf`, collecting SCM_RIGHTS fds. A message carrying fds
-    /// replaces the pending queue (the old fds close when dropped).
+    /// Reads one chunk into `inbuf`, collecting SCM_RIGHTS fds (at most
+    /// `sys::socket::MAX_RECV_FDS`, QEMU's 16, per read). A message carrying fds replaces the
+    /// pending queue (the old fds close when dropped).
     pub fn read(&mut self) -> ReadOutcome {
         let mut buf = [0u8; READ_CHUNK];
         let result = if self.unix {
@@ -77,12 +78,10 @@ impl Conn {
             let r = sys::socket::recv_with_fds(self.fd.as_fd(), &mut buf, &mut fds);
             match r {
                 Ok((n, truncated)) => {
-                    if truncated {
-                        // Some fds did not fit: the message still replaces the queue, but a
-                        // partial set is not kept (the old and the arrived fds all close).
-                        fds.clear();
-                        self.pending_fds.clear();
-                    } else if !fds.is_empty() {
+                    // A message carrying fds replaces the queue. With more than fit
+                    // (`MSG_CTRUNC`: the kernel closed the excess) the fds that arrived are kept,
+                    // as QEMU 7.2 does: `getfd` takes the first and closes the others.
+                    if truncated || !fds.is_empty() {
                         self.pending_fds = fds;
                     }
                     Ok(n)
@@ -139,7 +138,27 @@ pub struct Server {
     pub nodelay: bool,
     pub conn: Option<Conn>,
     /// A path fdmon created and removes when the chardev closes.
-    pub unlink: Option<PathBuf>,
+    pub unlink: Option<CreatedPath>,
+}
+
+/// A socket file fdmon bound, identified by device and inode recorded right after `bind`.
+pub struct CreatedPath {
+    pub path: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl CreatedPath {
+    /// Removes the file only if it is still the socket fdmon created: after `rm` and another
+    /// process binding the same path, that process's socket stays.
+    pub fn remove_if_ours(&self) {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = std::fs::symlink_metadata(&self.path) {
+            if m.dev() == self.dev && m.ino() == self.ino {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
 }
 
 /// An already-connected socket (`fd=N,server=off`, or a client that connected out).
@@ -187,6 +206,8 @@ pub struct Chardev {
     pub backend: Backend,
     /// The monitor using this chardev, if any.
     pub frontend: Option<usize>,
+    /// Whether this is a `stdio` chardev (only one may exist at a time).
+    pub stdio: bool,
 }
 
 impl Chardev {
@@ -383,7 +404,7 @@ impl Drop for Chardev {
     fn drop(&mut self) {
         if let Backend::Server(s) = &self.backend {
             if let Some(p) = &s.unlink {
-                let _ = std::fs::remove_file(p);
+                p.remove_if_ours();
             }
         }
     }

@@ -7,20 +7,76 @@
 use std::collections::VecDeque;
 use std::fs::OpenOptions;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::PathBuf;
 
 use super::spec::{BackendSpec, ChardevSpec, SocketAddrSpec, SocketSpec};
-use super::{Backend, Chardev, Conn, Connected, Reconnect, Server};
+use super::{Backend, Chardev, Conn, Connected, CreatedPath, Reconnect, Server};
 use crate::error::os_text;
 use crate::sys;
 use crate::sys::socket::{ConnectTo, Family, SockAddr, UnixAddr};
 
+/// The inherited fds named on the command line, adopted before fdmon opened anything
+/// (`sys::fd::adopt_all_inherited`), handed out by number as start-up reaches each user.
+pub struct InheritedFds {
+    entries: Vec<(RawFd, Inherited)>,
+}
+
+enum Inherited {
+    /// Adopted and not handed out yet.
+    Owned(OwnedFd),
+    /// Handed to a chardev that keeps it open for the run.
+    Taken,
+    /// Not open when fdmon started, or closed since (an `-add-fd` original): never look at
+    /// the number again, fdmon may have reused it for an fd of its own.
+    Gone,
+}
+
+impl InheritedFds {
+    pub fn new(adopted: Vec<(RawFd, io::Result<OwnedFd>)>) -> InheritedFds {
+        let entries =
+            adopted.into_iter().map(|(n, r)| (n, r.map(Inherited::Owned).unwrap_or(Inherited::Gone))).collect();
+        InheritedFds { entries }
+    }
+
+    fn entry(&mut self, n: RawFd) -> Option<&mut Inherited> {
+        self.entries.iter_mut().find(|(k, _)| *k == n).map(|(_, e)| e)
+    }
+
+    /// Whether `n` was inherited and is still open (adopted, or held by a chardev).
+    pub fn is_open(&mut self, n: RawFd) -> bool {
+        matches!(self.entry(n), Some(Inherited::Owned(_) | Inherited::Taken))
+    }
+
+    /// Takes the adopted fd `n`, to keep. A number a chardev took before is duplicated
+    /// (QEMU lets two chardevs use one socket); `None` when it was not inherited.
+    pub fn take(&mut self, n: RawFd) -> Option<OwnedFd> {
+        let e = self.entry(n)?;
+        match std::mem::replace(e, Inherited::Taken) {
+            Inherited::Owned(fd) => Some(fd),
+            Inherited::Taken => sys::fd::dup_number(n).ok(),
+            Inherited::Gone => {
+                *e = Inherited::Gone;
+                None
+            }
+        }
+    }
+
+    /// Closes the adopted fd `n` (an `-add-fd` original, once the fd set holds a copy).
+    pub fn close(&mut self, n: RawFd) {
+        if let Some(e) = self.entry(n) {
+            if !matches!(e, Inherited::Taken) {
+                *e = Inherited::Gone;
+            }
+        }
+    }
+}
+
 /// Where `fd=` values come from.
 pub enum FdSource<'a> {
     /// The command line: decimal numbers of inherited fds.
-    Inherited,
+    Inherited(&'a mut InheritedFds),
     /// A monitor command: names made with `getfd` on that monitor (consumed by the lookup).
     Named(&'a mut Vec<(String, OwnedFd)>),
 }
@@ -44,7 +100,7 @@ pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
         BackendSpec::Null => Backend::Null,
         BackendSpec::File { path, append } => {
             let mut o = OpenOptions::new();
-            o.write(true).create(true).mode(0o644);
+            o.write(true).create(true).mode(0o666);
             if *append {
                 o.append(true);
             } else {
@@ -87,7 +143,30 @@ pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
             Backend::Stream { conn: Some(conn), kind: "stdio" }
         }
     };
-    Ok(Chardev { id: spec.id.clone(), backend, frontend: None })
+    // Listeners fdmon creates from host=/port=; a socket passed with fd= is the caller's choice.
+    let from_inet = matches!(&spec.backend, BackendSpec::Socket(SocketSpec { addr: SocketAddrSpec::Inet { .. }, .. }));
+    if let (true, Backend::Server(Server { listener, tcp: true, .. })) = (from_inet, &backend) {
+        warn_if_reachable(&spec.id, listener);
+    }
+    let stdio = matches!(spec.backend, BackendSpec::Stdio { .. });
+    Ok(Chardev { id: spec.id.clone(), backend, frontend: None, stdio })
+}
+
+/// One stderr line when a TCP monitor listens on anything but loopback: whoever reaches the
+/// address controls fdmon, there is no authentication.
+fn warn_if_reachable(id: &str, listener: &OwnedFd) {
+    if let Ok(SockAddr::Inet(a)) = sys::socket::local_addr(listener.as_fd()) {
+        let loopback = match a.ip() {
+            std::net::IpAddr::V4(v) => v.is_loopback(),
+            std::net::IpAddr::V6(v) => v.is_loopback() || v.to_ipv4_mapped().is_some_and(|m| m.is_loopback()),
+        };
+        if !loopback {
+            eprintln!(
+                "fdmon: warning: chardev '{id}' listens on {}: the monitor has no authentication, anyone who can connect controls fdmon",
+                inet_bracketed(&a)
+            );
+        }
+    }
 }
 
 fn open_socket(s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
@@ -116,8 +195,12 @@ fn open_socket(s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
             let addr = unix_addr(path, *abstract_)?;
             let shown = unix_shown(path, *abstract_, *tight);
             if s.server {
-                let created = if *abstract_ { None } else { Some(prepare_path(path)?) };
+                let prepared = if *abstract_ { None } else { Some(prepare_path(path)?) };
                 let fd = sys::socket::unix_listen(&addr, *tight, 1).map_err(|e| bind_error(path, &e))?;
+                let created = match prepared {
+                    Some(p) => Some(created_path(p)?),
+                    None => None,
+                };
                 Ok(Backend::Server(Server {
                     listener: fd,
                     addr: shown,
@@ -201,6 +284,25 @@ fn prepare_path(path: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(path))
 }
 
+/// Records the identity of the socket file just bound (so exit removes only that file) and
+/// checks that it is private (0600, see `sys::socket::unix_listen`).
+fn created_path(path: PathBuf) -> Result<CreatedPath, String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let shown = path.display().to_string();
+    let m = std::fs::symlink_metadata(&path).map_err(|e| bind_error(&shown, &e))?;
+    if !m.file_type().is_socket() {
+        // Something replaced it at once: not ours to remove.
+        return Err(format!("Failed to bind socket to {shown}: the path was replaced after bind"));
+    }
+    let created = CreatedPath { path, dev: m.dev(), ino: m.ino() };
+    if m.permissions().mode() & 0o777 != 0o600 {
+        // A file system that ignores modes: do not serve a socket others may reach.
+        created.remove_if_ours();
+        return Err(format!("Failed to bind socket to {shown}: the socket file is not private (mode 0600)"));
+    }
+    Ok(created)
+}
+
 /// The filename of a listener from its bound address (`unix:/p`, `tcp:127.0.0.1:4444`).
 fn listener_shown(fd: &OwnedFd) -> (String, bool) {
     match sys::socket::local_addr(fd.as_fd()) {
@@ -243,16 +345,10 @@ fn inet_bracketed(a: &std::net::SocketAddr) -> String {
 
 fn open_fd_socket(name: &str, s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
     let fd = match fds {
-        FdSource::Inherited => {
+        FdSource::Inherited(inherited) => {
             let n: i32 = crate::opts::parse_fd_text(name)?;
-            match sys::fd::adopt_inherited(n) {
-                Ok(fd) => fd,
-                // Named by an earlier chardev too: QEMU lets both use the one socket.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    sys::fd::dup_number(n).map_err(|_| format!("File descriptor '{name}' is not a socket"))?
-                }
-                Err(_) => return Err(format!("File descriptor '{name}' is not a socket")),
-            }
+            // QEMU 7.2 says "not a socket" for a number that is not open, too.
+            inherited.take(n).ok_or_else(|| format!("File descriptor '{name}' is not a socket"))?
         }
         FdSource::Named(list) => {
             let pos = list.iter().position(|(n, _)| n == name);
@@ -325,13 +421,17 @@ fn open_inet(
     if s.server {
         let first: u16 = match port.parse() {
             Ok(p) => p,
-            Err(_) => {
-                // Let the resolver produce QEMU's text for a bad service name.
-                let e = sys::socket::resolve(host_opt, port, family, true)
-                    .err()
-                    .unwrap_or_else(|| "Servname not supported for ai_socktype".into());
-                return Err(format!("address resolution failed for {host}:{port}: {e}"));
-            }
+            // A service name (`port=http`): getaddrinfo resolves it, as in QEMU, and gives
+            // QEMU's text for an unknown one.
+            Err(_) => match sys::socket::resolve(host_opt, port, family, true) {
+                Ok(addrs) => match addrs.first() {
+                    Some(a) => a.port(),
+                    None => {
+                        return Err(format!("address resolution failed for {host}:{port}: Name or service not known"))
+                    }
+                },
+                Err(e) => return Err(format!("address resolution failed for {host}:{port}: {e}")),
+            },
         };
         let last = to.unwrap_or(first);
         if last < first {

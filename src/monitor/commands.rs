@@ -345,8 +345,7 @@ pub fn chardev_remove(state: &mut State, _: &Caller, args: &Object) -> Result<Va
     if state.chardev(slot).is_some_and(|c| c.frontend.is_some()) {
         return Err(QmpError::generic(format!("Chardev '{id}' is busy")));
     }
-    state.chardev_order.remove(id);
-    state.chardevs[slot] = None;
+    state.remove_chardev(slot);
     ok()
 }
 
@@ -494,11 +493,20 @@ fn bool_arg(o: &Object, name: &str, default: bool) -> bool {
     o.get(name).and_then(Value::as_bool).unwrap_or(default)
 }
 
+/// fdmon refuses a waiting server at run time (QMP and HMP alike) instead of blocking every
+/// monitor until a client connects, as QEMU does.
+const WAIT_AT_RUNTIME: &str = "'wait' is not supported at runtime: it would stop every monitor until a client connects";
+
 /// Converts QMP's `backend` union (already validated) into a `ChardevSpec`.
 fn backend_spec(id: &str, backend: &Object) -> Result<ChardevSpec, String> {
     let empty = Object::new();
     let kind = str_arg(backend, "type");
     let data = backend.get("data").and_then(Value::as_object).unwrap_or(&empty);
+    // QEMU copies output to `logfile`; fdmon does not implement it and says so, with the text
+    // the command line (and HMP) uses. `logappend` alone means nothing and is accepted.
+    if data.get("logfile").is_some() {
+        return Err("logfile is not supported".into());
+    }
     let backend = match kind {
         "socket" => {
             let addr = data.get("addr").and_then(Value::as_object).unwrap_or(&empty);
@@ -533,9 +541,7 @@ fn backend_spec(id: &str, backend: &Object) -> Result<ChardevSpec, String> {
             }
             let wait = bool_arg(data, "wait", false);
             if server && wait {
-                return Err(
-                    "'wait' is not supported at runtime: it would stop every monitor until a client connects".into()
-                );
+                return Err(WAIT_AT_RUNTIME.into());
             }
             let reconnect = data.get("reconnect").and_then(Value::as_i64);
             if reconnect.is_some() {
@@ -578,6 +584,15 @@ pub fn add_chardev(state: &mut State, caller: &Caller, spec: &ChardevSpec) -> Re
         return Err(QmpError::generic(format!("Chardev with id '{}' already exists", spec.id)));
     }
     let fail = |e: String| QmpError::generic(format!("Failed to add chardev '{}': {e}", spec.id));
+    match &spec.backend {
+        // QEMU's text; fdmon's rule is simply "one live stdio chardev at a time".
+        BackendSpec::Stdio { .. } if state.stdio_in_use() => {
+            return Err(fail("cannot use stdio by multiple character devices".into()));
+        }
+        // HMP's `chardev-add` reaches here with wait=on (its default for a server).
+        BackendSpec::Socket(s) if s.server && s.wait => return Err(fail(WAIT_AT_RUNTIME.into())),
+        _ => {}
+    }
     let mut no_names = Vec::new();
     let names = match caller.monitor {
         Some(m) => &mut state.monitors[m].named_fds,
@@ -594,7 +609,14 @@ fn chardev_add(state: &mut State, caller: &Caller, args: &Object) -> Result<Valu
     let backend = args.get("backend").and_then(Value::as_object).unwrap_or(&empty);
     let spec =
         backend_spec(id, backend).map_err(|e| QmpError::generic(format!("Failed to add chardev '{id}': {e}")))?;
-    add_chardev(state, caller, &spec)?;
+    add_chardev(state, caller, &spec).map_err(|mut e| {
+        // A reason's second line is a hint (`Path must be less than 108 bytes`): QEMU prints
+        // hints on the command line and in HMP, but a QMP desc never carries one.
+        if let Some(i) = e.desc.find('\n') {
+            e.desc.truncate(i);
+        }
+        e
+    })?;
     ok()
 }
 

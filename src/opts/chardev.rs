@@ -295,7 +295,12 @@ fn socket_from_kv(id: &str, kv: &KvList, mux: bool, logfile: bool) -> Result<Cha
     let addr = if let Some(path) = path {
         SocketAddrSpec::Unix { path: path.to_string(), abstract_, tight }
     } else if host.is_some() || port.is_some() {
-        // `port=` alone (fdmon, per the spec): listen on / connect to every address.
+        // `port=` alone: QEMU 7.2 accepts it and then listens on nothing; fdmon refuses it
+        // rather than guess an interface. An explicit empty `host=` (or the legacy
+        // `tcp::PORT`) means every interface, as in QEMU, and is warned about when opened.
+        if host.is_none() {
+            return Err(OptError::PortWithoutHost);
+        }
         let to = kv.get_number("to")?.map(|t| t as u16);
         SocketAddrSpec::Inet {
             host: host.unwrap_or("").to_string(),
@@ -522,7 +527,8 @@ mod tests {
         assert_eq!(sock("socket,id=m,path=x,abstract=on,tight=off,server=on").addr, SocketAddrSpec::Unix { path: "x".into(), abstract_: true, tight: false });
         assert_eq!(sock("socket,id=m,host=127.0.0.1,port=4444,server=on,wait=off").addr, SocketAddrSpec::Inet { host: "127.0.0.1".into(), port: "4444".into(), to: None, ipv4: None, ipv6: None });
         assert_eq!(sock("socket,id=m,host=h,port=45000,to=45010,ipv4=on,ipv6=off,server=on").addr, SocketAddrSpec::Inet { host: "h".into(), port: "45000".into(), to: Some(45010), ipv4: Some(true), ipv6: Some(false) });
-        assert_eq!(sock("socket,id=m,port=4444,server=on").addr, SocketAddrSpec::Inet { host: "".into(), port: "4444".into(), to: None, ipv4: None, ipv6: None });
+        assert_eq!(err("socket,id=m,port=4444,server=on"), "'port' requires 'host': use host=127.0.0.1 (or host=0.0.0.0 for every interface)");
+        assert_eq!(sock("socket,id=m,host=,port=4444,server=on").addr, SocketAddrSpec::Inet { host: "".into(), port: "4444".into(), to: None, ipv4: None, ipv6: None });
         assert_eq!(sock("socket,id=m,host=h,port=abc").addr, SocketAddrSpec::Inet { host: "h".into(), port: "abc".into(), to: None, ipv4: None, ipv6: None });
         assert_eq!(sock("socket,id=m,path=p1,path=p2,server=on").addr, unix("p2"));
         assert_eq!(err("socket,id=m,path=p,host=localhost,port=4444"), "None or one of 'path', 'fd' or 'host' option required.");

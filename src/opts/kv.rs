@@ -70,6 +70,8 @@ pub enum OptError {
     NoSocketAddress,
     /// fdmon: `WHAT is not supported` (telnet, tn3270, websocket, mux=on, logfile)
     Unsupported(&'static str),
+    /// fdmon: `port=` without `host=` (QEMU 7.2 then listens on nothing at all)
+    PortWithoutHost,
     /// `cannot use stdio with -daemonize`
     StdioWithDaemonize,
     /// `cannot use stdio by multiple character devices`
@@ -156,6 +158,9 @@ impl fmt::Display for OptError {
             PipeNoPath => write!(f, "chardev: pipe: no device path given"),
             NoSocketAddress => write!(f, "socket chardev needs one of 'path', 'fd' or 'host'"),
             Unsupported(what) => write!(f, "{what} is not supported"),
+            PortWithoutHost => {
+                write!(f, "'port' requires 'host': use host=127.0.0.1 (or host=0.0.0.0 for every interface)")
+            }
             StdioWithDaemonize => write!(f, "cannot use stdio with -daemonize"),
             StdioInUse => write!(f, "cannot use stdio by multiple character devices"),
             NotValidCharDriver(d) => write!(f, "'{d}' is not a valid char driver"),

@@ -6,6 +6,7 @@
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use super::{cvt, cvt_size, errno, retry};
@@ -17,13 +18,18 @@ static ADOPTED: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
 /// Takes ownership of an fd number inherited from the parent (e.g. `fd=3` on the command line).
 ///
 /// Fails with `EBADF` if `fd` is negative or not open (checked with `F_GETFD`), and with
-/// `AlreadyExists` if this number was adopted before in this process.
+/// `AlreadyExists` if this number was adopted before in this process. The flags are left as
+/// they are: the caller checks the fd (`socket::socket_type`, `socket::is_listening`) and then
+/// calls [`set_cloexec`].
 ///
-/// Contract (this is why the function can be safe): fd numbers named on the command line are
-/// inherited, nothing else in the process owns them, and the caller adopts them at startup,
-/// before opening anything of its own. The flags are left as they are: the caller checks the
-/// fd (`socket::socket_type`, `socket::is_listening`) and then calls [`set_cloexec`].
-pub fn adopt_inherited(fd: RawFd) -> io::Result<OwnedFd> {
+/// # Safety
+///
+/// Called before fdmon opens any fd of its own, at most once per fd number, so the number is
+/// not owned elsewhere: an open number at that point can only have been inherited. Called
+/// later, the number could be one fdmon opened itself (its signal pipe, a listener), and the
+/// new `OwnedFd` would be a second owner that closes it under the first. Outside `sys`, use
+/// [`adopt_all_inherited`], which start-up calls first thing.
+pub unsafe fn adopt_inherited(fd: RawFd) -> io::Result<OwnedFd> {
     if !is_open(fd) {
         return Err(errno(libc::EBADF));
     }
@@ -32,10 +38,41 @@ pub fn adopt_inherited(fd: RawFd) -> io::Result<OwnedFd> {
         return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("fd {fd} was already adopted")));
     }
     adopted.push(fd);
-    // SAFETY: `fd` is open (F_GETFD succeeded) and, by this function's documented contract, is
-    // an inherited fd that nothing else in the process owns; the ADOPTED list guarantees this
-    // is the only OwnedFd ever made from it here.
+    // SAFETY: `fd` is open (F_GETFD succeeded) and, by this function's safety contract, is an
+    // inherited fd that nothing else in the process owns; the ADOPTED list guarantees this is
+    // the only OwnedFd ever made from it here.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether [`adopt_all_inherited`] ran already.
+static ADOPTION_DONE: AtomicBool = AtomicBool::new(false);
+
+/// Adopts every inherited fd number named on the command line (`-chardev ...,fd=N`,
+/// `-add-fd fd=N`, `-pass-fd N`), each distinct number once, in the order given. Start-up
+/// calls it on its first line, before fdmon opens any fd of its own (the signal pipe, the pid
+/// file, listeners, `/dev/null`), so a number that is open here was inherited and a number
+/// that is not gives `EBADF` instead of silently naming one of fdmon's own fds.
+///
+/// Only the first call adopts anything; any later call gets `EALREADY` for every number, as
+/// fdmon may have opened fds of its own by then.
+pub fn adopt_all_inherited(fds: &[RawFd]) -> Vec<(RawFd, io::Result<OwnedFd>)> {
+    let first = !ADOPTION_DONE.swap(true, Ordering::SeqCst);
+    let mut out: Vec<(RawFd, io::Result<OwnedFd>)> = Vec::new();
+    for &fd in fds {
+        if out.iter().any(|(n, _)| *n == fd) {
+            continue;
+        }
+        let r = if first {
+            // SAFETY: this is the first and only adoption pass, run before fdmon opens any fd
+            // of its own (documented above and done by `app::start`), and each number is
+            // adopted at most once (duplicates are skipped just above).
+            unsafe { adopt_inherited(fd) }
+        } else {
+            Err(errno(libc::EALREADY))
+        };
+        out.push((fd, r));
+    }
+    out
 }
 
 /// Whether `fd` is an open file descriptor of this process (`F_GETFD` succeeds).
@@ -252,16 +289,28 @@ mod tests {
 
     #[test]
     fn adopt_checks_open_and_once() {
-        assert_eq!(adopt_inherited(-1).unwrap_err().raw_os_error(), Some(libc::EBADF));
+        // SAFETY (all calls): -1 and i32::MAX - 1 are never open; `raw` was released from its
+        // OwnedFd just before, so nothing else owns it.
+        assert_eq!(unsafe { adopt_inherited(-1) }.unwrap_err().raw_os_error(), Some(libc::EBADF));
         // Far above any RLIMIT_NOFILE this process can have open.
-        assert_eq!(adopt_inherited(i32::MAX - 1).unwrap_err().raw_os_error(), Some(libc::EBADF));
+        assert_eq!(unsafe { adopt_inherited(i32::MAX - 1) }.unwrap_err().raw_os_error(), Some(libc::EBADF));
         let (_r, w) = pipe(false).unwrap();
         let raw = w.into_raw_fd();
         assert!(is_open(raw));
-        let owned = adopt_inherited(raw).unwrap();
+        let owned = unsafe { adopt_inherited(raw) }.unwrap();
         assert_eq!(owned.as_raw_fd(), raw);
-        assert_eq!(adopt_inherited(raw).unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(unsafe { adopt_inherited(raw) }.unwrap_err().kind(), io::ErrorKind::AlreadyExists);
         drop(owned);
+    }
+
+    #[test]
+    fn adopt_all_runs_once() {
+        // In this test process the first pass may already have run (in another test), so
+        // only the second call's outcome is certain.
+        let _ = adopt_all_inherited(&[i32::MAX - 2, i32::MAX - 2]);
+        let again = adopt_all_inherited(&[i32::MAX - 3, i32::MAX - 4, i32::MAX - 3]);
+        assert_eq!(again.len(), 2);
+        assert!(again.iter().all(|(_, r)| r.as_ref().unwrap_err().raw_os_error() == Some(libc::EALREADY)));
     }
 
     #[test]

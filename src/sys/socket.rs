@@ -335,10 +335,24 @@ fn wait_connected(fd: BorrowedFd) -> io::Result<()> {
 /// than 108 bytes, or contains a NUL, or an abstract name over 107 bytes, is `Err` with kind
 /// `InvalidInput`. An existing file at the path is not removed (`EADDRINUSE`): unlinking a
 /// stale socket is the caller's decision.
+///
+/// A `Path` socket file is created with mode 0600 whatever the process umask: `bind` runs
+/// under umask 0177, restored right after (umask is process-wide; fdmon is single-threaded).
+/// `fchmod` would not do: on Linux it does not change a socket's inode, and a later `chmod`
+/// would leave a window in which others could connect.
 pub fn unix_listen(addr: &UnixAddr, tight: bool, backlog: i32) -> io::Result<OwnedFd> {
     let raw = RawAddr::from_unix(addr, tight)?;
     let sock = new_socket(libc::AF_UNIX, libc::SOCK_NONBLOCK)?;
-    bind(sock.as_fd(), &raw)?;
+    if matches!(addr, UnixAddr::Path(_)) {
+        // SAFETY: umask only swaps the process file-creation mask; it cannot fail.
+        let old = unsafe { libc::umask(0o177) };
+        let r = bind(sock.as_fd(), &raw);
+        // SAFETY: as above; this restores the caller's mask before anything else runs.
+        unsafe { libc::umask(old) };
+        r?;
+    } else {
+        bind(sock.as_fd(), &raw)?;
+    }
     listen(sock.as_fd(), backlog)?;
     Ok(sock)
 }
@@ -515,7 +529,8 @@ pub fn resolve(host: Option<&str>, service: &str, family: Family, passive: bool)
     Ok(out)
 }
 
-/// Most fds one [`recv_with_fds`] can take in; more are `MSG_CTRUNC` (closed by the kernel).
+/// Most fds one [`recv_with_fds`] can take in (QEMU 7.2's `TCP_MAX_FDS`); more are
+/// `MSG_CTRUNC`: the kernel installs these and closes the rest.
 pub const MAX_RECV_FDS: usize = 16;
 
 const FD_SIZE: usize = mem::size_of::<libc::c_int>();

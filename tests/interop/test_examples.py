@@ -67,6 +67,97 @@ class Examples(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, "fdmon did not exit")
             time.sleep(0.01)
 
+    def readme_makefile(self):
+        """The README's Makefile block, pointed at this checkout's fdmon and examples."""
+        with open(os.path.join(ROOT, "README.md")) as f:
+            text = f.read()
+        start = text.index("```make\n") + len("```make\n")
+        block = text[start:text.index("```", start)]
+        self.assertIn("FDMON = fdmon -S ", block)
+        block = block.replace("FDMON = fdmon ", f"FDMON = {FDMON} ", 1)
+        block = block.replace("examples/", os.path.join(ROOT, "examples") + "/")
+        path = os.path.join(self.dir.name, "Makefile")
+        with open(path, "w") as f:
+            f.write(block)
+        return path
+
+    def write_script(self, name, body):
+        path = os.path.join(self.dir.name, name)
+        with open(path, "w") as f:
+            f.write(body)
+        return path
+
+    def run_readme_make(self, client_ok):
+        """Runs `make check-server` from the README with a fake server and client tests;
+        returns (make's exit status, fdmon's pid, the server's pid)."""
+        self.readme_makefile()
+        server = self.write_script("server.sh", "echo $$ > server.pid; touch started; exec sleep 300\n")
+        client = self.write_script("client.sh", (
+            "i=0; while [ ! -e started ]; do i=$((i+1)); [ $i -gt 400 ] && exit 3; sleep 0.05; done\n"
+            + ("exit 0\n" if client_ok else "exit 1\n")))
+        r = subprocess.run(["make", "--no-print-directory", "check-server",
+                            f"SERVER=sh {server}", f"CLIENT_TESTS=sh {client}"],
+                           cwd=self.dir.name, capture_output=True, text=True, timeout=TIMEOUT * 2)
+        fdmon_pid = int(r.stdout.split("\n")[1])  # line 1 is launch.py's command, line 2 its output
+        with open(os.path.join(self.dir.name, "server.pid")) as f:
+            server_pid = int(f.read())
+        return r, fdmon_pid, server_pid
+
+    def wait_gone(self, pid, what):
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        return
+            except FileNotFoundError:
+                return
+            self.assertLess(time.monotonic(), deadline, f"{what} (pid {pid}) is still running")
+            time.sleep(0.01)
+
+    def test_readme_makefile_passes_and_cleans_up(self):
+        r, fdmon_pid, server_pid = self.run_readme_make(client_ok=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.wait_gone(fdmon_pid, "fdmon")
+        self.wait_gone(server_pid, "the server")
+
+    def test_readme_makefile_cleans_up_when_a_step_fails(self):
+        r, fdmon_pid, server_pid = self.run_readme_make(client_ok=False)
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("Error 1", r.stderr)
+        self.wait_gone(fdmon_pid, "fdmon")
+        self.wait_gone(server_pid, "the server")
+
+    def test_launch_refuses_to_replace_anything_but_a_stale_socket(self):
+        launch = os.path.join(ROOT, "examples", "launch.py")
+        marker = os.path.join(self.dir.name, "ran")
+        with open(self.sock, "w") as f:
+            f.write("precious\n")
+        r = run(sys.executable, launch, self.sock, "touch", marker, check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr, f"launch.py: refusing to replace {self.sock}: it is not a socket\n")
+        with open(self.sock) as f:
+            self.assertEqual(f.read(), "precious\n")
+        self.assertFalse(os.path.exists(marker))
+        os.unlink(self.sock)
+        import socket
+        live = socket.socket(socket.AF_UNIX)
+        live.bind(self.sock)
+        live.listen(1)
+        try:
+            r = run(sys.executable, launch, self.sock, "touch", marker, check=False)
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(r.stderr, f"launch.py: refusing to replace {self.sock}: a process is listening on it\n")
+            self.assertTrue(os.path.exists(self.sock))
+        finally:
+            live.close()
+        # Now stale (nothing listens): replaced, and the command runs.
+        r = run(sys.executable, launch, self.sock, "touch", marker)
+        deadline = time.monotonic() + TIMEOUT
+        while not os.path.exists(marker):
+            self.assertLess(time.monotonic(), deadline, "the command did not run")
+            time.sleep(0.01)
+
     def qmp_shell(self, *args, stdin):
         """Runs qmp-shell (unchanged, from qemu.qmp) against a fresh fdmon; returns its stdout."""
         shell = os.path.join(os.path.dirname(sys.executable), "qmp-shell")
