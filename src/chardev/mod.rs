@@ -35,6 +35,10 @@ pub struct Conn {
     pub closing: bool,
     /// The chardev's filename while this connection is up.
     pub name: String,
+    /// `Some(n)`: the write fd is a blocking open file description fdmon shares (stdio that
+    /// could not be reopened privately), so `flush` makes one write of at most `n` bytes per
+    /// POLLOUT. Reads of a shared fd happen only after POLLIN (or through `MSG_DONTWAIT`).
+    pub write_limit: Option<usize>,
 }
 
 /// What a read attempt produced.
@@ -57,6 +61,7 @@ impl Conn {
             read_eof: false,
             closing: false,
             name: String::new(),
+            write_limit: None,
         }
     }
 
@@ -89,7 +94,8 @@ impl Conn {
                 Err(e) => Err(e),
             }
         } else {
-            sys::fd::read(self.fd.as_fd(), &mut buf)
+            // MSG_DONTWAIT on a socket; a pipe or tty is only read after POLLIN.
+            sys::socket::recv(self.fd.as_fd(), &mut buf)
         };
         match result {
             Ok(0) => {
@@ -108,8 +114,24 @@ impl Conn {
         }
     }
 
-    /// Writes as much of `out` as the peer takes. Err means the peer is gone.
+    /// Writes as much of `out` as the peer takes (one bounded write on a shared blocking fd:
+    /// call it only after POLLOUT). Err means the peer is gone.
     pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(limit) = self.write_limit {
+            if self.out.is_empty() {
+                return Ok(());
+            }
+            let n = self.out.len().min(limit);
+            return match sys::socket::send(self.write_fd(), &self.out[..n]) {
+                Ok(0) => Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => {
+                    self.out.drain(..n);
+                    Ok(())
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+                Err(e) => Err(e),
+            };
+        }
         while !self.out.is_empty() {
             match sys::socket::send(self.write_fd(), &self.out) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
@@ -123,9 +145,12 @@ impl Conn {
         Ok(())
     }
 
-    /// Whether this connection is finished and should be dropped.
+    /// Whether this connection is finished and should be dropped. A pipe or stdio pair keeps
+    /// its write side after the read side ends (QEMU keeps printing events to stdout after
+    /// stdin's EOF).
     pub fn done(&self) -> bool {
-        (self.closing || self.read_eof) && self.out.is_empty() && self.inbuf.is_empty()
+        let ended = self.closing || (self.read_eof && self.wfd.is_none());
+        ended && self.out.is_empty() && self.inbuf.is_empty()
     }
 }
 
