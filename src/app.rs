@@ -211,6 +211,9 @@ fn start(config: Config) -> Result<i32, String> {
             }
         }
         let mut w = Workload::new(&config.workload, &config.pass_fds).map_err(|e| format!("fdmon: {e}"))?;
+        if state.chardevs.iter().flatten().any(|c| c.is_stdio_tty()) {
+            w.keep_terminal();
+        }
         if !config.start_paused {
             w.start().map_err(|e| format!("fdmon: {e}"))?;
         }

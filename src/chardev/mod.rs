@@ -203,6 +203,8 @@ pub enum Backend {
     Stream {
         conn: Option<Conn>,
         kind: &'static str,
+        /// stdio on a terminal: the monitor's terminal mode, undone when the chardev goes.
+        tty: Option<sys::tty::MonitorMode>,
     },
 }
 
@@ -230,6 +232,19 @@ impl Chardev {
             Backend::Stream { conn, .. } => conn.as_mut(),
             _ => None,
         }
+    }
+
+    /// The terminal mode of a stdio chardev on a terminal.
+    pub fn tty_mode(&mut self) -> Option<&mut sys::tty::MonitorMode> {
+        match &mut self.backend {
+            Backend::Stream { tty, .. } => tty.as_mut(),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a stdio chardev on a terminal (fdmon then keeps the terminal).
+    pub fn is_stdio_tty(&self) -> bool {
+        matches!(&self.backend, Backend::Stream { tty: Some(_), .. })
     }
 
     /// Drops the current connection (its pending fds close with it). A reconnecting client

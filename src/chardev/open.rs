@@ -72,15 +72,27 @@ pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
             };
             let mut conn = Conn::new(r, false);
             conn.wfd = w;
-            Backend::Stream { conn: Some(conn), kind: "pipe" }
+            Backend::Stream { conn: Some(conn), kind: "pipe", tty: None }
         }
-        BackendSpec::Stdio { .. } => {
+        BackendSpec::Stdio { signal } => {
+            // As QEMU: on a terminal, the monitor's mode (restored when the chardev closes).
+            let stdin = io::stdin();
+            let tty = if sys::fd::is_tty(stdin.as_fd()) {
+                let copy =
+                    sys::fd::dup_cloexec(stdin.as_fd()).map_err(|e| format!("cannot use stdio: {}", os_text(&e)))?;
+                // Ctrl-Z puts the user's settings back before fdmon stops; SIGCONT re-applies.
+                let _ = sys::signal::catch(libc::SIGTSTP);
+                let _ = sys::signal::catch(libc::SIGCONT);
+                sys::tty::MonitorMode::new(copy, *signal).ok()
+            } else {
+                None
+            };
             let (r, _) = stdio_side(io::stdin().as_fd(), false)?;
             let (w, limit) = stdio_side(io::stdout().as_fd(), true)?;
             let mut conn = Conn::new(r, false);
             conn.wfd = Some(w);
             conn.write_limit = limit;
-            Backend::Stream { conn: Some(conn), kind: "stdio" }
+            Backend::Stream { conn: Some(conn), kind: "stdio", tty }
         }
     };
     Ok(Chardev { id: spec.id.clone(), backend, frontend: None })
