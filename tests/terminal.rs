@@ -306,7 +306,7 @@ fn ctrl_z_suspends_to_the_shell_and_fg_resumes() {
     let sock = dir.str("q.sock");
     let mut t = OnPty::spawn(
         "bash",
-        &["--norc", "--noprofile", "-i"],
+        &["--norc", "--noprofile", "--noediting", "-i"],
         &[("PS1", "PROMPT$ "), ("FDMON", bin()), ("TERM", "dumb")],
     );
     t.expect("PROMPT$ ");
@@ -352,4 +352,49 @@ fn a_workload_stopped_by_someone_else_is_paused_until_cont() {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let state = stat.rsplit(')').next().unwrap().split_whitespace().next().unwrap().to_string();
     assert_ne!(state, "T", "workload still stopped");
+}
+
+#[test]
+fn ctrl_z_on_the_monitor_terminal_gives_the_shell_its_settings_back() {
+    let mut t = OnPty::spawn(
+        "bash",
+        &["--norc", "--noprofile", "--noediting", "-i"],
+        &[("PS1", "PROMPT$ "), ("FDMON", bin()), ("TERM", "dumb")],
+    );
+    t.expect("PROMPT$ ");
+    let shell = termios(&t.pty);
+    t.send(b"\"$FDMON\" -monitor stdio\r");
+    t.expect("(qemu) ");
+    assert_eq!(termios(&t.pty).c_lflag & libc::ICANON, 0);
+    t.send(b"\x1a");
+    t.expect("Stopped");
+    t.expect("PROMPT$ ");
+    // bash has its own settings back (it would restore them itself; fdmon restored first).
+    let stopped = termios(&t.pty);
+    assert_ne!(stopped.c_lflag & libc::ICANON, 0);
+    assert!(same_termios(&shell, &stopped));
+    t.send(b"fg\r");
+    t.send(b"info status\r");
+    t.expect("VM status: running");
+    assert_eq!(termios(&t.pty).c_lflag & libc::ICANON, 0, "monitor mode not re-applied after fg");
+    t.send(b"quit\r");
+    t.expect("PROMPT$ ");
+    assert!(same_termios(&shell, &termios(&t.pty)));
+    t.send(b"exit\r");
+    t.wait();
+}
+
+#[test]
+fn wait_on_start_up_signal_restores_the_terminal() {
+    let dir = TempDir::new("tty-wait");
+    let sock = dir.str("q.sock");
+    let q = format!("socket,id=q,path={sock},server=on,wait=on");
+    let mut t = OnPty::fdmon(&["-chardev", "stdio,id=s", "-mon", "chardev=s", "-chardev", &q, "-mon", "chardev=q"]);
+    t.expect("waiting for connection");
+    assert_eq!(termios(&t.pty).c_lflag & libc::ICANON, 0, "stdio opens first: its mode is on");
+    // SAFETY: kill(2) of our own child.
+    unsafe { libc::kill(t.child.id() as i32, libc::SIGTERM) };
+    let status = t.wait();
+    assert!(!status.success());
+    assert!(same_termios(&t.before, &termios(&t.pty)));
 }
