@@ -173,17 +173,19 @@ fn open_fifo(path: &str, write: bool) -> std::fs::File {
     }
 }
 
-#[test]
-fn pipe_chardev_does_not_block_startup_and_survives_writer_reconnect() {
+/// Start-up with nobody on the FIFOs, a late reader, a writer that leaves and comes back;
+/// returns what the FIFO monitor printed (greeting's version removed).
+fn fifo_session(prog: &str, machine: &[&str]) -> Vec<String> {
     let dir = TempDir::new("fifo");
     let p = fifos(&dir);
     // A second monitor proves the loop runs while nobody has the FIFOs open.
-    let (l, sock) = listener(&dir, "q.sock");
-    let mut args: Vec<String> = QMP_ARGS.iter().map(|s| s.to_string()).collect();
+    let sock = dir.str("q.sock");
+    let mut args: Vec<String> = machine.iter().map(|s| s.to_string()).collect();
+    args.extend(["-qmp".into(), format!("unix:{sock},server=on,wait=off")]);
     args.extend(["-chardev".into(), format!("pipe,id=p,path={p}"), "-mon".into(), "chardev=p,mode=control".into()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let _f = spawn_with_fds(&args, vec![OwnedFd::from(l)]);
-    let mut c = Client::connect(&sock);
+    let _f = spawn_program(prog, &args, Vec::new());
+    let mut c = Client::connect_retry(std::path::Path::new(&sock));
     c.negotiate();
     assert!(c.cmd(r#"{"execute":"query-status"}"#).contains("running"));
 
@@ -201,6 +203,17 @@ fn pipe_chardev_does_not_block_startup_and_survives_writer_reconnect() {
     let mut w = open_fifo(&format!("{p}.in"), true);
     w.write_all(br#"{"execute":"query-status"}"#).unwrap();
     read_until(&mut out, &mut acc, "\"status\": \"running\"");
+    acc.lines().skip(1).map(str::to_string).collect()
+}
+
+#[test]
+fn pipe_chardev_does_not_block_startup_and_survives_writer_reconnect() {
+    let ours = fifo_session(bin(), &[]);
+    assert_eq!(ours.len(), 2, "{ours:?}");
+    if qemu_available() {
+        let theirs = fifo_session(QEMU, &["-machine", "none", "-nodefaults", "-display", "none"]);
+        assert_eq!(ours, theirs, "left fdmon, right QEMU");
+    }
 }
 
 #[test]
@@ -217,4 +230,24 @@ fn chardev_add_pipe_does_not_block_other_monitors() {
     // Output written to it waits in the FIFO for a reader.
     let r = c.cmd(r#"{"execute":"chardev-remove","arguments":{"id":"p"}}"#);
     assert_eq!(r, r#"{"return": {}}"#);
+}
+
+#[test]
+fn stdio_on_a_socket_stays_blocking_and_works() {
+    let (ours, theirs) = pair();
+    let theirs2 = theirs.try_clone().unwrap();
+    let child = Command::new(bin())
+        .args(["-qmp", "stdio"])
+        .stdin(Stdio::from(OwnedFd::from(theirs)))
+        .stdout(Stdio::from(OwnedFd::from(theirs2)))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let f = Fdmon { child };
+    let mut c = Client::new(ours);
+    c.negotiate();
+    assert!(c.cmd(r#"{"execute":"query-status"}"#).contains("running"));
+    for fd in [0, 1] {
+        assert_eq!(fd_flags(f.pid(), fd) & libc::O_NONBLOCK as u32, 0, "fd {fd} of fdmon is O_NONBLOCK");
+    }
 }

@@ -437,3 +437,39 @@ pub fn ringbuf_push(data: &mut VecDeque<u8>, size: usize, bytes: &[u8]) {
         data.push_back(b);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_blocking_pipe_gets_one_bounded_write_per_flush() {
+        // A blocking pipe, as a shared stdout that could not be reopened privately.
+        let (r, w) = sys::fd::pipe(false).unwrap();
+        let (r2, _w2) = sys::fd::pipe(false).unwrap();
+        let mut conn = Conn::new(r2, false);
+        conn.wfd = Some(w);
+        conn.write_limit = Some(sys::fd::PIPE_BUF);
+        conn.out = vec![b'x'; 3 * sys::fd::PIPE_BUF + 1];
+        conn.flush().unwrap();
+        assert_eq!(conn.out.len(), 2 * sys::fd::PIPE_BUF + 1);
+        conn.flush().unwrap();
+        conn.flush().unwrap();
+        conn.flush().unwrap();
+        assert!(conn.out.is_empty());
+        let mut buf = vec![0u8; 4 * sys::fd::PIPE_BUF];
+        assert_eq!(sys::fd::read(r.as_fd(), &mut buf).unwrap(), 3 * sys::fd::PIPE_BUF + 1);
+        assert!(!sys::fd::is_nonblocking(conn.write_fd()).unwrap());
+    }
+
+    #[test]
+    fn a_pipe_pair_keeps_writing_after_read_eof() {
+        let (r, w) = sys::fd::pipe(true).unwrap();
+        let mut conn = Conn::new(r, false);
+        conn.wfd = Some(w);
+        conn.read_eof = true;
+        assert!(!conn.done());
+        conn.wfd = None;
+        assert!(conn.done());
+    }
+}

@@ -279,6 +279,24 @@ mod tests {
     use std::os::fd::{AsFd, IntoRawFd};
 
     #[test]
+    fn reopen_private_leaves_the_shared_description_blocking() {
+        let (r, w) = pipe(false).unwrap();
+        let own = reopen_private(w.as_fd(), true).unwrap();
+        assert!(is_nonblocking(own.as_fd()).unwrap());
+        assert!(!is_nonblocking(w.as_fd()).unwrap());
+        assert!(is_cloexec(own.as_fd()).unwrap());
+        assert_eq!(write(own.as_fd(), b"hi").unwrap(), 2);
+        let mut b = [0u8; 4];
+        assert_eq!(read(r.as_fd(), &mut b).unwrap(), 2);
+        let own_r = reopen_private(r.as_fd(), false).unwrap();
+        assert_eq!(read(own_r.as_fd(), &mut b).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(kind(r.as_fd()).unwrap(), Kind::Fifo);
+        let (s, _) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert_eq!(kind(s.as_fd()).unwrap(), Kind::Socket);
+        assert!(reopen_private(s.as_fd(), true).is_err());
+    }
+
+    #[test]
     fn pipe_read_write_and_flags() {
         let (r, w) = pipe(false).unwrap();
         assert!(is_cloexec(r.as_fd()).unwrap());

@@ -140,3 +140,27 @@ impl Drop for MonitorMode {
         self.suspend();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monitor_mode_is_qemus_stdio_mode() {
+        // SAFETY: termios is plain old data.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        t.c_iflag = libc::ICRNL | libc::IXON | libc::IXOFF | libc::IUTF8;
+        t.c_oflag = libc::ONLCR;
+        t.c_cflag = libc::CS7 | libc::PARENB | libc::CREAD;
+        t.c_lflag = libc::ISIG | libc::ICANON | libc::ECHO | libc::ECHOE | libc::IEXTEN;
+        t.c_cc[libc::VMIN] = 0;
+        t.c_cc[libc::VTIME] = 5;
+        let m = Termios(t).monitor_mode(true).0;
+        assert_eq!(m.c_iflag, libc::IXOFF | libc::IUTF8);
+        assert_eq!(m.c_oflag, libc::ONLCR | libc::OPOST);
+        assert_eq!(m.c_cflag, libc::CS8 | libc::CREAD);
+        assert_eq!(m.c_lflag, libc::ISIG | libc::ECHOE);
+        assert_eq!((m.c_cc[libc::VMIN], m.c_cc[libc::VTIME]), (1, 0));
+        assert_eq!(Termios(t).monitor_mode(false).0.c_lflag, libc::ECHOE);
+    }
+}
