@@ -302,6 +302,16 @@ fn a_background_fdmon_gives_nobody_the_terminal() {
 
 #[test]
 fn ctrl_z_suspends_to_the_shell_and_fg_resumes() {
+    ctrl_z_cycle("\"$FDMON\"");
+}
+
+#[test]
+fn ctrl_z_suspends_a_job_that_runs_fdmon_from_sh_c() {
+    // fdmon shares its process group with the `sh` the shell started: the whole job stops.
+    ctrl_z_cycle("sh -c '\"$FDMON\" \"$@\"; echo END' sh");
+}
+
+fn ctrl_z_cycle(launcher: &str) {
     let dir = TempDir::new("tty-z");
     let sock = dir.str("q.sock");
     let mut t = OnPty::spawn(
@@ -310,7 +320,7 @@ fn ctrl_z_suspends_to_the_shell_and_fg_resumes() {
         &[("PS1", "PROMPT$ "), ("FDMON", bin()), ("TERM", "dumb")],
     );
     t.expect("PROMPT$ ");
-    t.send(format!("\"$FDMON\" -qmp unix:{sock},server=on,wait=off -- cat\r").as_bytes());
+    t.send(format!("{launcher} -qmp unix:{sock},server=on,wait=off -- cat\r").as_bytes());
     let mut c = Client::connect_retry(std::path::Path::new(&sock));
     c.negotiate();
     t.send(b"one\r");
