@@ -67,6 +67,8 @@ struct OnPty {
     seen: String,
     /// The terminal's settings before the program started.
     before: libc::termios,
+    /// Everything the terminal showed.
+    log: String,
 }
 
 impl OnPty {
@@ -87,7 +89,7 @@ impl OnPty {
             });
         }
         let child = cmd.spawn().expect("spawn on pty");
-        OnPty { pty, child, seen: String::new(), before }
+        OnPty { pty, child, seen: String::new(), before, log: String::new() }
     }
 
     fn fdmon(args: &[&str]) -> OnPty {
@@ -115,7 +117,10 @@ impl OnPty {
             unsafe { libc::poll(&mut p, 1, 100) };
             if p.revents & libc::POLLIN != 0 {
                 match self.pty.master.read(&mut buf) {
-                    Ok(n) if n > 0 => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                    Ok(n) if n > 0 => {
+                        self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                        self.log.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
                     _ => std::thread::sleep(std::time::Duration::from_millis(10)),
                 }
             } else if p.revents != 0 {
@@ -136,6 +141,7 @@ impl OnPty {
             if p.revents & libc::POLLIN != 0 {
                 if let Ok(n) = self.pty.master.read(&mut buf) {
                     self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    self.log.push_str(&String::from_utf8_lossy(&buf[..n]));
                 }
             }
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -181,7 +187,7 @@ fn stdio_monitor_mode_matches_qemu_and_is_restored_after_quit() {
     t.send(b"\r");
     t.expect("VM status: running");
     // Completion.
-    t.send(b"info stat\t\r");
+    t.send(b"info statu\t\r");
     t.expect("VM status: running");
     t.send(b"quit\r");
     assert_eq!(t.wait().code(), Some(0));
@@ -407,4 +413,44 @@ fn wait_on_start_up_signal_restores_the_terminal() {
     let status = t.wait();
     assert!(!status.success());
     assert!(same_termios(&t.before, &termios(&t.pty)));
+}
+
+/// The same keystrokes on a terminal, to fdmon and to QEMU: the terminal shows the same bytes.
+#[test]
+fn hmp_on_a_terminal_matches_qemu() {
+    let keys: &[&[u8]] = &[b"info statx\x7fus\r", b"\x1b[A\r", b"info statu\t\r", b"info s\x04tatus\r", b"quit\r"];
+    terminal_differential(&["-monitor", "stdio"], keys);
+}
+
+/// With `signal=off`, Ctrl-C and Ctrl-Z are bytes for the line editor in both.
+#[test]
+fn signal_off_keys_match_qemu() {
+    let keys: &[&[u8]] = &[b"info st\x03atus\r", b"info\x1a status\r", b"quit\r"];
+    terminal_differential(&["-chardev", "stdio,id=s,signal=off", "-mon", "chardev=s"], keys);
+}
+
+fn terminal_differential(args: &[&str], keys: &[&[u8]]) {
+    if !qemu_available() {
+        return;
+    }
+    let session = |prog: &str, args: &[&str]| {
+        let mut t = OnPty::spawn(prog, args, &[]);
+        t.expect("(qemu) ");
+        for k in keys {
+            t.send(k);
+            if *k != b"quit\r" {
+                t.expect("(qemu) ");
+            }
+        }
+        t.wait();
+        t.log.clone()
+    };
+    let ours = session(bin(), args);
+    let mut qemu_args = vec!["-machine", "none", "-nodefaults", "-display", "none"];
+    qemu_args.extend_from_slice(args);
+    let theirs = session(QEMU, &qemu_args);
+    let norm = |s: &str| {
+        s.lines().skip(1).map(|l| l.replace("qemu-system-x86_64", "PROG").replace("fdmon", "PROG")).collect::<Vec<_>>()
+    };
+    assert_eq!(norm(&ours), norm(&theirs), "left fdmon, right QEMU");
 }
