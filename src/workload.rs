@@ -55,6 +55,16 @@ impl Workload {
         self.keep_tty = true;
     }
 
+    /// As [`Workload::keep_terminal`], at run time: takes the foreground back from the
+    /// workload's group if it has it.
+    pub fn take_terminal(&mut self) {
+        self.keep_tty = true;
+        let stdin = std::io::stdin();
+        if self.tty && process::tty_foreground_pgrp(stdin.as_fd()).is_ok_and(|pg| Some(pg) == self.last_pgid) {
+            let _ = process::set_tty_foreground_pgrp(stdin.as_fd(), process::getpgrp());
+        }
+    }
+
     /// Starts the child. The error names the program and the exec failure.
     pub fn start(&mut self) -> Result<Pid, String> {
         let stdin = std::io::stdin();

@@ -454,3 +454,33 @@ fn terminal_differential(args: &[&str], keys: &[&[u8]]) {
     };
     assert_eq!(norm(&ours), norm(&theirs), "left fdmon, right QEMU");
 }
+
+#[test]
+fn chardev_add_stdio_at_run_time_takes_the_terminal_back() {
+    let dir = TempDir::new("tty-add");
+    let sock = dir.str("q.sock");
+    let mut t = OnPty::fdmon(&[
+        "-qmp",
+        &format!("unix:{sock},server=on,wait=off"),
+        "--",
+        "sh",
+        "-c",
+        "echo READY; exec sleep 30",
+    ]);
+    t.expect("READY");
+    let mut c = Client::connect_retry(std::path::Path::new(&sock));
+    c.negotiate();
+    let pid = workload_pid(&mut c);
+    wait_until("workload in the foreground", || foreground(&t.pty) == pid);
+    let r = c.cmd(r#"{"execute":"chardev-add","arguments":{"id":"s","backend":{"type":"stdio","data":{}}}}"#);
+    assert_eq!(r, r#"{"return": {}}"#);
+    assert_eq!(foreground(&t.pty), t.child.id() as i32);
+    assert_eq!(termios(&t.pty).c_lflag & libc::ICANON, 0, "monitor mode applied");
+    // fdmon reads the terminal without being stopped for it.
+    t.send(b"typed\r");
+    std::thread::sleep(QUIET);
+    assert!(c.cmd(r#"{"execute":"query-status"}"#).contains("running"));
+    c.cmd(r#"{"execute":"quit"}"#);
+    t.wait();
+    assert!(same_termios(&t.before, &termios(&t.pty)));
+}
