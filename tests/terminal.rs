@@ -152,11 +152,29 @@ impl OnPty {
     }
 }
 
+/// Processes in session `sid` (from /proc/PID/stat).
+fn session_members(sid: i32) -> Vec<i32> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // Fields after "(comm)": state ppid pgrp session ...
+        let rest: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        if rest.get(3).and_then(|s| s.parse::<i32>().ok()) == Some(sid) {
+            v.push(pid);
+        }
+    }
+    v
+}
+
 impl Drop for OnPty {
     fn drop(&mut self) {
-        // The whole session: fdmon, its workload, a shell's jobs.
-        // SAFETY: kill(2) of the process group our child leads.
-        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        // The whole session: fdmon, its workload, a shell's jobs in their own groups.
+        let sid = self.child.id() as i32;
+        for pid in session_members(sid) {
+            // SAFETY: kill(2) of a process in the session our child leads.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -418,7 +436,15 @@ fn wait_on_start_up_signal_restores_the_terminal() {
 /// The same keystrokes on a terminal, to fdmon and to QEMU: the terminal shows the same bytes.
 #[test]
 fn hmp_on_a_terminal_matches_qemu() {
-    let keys: &[&[u8]] = &[b"info statx\x7fus\r", b"\x1b[A\r", b"info statu\t\r", b"info s\x04tatus\r", b"quit\r"];
+    let keys: &[&[u8]] = &[
+        b"info statx\x7fus\r",
+        b"\x1b[A\r",
+        b"info statu\t\r",
+        b"info s\x04tatus\r",
+        b"info uuid\r",
+        b"\x1b[A\x1b[A\x1b[B\r",
+        b"quit\r",
+    ];
     terminal_differential(&["-monitor", "stdio"], keys);
 }
 
