@@ -255,11 +255,9 @@ impl State {
                     self.emit("RESUME", None);
                 }
             }
-            WaitStatus::Continued => {
-                if self.run_state == RunState::Paused {
-                    self.run_state = RunState::Running;
-                    self.emit("RESUME", None);
-                }
+            WaitStatus::Continued if self.run_state == RunState::Paused => {
+                self.run_state = RunState::Running;
+                self.emit("RESUME", None);
             }
             _ => {}
         }
