@@ -254,6 +254,9 @@ fn start(config: Config) -> Result<i32, String> {
                 .map_err(|e| format!("fdmon: cannot open /dev/null: {}", os_text(&e)))?;
             w.set_stdio(null);
         }
+        if state.chardevs.iter().flatten().any(|c| c.is_stdio_tty()) {
+            w.keep_terminal();
+        }
         if !config.start_paused {
             w.start().map_err(|e| format!("fdmon: {e}"))?;
         }

@@ -380,6 +380,30 @@ fn handle_signals(state: &mut State, signals: &SignalPipe, lp: &mut Loop) {
             let name = if pid == 0 { None } else { crate::sys::signal::process_name(pid) };
             eprintln!("{}", terminating_message(sig, pid, name));
             state.request_exit("host-signal");
+        } else if sig == libc::SIGTSTP {
+            tty_stop(state);
+        } else if sig == libc::SIGCONT {
+            tty_continue(state);
+        }
+    }
+}
+
+/// Ctrl-Z on the monitor's terminal: the user's settings go back, fdmon stops like any job, and
+/// the monitor's mode returns when it is continued in the foreground.
+fn tty_stop(state: &mut State) {
+    for c in state.chardevs.iter_mut().flatten() {
+        if let Some(t) = c.tty_mode() {
+            t.suspend();
+        }
+    }
+    crate::sys::signal::stop_self(libc::SIGTSTP);
+    tty_continue(state);
+}
+
+fn tty_continue(state: &mut State) {
+    for c in state.chardevs.iter_mut().flatten() {
+        if let Some(t) = c.tty_mode() {
+            t.resume();
         }
     }
 }

@@ -298,6 +298,7 @@ impl State {
     /// inherited (as PID 1) are just reaped.
     pub fn on_child_exit(&mut self, pid: i32, status: WaitStatus) {
         if matches!(status, WaitStatus::Stopped(_) | WaitStatus::Continued) {
+            self.on_workload_stop_or_cont(pid, status);
             return;
         }
         let Some(w) = &mut self.workload else { return };
@@ -327,6 +328,39 @@ impl State {
                 _ => 0,
             };
             self.exit = Some(ExitRequest { code });
+        }
+    }
+
+    /// The workload stopped or continued without fdmon's `stop`/`cont`. A Ctrl-Z of the
+    /// workload's terminal suspends fdmon too (STOP, and RESUME once the shell continues it);
+    /// any other stop (`kill -STOP`, a background terminal read) is `paused` with STOP until
+    /// `cont` (or someone's SIGCONT: RESUME).
+    fn on_workload_stop_or_cont(&mut self, pid: i32, status: WaitStatus) {
+        if self.exit.is_some() {
+            return;
+        }
+        let Some(w) = &mut self.workload else { return };
+        if w.pid != Some(pid) {
+            return;
+        }
+        match status {
+            WaitStatus::Stopped(sig) => {
+                if self.run_state != RunState::Running {
+                    return;
+                }
+                self.run_state = RunState::Paused;
+                self.emit("STOP", None);
+                let resumed = self.workload.as_mut().is_some_and(|w| w.job_stop(sig));
+                if resumed {
+                    self.run_state = RunState::Running;
+                    self.emit("RESUME", None);
+                }
+            }
+            WaitStatus::Continued if self.run_state == RunState::Paused => {
+                self.run_state = RunState::Running;
+                self.emit("RESUME", None);
+            }
+            _ => {}
         }
     }
 

@@ -40,6 +40,8 @@ pub struct Workload {
     /// Given to every workload start as fds 0, 1 and 2 (`/dev/null` under `-daemonize`);
     /// `None` inherits fdmon's own.
     stdio: Option<OwnedFd>,
+    /// fdmon reads the terminal itself (a stdio chardev on it): the workload never gets it.
+    keep_tty: bool,
 }
 
 impl Workload {
@@ -66,7 +68,23 @@ impl Workload {
             old_pid: None,
             start_pending: false,
             stdio: None,
+            keep_tty: false,
         })
+    }
+
+    /// fdmon's own monitor reads the terminal: the workload runs in its background.
+    pub fn keep_terminal(&mut self) {
+        self.keep_tty = true;
+    }
+
+    /// As [`Workload::keep_terminal`], at run time: takes the foreground back from the
+    /// workload's group if it has it.
+    pub fn take_terminal(&mut self) {
+        self.keep_tty = true;
+        let stdin = std::io::stdin();
+        if self.tty && process::tty_foreground_pgrp(stdin.as_fd()).is_ok_and(|pg| Some(pg) == self.last_pgid) {
+            let _ = process::set_tty_foreground_pgrp(stdin.as_fd(), process::getpgrp());
+        }
     }
 
     /// Every start from now on gets `fd` as its stdin, stdout and stderr.
@@ -98,9 +116,11 @@ impl Workload {
     /// Starts the child. The error names the program and the exec failure.
     pub fn start(&mut self) -> Result<Pid, String> {
         let stdin = std::io::stdin();
-        // Hand the terminal over only when fdmon holds it: a background fdmon must not take the
-        // terminal away from its shell.
-        let give_tty = self.tty && process::tty_foreground_pgrp(stdin.as_fd()).is_ok_and(|pg| pg == process::getpgrp());
+        // Hand the terminal over only when fdmon holds it (a background fdmon must not take the
+        // terminal away from its shell) and does not read it itself (a stdio monitor).
+        let give_tty = self.tty
+            && !self.keep_tty
+            && process::tty_foreground_pgrp(stdin.as_fd()).is_ok_and(|pg| pg == process::getpgrp());
         let io = self.stdio.as_ref().map(|f| f.as_fd());
         let spec = SpawnSpec {
             argv: &self.argv,
@@ -118,6 +138,29 @@ impl Workload {
             Err(SpawnError::Fork(e)) => Err(format!("cannot start workload '{}': {}", self.program, os_text(&e))),
             Err(SpawnError::Exec(e)) => Err(format!("cannot execute '{}': {}", self.program, os_text(&e))),
         }
+    }
+
+    /// The workload stopped with `sig`. If that was a job-control stop of the terminal's
+    /// foreground (Ctrl-Z, or a terminal read or write it was not allowed), fdmon passes it on
+    /// to the user's shell as `sudo` does: it takes the terminal back, stops itself with the same
+    /// signal, and once continued gives the terminal back (if it is in the foreground again) and
+    /// continues the workload. Returns whether that happened (fdmon is running again).
+    pub fn job_stop(&mut self, sig: i32) -> bool {
+        if !self.tty || !matches!(sig, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU) {
+            return false;
+        }
+        let Some(pgid) = self.last_pgid.filter(|_| self.pid.is_some()) else { return false };
+        let stdin = std::io::stdin();
+        if !process::tty_foreground_pgrp(stdin.as_fd()).is_ok_and(|pg| pg == pgid) {
+            return false;
+        }
+        let _ = process::set_tty_foreground_pgrp(stdin.as_fd(), process::getpgrp());
+        crate::sys::signal::stop_self(sig);
+        if process::tty_foreground_pgrp(stdin.as_fd()).is_ok_and(|pg| pg == process::getpgrp()) {
+            let _ = process::set_tty_foreground_pgrp(stdin.as_fd(), pgid);
+        }
+        let _ = process::kill_group(pgid, libc::SIGCONT);
+        true
     }
 
     /// Sends `sig` to the workload's process group.

@@ -36,6 +36,10 @@ pub struct Conn {
     pub closing: bool,
     /// The chardev's filename while this connection is up.
     pub name: String,
+    /// `Some(n)`: the write fd is a blocking open file description fdmon shares (stdio that
+    /// could not be reopened privately), so `flush` makes one write of at most `n` bytes per
+    /// POLLOUT. Reads of a shared fd happen only after POLLIN (or through `MSG_DONTWAIT`).
+    pub write_limit: Option<usize>,
 }
 
 /// What a read attempt produced.
@@ -58,6 +62,7 @@ impl Conn {
             read_eof: false,
             closing: false,
             name: String::new(),
+            write_limit: None,
         }
     }
 
@@ -89,7 +94,8 @@ impl Conn {
                 Err(e) => Err(e),
             }
         } else {
-            sys::fd::read(self.fd.as_fd(), &mut buf)
+            // MSG_DONTWAIT on a socket; a pipe or tty is only read after POLLIN.
+            sys::socket::recv(self.fd.as_fd(), &mut buf)
         };
         match result {
             Ok(0) => {
@@ -108,8 +114,24 @@ impl Conn {
         }
     }
 
-    /// Writes as much of `out` as the peer takes. Err means the peer is gone.
+    /// Writes as much of `out` as the peer takes (one bounded write on a shared blocking fd:
+    /// call it only after POLLOUT). Err means the peer is gone.
     pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(limit) = self.write_limit {
+            if self.out.is_empty() {
+                return Ok(());
+            }
+            let n = self.out.len().min(limit);
+            return match sys::socket::send(self.write_fd(), &self.out[..n]) {
+                Ok(0) => Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => {
+                    self.out.drain(..n);
+                    Ok(())
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+                Err(e) => Err(e),
+            };
+        }
         while !self.out.is_empty() {
             match sys::socket::send(self.write_fd(), &self.out) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
@@ -123,9 +145,12 @@ impl Conn {
         Ok(())
     }
 
-    /// Whether this connection is finished and should be dropped.
+    /// Whether this connection is finished and should be dropped. A pipe or stdio pair keeps
+    /// its write side after the read side ends (QEMU keeps printing events to stdout after
+    /// stdin's EOF).
     pub fn done(&self) -> bool {
-        (self.closing || self.read_eof) && self.out.is_empty() && self.inbuf.is_empty()
+        let ended = self.closing || (self.read_eof && self.wfd.is_none());
+        ended && self.out.is_empty() && self.inbuf.is_empty()
     }
 }
 
@@ -198,6 +223,8 @@ pub enum Backend {
     Stream {
         conn: Option<Conn>,
         kind: &'static str,
+        /// stdio on a terminal: the monitor's terminal mode, undone when the chardev goes.
+        tty: Option<sys::tty::MonitorMode>,
     },
 }
 
@@ -227,6 +254,19 @@ impl Chardev {
             Backend::Stream { conn, .. } => conn.as_mut(),
             _ => None,
         }
+    }
+
+    /// The terminal mode of a stdio chardev on a terminal.
+    pub fn tty_mode(&mut self) -> Option<&mut sys::tty::MonitorMode> {
+        match &mut self.backend {
+            Backend::Stream { tty, .. } => tty.as_mut(),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a stdio chardev on a terminal (fdmon then keeps the terminal).
+    pub fn is_stdio_tty(&self) -> bool {
+        matches!(&self.backend, Backend::Stream { tty: Some(_), .. })
     }
 
     /// Drops the current connection (its pending fds close with it). A reconnecting client
@@ -417,5 +457,41 @@ pub fn ringbuf_push(data: &mut VecDeque<u8>, size: usize, bytes: &[u8]) {
             data.pop_front();
         }
         data.push_back(b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_blocking_pipe_gets_one_bounded_write_per_flush() {
+        // A blocking pipe, as a shared stdout that could not be reopened privately.
+        let (r, w) = sys::fd::pipe(false).unwrap();
+        let (r2, _w2) = sys::fd::pipe(false).unwrap();
+        let mut conn = Conn::new(r2, false);
+        conn.wfd = Some(w);
+        conn.write_limit = Some(sys::fd::PIPE_BUF);
+        conn.out = vec![b'x'; 3 * sys::fd::PIPE_BUF + 1];
+        conn.flush().unwrap();
+        assert_eq!(conn.out.len(), 2 * sys::fd::PIPE_BUF + 1);
+        conn.flush().unwrap();
+        conn.flush().unwrap();
+        conn.flush().unwrap();
+        assert!(conn.out.is_empty());
+        let mut buf = vec![0u8; 4 * sys::fd::PIPE_BUF];
+        assert_eq!(sys::fd::read(r.as_fd(), &mut buf).unwrap(), 3 * sys::fd::PIPE_BUF + 1);
+        assert!(!sys::fd::is_nonblocking(conn.write_fd()).unwrap());
+    }
+
+    #[test]
+    fn a_pipe_pair_keeps_writing_after_read_eof() {
+        let (r, w) = sys::fd::pipe(true).unwrap();
+        let mut conn = Conn::new(r, false);
+        conn.wfd = Some(w);
+        conn.read_eof = true;
+        assert!(!conn.done());
+        conn.wfd = None;
+        assert!(conn.done());
     }
 }

@@ -110,37 +110,45 @@ pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
             Backend::File(OwnedFd::from(f))
         }
         BackendSpec::Pipe { path } => {
-            let (inp, outp) = (format!("{path}.in"), format!("{path}.out"));
-            let open_one = |p: &str, read: bool, write: bool| {
+            // As QEMU: both FIFOs (or the one path) are opened read-write, which never blocks
+            // waiting for a peer and keeps a writer on P.in, so a peer closing it is no EOF.
+            // fdmon owns these descriptions alone, so they may be non-blocking.
+            let open_rw = |p: &str| {
                 OpenOptions::new()
-                    .read(read)
-                    .write(write)
+                    .read(true)
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
                     .open(p)
                     .map(OwnedFd::from)
-                    .map_err(|e| format!("Could not open '{p}': {}", os_text(&e)))
             };
-            let (r, w) = if std::path::Path::new(&inp).exists() && std::path::Path::new(&outp).exists() {
-                (open_one(&inp, true, false)?, Some(open_one(&outp, false, true)?))
-            } else {
-                (open_one(path, true, true)?, None)
+            let (inp, outp) = (format!("{path}.in"), format!("{path}.out"));
+            let (r, w) = match (open_rw(&inp), open_rw(&outp)) {
+                (Ok(r), Ok(w)) => (r, Some(w)),
+                _ => (open_rw(path).map_err(|e| format!("Could not open '{path}': {}", os_text(&e)))?, None),
             };
-            let _ = sys::fd::set_nonblocking(r.as_fd(), true);
-            if let Some(w) = &w {
-                let _ = sys::fd::set_nonblocking(w.as_fd(), true);
-            }
             let mut conn = Conn::new(r, false);
             conn.wfd = w;
-            Backend::Stream { conn: Some(conn), kind: "pipe" }
+            Backend::Stream { conn: Some(conn), kind: "pipe", tty: None }
         }
-        BackendSpec::Stdio { .. } => {
-            let dup = |fd: std::os::fd::BorrowedFd| -> Result<OwnedFd, String> {
-                let fd = sys::fd::dup_cloexec(fd).map_err(|e| format!("cannot use stdio: {}", os_text(&e)))?;
-                let _ = sys::fd::set_nonblocking(fd.as_fd(), true);
-                Ok(fd)
+        BackendSpec::Stdio { signal } => {
+            // As QEMU: on a terminal, the monitor's mode (restored when the chardev closes).
+            let stdin = io::stdin();
+            let tty = if sys::fd::is_tty(stdin.as_fd()) {
+                let copy =
+                    sys::fd::dup_cloexec(stdin.as_fd()).map_err(|e| format!("cannot use stdio: {}", os_text(&e)))?;
+                // Ctrl-Z puts the user's settings back before fdmon stops; SIGCONT re-applies.
+                let _ = sys::signal::catch(libc::SIGTSTP);
+                let _ = sys::signal::catch(libc::SIGCONT);
+                sys::tty::MonitorMode::new(copy, *signal).ok()
+            } else {
+                None
             };
-            let mut conn = Conn::new(dup(io::stdin().as_fd())?, false);
-            conn.wfd = Some(dup(io::stdout().as_fd())?);
-            Backend::Stream { conn: Some(conn), kind: "stdio" }
+            let (r, _) = stdio_side(io::stdin().as_fd(), false)?;
+            let (w, limit) = stdio_side(io::stdout().as_fd(), true)?;
+            let mut conn = Conn::new(r, false);
+            conn.wfd = Some(w);
+            conn.write_limit = limit;
+            Backend::Stream { conn: Some(conn), kind: "stdio", tty }
         }
     };
     // Listeners fdmon creates from host=/port=; a socket passed with fd= is the caller's choice.
@@ -168,6 +176,29 @@ fn warn_if_reachable(id: &str, listener: &OwnedFd) {
         }
     }
 }
+
+/// One side of the stdio chardev. The open file descriptions of fds 0 and 1 are shared with the
+/// caller and the workload, so their flags are never changed: a pipe or terminal is reopened
+/// privately (non-blocking) when the system allows it, anything else is a blocking copy used
+/// with per-call non-blocking I/O. The limit is how much one write may carry on that copy.
+fn stdio_side(fd: std::os::fd::BorrowedFd, write: bool) -> Result<(OwnedFd, Option<usize>), String> {
+    if let Ok(own) = sys::fd::reopen_private(fd, write) {
+        return Ok((own, None));
+    }
+    let copy = sys::fd::dup_cloexec(fd).map_err(|e| format!("cannot use stdio: {}", os_text(&e)))?;
+    let limit = match sys::fd::kind(copy.as_fd()) {
+        // Sockets use MSG_DONTWAIT; a regular file never makes a writer wait for a reader.
+        Ok(sys::fd::Kind::Socket) | Ok(sys::fd::Kind::Other) => None,
+        Ok(sys::fd::Kind::Fifo) => Some(sys::fd::PIPE_BUF),
+        // A terminal polls writable with room for at least a line; stay well under that.
+        _ => Some(TTY_WRITE_LIMIT),
+    };
+    Ok((copy, if write { limit } else { None }))
+}
+
+/// Bytes per write on a shared, blocking terminal (the kernel's wake-up threshold, 256, is
+/// what POLLOUT promises room for).
+const TTY_WRITE_LIMIT: usize = 256;
 
 fn open_socket(s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
     // QEMU looks the credentials object up before any other check; fdmon has no credential
@@ -371,7 +402,8 @@ fn open_fd_socket(name: &str, s: &SocketSpec, fds: FdSource) -> Result<Backend, 
         let (addr, tcp) = listener_shown(&fd);
         Ok(Backend::Server(Server { listener: fd, addr, tcp, nodelay: s.nodelay, conn: None, unlink: None }))
     } else {
-        sys::fd::set_nonblocking(fd.as_fd(), true).map_err(|e| os_text(&e))?;
+        // Shared with the parent: it stays blocking; fdmon reads and writes it with
+        // MSG_DONTWAIT.
         let fdnum = fd.as_raw_fd();
         let name = connected_name(&fd, false);
         let unix = matches!(sys::socket::local_addr(fd.as_fd()), Ok(SockAddr::Unix(_)));

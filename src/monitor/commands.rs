@@ -598,7 +598,16 @@ pub fn add_chardev(state: &mut State, caller: &Caller, spec: &ChardevSpec) -> Re
         Some(m) => &mut state.monitors[m].named_fds,
         None => &mut no_names,
     };
-    let dev = open(spec, FdSource::Named(names)).map_err(fail)?;
+    let mut dev = open(spec, FdSource::Named(names)).map_err(fail)?;
+    if dev.is_stdio_tty() {
+        // fdmon reads the terminal from now on: it must hold the foreground, not the workload.
+        if let Some(w) = &mut state.workload {
+            w.take_terminal();
+        }
+        if let Some(t) = dev.tty_mode() {
+            t.resume();
+        }
+    }
     state.add_chardev(dev);
     Ok(())
 }

@@ -138,6 +138,80 @@ pub fn set_nonblocking(fd: BorrowedFd, on: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// `PIPE_BUF`: a write of at most this many bytes to a pipe that polled writable never blocks.
+pub const PIPE_BUF: usize = libc::PIPE_BUF;
+
+/// What kind of file an fd refers to (from `fstat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Fifo,
+    Socket,
+    /// A terminal.
+    Tty,
+    /// Another character device (`/dev/null`, a serial line without termios...).
+    CharDev,
+    /// A regular file, a directory, a block device.
+    Other,
+}
+
+fn stat(fd: BorrowedFd) -> io::Result<libc::stat> {
+    // SAFETY: stat is plain old data; all-zero is a valid value for fstat to fill in.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on a borrowed, open fd writes into `st`, which outlives the call.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok(st)
+}
+
+/// The kind of file `fd` refers to.
+pub fn kind(fd: BorrowedFd) -> io::Result<Kind> {
+    let st = stat(fd)?;
+    Ok(match st.st_mode & libc::S_IFMT {
+        libc::S_IFIFO => Kind::Fifo,
+        libc::S_IFSOCK => Kind::Socket,
+        libc::S_IFCHR if is_tty(fd) => Kind::Tty,
+        libc::S_IFCHR => Kind::CharDev,
+        _ => Kind::Other,
+    })
+}
+
+/// A private open file description of the pipe or character device behind `fd`, opened through
+/// `/proc/self/fd/N` with `O_NONBLOCK | O_NOCTTY | O_CLOEXEC`, read-only or write-only. The
+/// description `fd` refers to (shared with the parent and the workload) is left untouched, and
+/// the new one can be non-blocking without anyone else noticing.
+///
+/// Fails for sockets and regular files (`Unsupported`), when `/proc` is missing or the open is
+/// refused (`EACCES` on a pipe of another user, `EBUSY` on an exclusive tty, `ENXIO` on a pipe
+/// without a reader), and when the path does not lead back to the same file (`Other`).
+pub fn reopen_private(fd: BorrowedFd, write: bool) -> io::Result<OwnedFd> {
+    let before = stat(fd)?;
+    let fmt = before.st_mode & libc::S_IFMT;
+    if fmt != libc::S_IFIFO && fmt != libc::S_IFCHR {
+        return Err(io::Error::from(io::ErrorKind::Unsupported));
+    }
+    let path = std::ffi::CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mode = if write { libc::O_WRONLY } else { libc::O_RDONLY };
+    let flags = mode | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+    let raw = retry(|| {
+        // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+        cvt(unsafe { libc::open(path.as_ptr(), flags) })
+    })?;
+    // SAFETY: open just returned this fd; no one else owns it.
+    let new = unsafe { OwnedFd::from_raw_fd(raw) };
+    let after = stat(std::os::fd::AsFd::as_fd(&new))?;
+    if after.st_dev != before.st_dev || after.st_ino != before.st_ino || after.st_rdev != before.st_rdev {
+        return Err(io::Error::other("reopened a different file"));
+    }
+    Ok(new)
+}
+
+/// Whether `O_NONBLOCK` is set on the open file description (for checks and tests).
+pub fn is_nonblocking(fd: BorrowedFd) -> io::Result<bool> {
+    // SAFETY: F_GETFL on a borrowed, open fd; no memory is passed.
+    let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    Ok(flags & libc::O_NONBLOCK != 0)
+}
+
 /// Duplicates `fd` to the lowest free number >= 3, with `CLOEXEC` set (`F_DUPFD_CLOEXEC`).
 pub fn dup_cloexec(fd: BorrowedFd) -> io::Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC on a borrowed, open fd creates a new fd that nobody else owns.
@@ -240,6 +314,24 @@ mod tests {
     use super::*;
     use crate::sys::testutil::TempPath;
     use std::os::fd::{AsFd, IntoRawFd};
+
+    #[test]
+    fn reopen_private_leaves_the_shared_description_blocking() {
+        let (r, w) = pipe(false).unwrap();
+        let own = reopen_private(w.as_fd(), true).unwrap();
+        assert!(is_nonblocking(own.as_fd()).unwrap());
+        assert!(!is_nonblocking(w.as_fd()).unwrap());
+        assert!(is_cloexec(own.as_fd()).unwrap());
+        assert_eq!(write(own.as_fd(), b"hi").unwrap(), 2);
+        let mut b = [0u8; 4];
+        assert_eq!(read(r.as_fd(), &mut b).unwrap(), 2);
+        let own_r = reopen_private(r.as_fd(), false).unwrap();
+        assert_eq!(read(own_r.as_fd(), &mut b).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(kind(r.as_fd()).unwrap(), Kind::Fifo);
+        let (s, _) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert_eq!(kind(s.as_fd()).unwrap(), Kind::Socket);
+        assert!(reopen_private(s.as_fd(), true).is_err());
+    }
 
     #[test]
     fn pipe_read_write_and_flags() {

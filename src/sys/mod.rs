@@ -14,6 +14,7 @@ pub mod poll;
 pub mod process;
 pub mod signal;
 pub mod socket;
+pub mod tty;
 
 /// Turns the `-1` that a libc call returns on failure into `io::Error::last_os_error()`.
 pub fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {

@@ -201,6 +201,43 @@ impl AsFd for SignalPipe {
     }
 }
 
+/// Sends `sig` to the self-pipe like the signals given to [`install`] (which must have run).
+pub fn catch(sig: i32) -> io::Result<()> {
+    if !valid_catchable(sig) || !INSTALLED.load(Ordering::Acquire) {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    let handler = on_signal as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
+    set_action(sig, handler as libc::sighandler_t, libc::SA_SIGINFO | libc::SA_RESTART)
+}
+
+/// Stops the calling process with the stop signal `sig` (`SIGTSTP`, `SIGTTIN`, `SIGTTOU`) and
+/// its default action, as a job-control stop the shell sees, and returns once continued (or at
+/// once if the kernel discards the signal: an orphaned process group). When the parent is in
+/// fdmon's process group (`sh -c 'fdmon ...'` run by a shell), the whole group stops, so the
+/// shell sees its job stopped (as sudo does). The disposition of `sig` is put back afterwards.
+pub fn stop_self(sig: i32) {
+    // SAFETY: sigaction is plain old data; all-zero is a valid value to fill in.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: reads the current action into `old`; no new action is set.
+    let have_old = unsafe { libc::sigaction(sig, ptr::null(), &mut old) } == 0;
+    let _ = set_default(sig);
+    let _ = unblock(sig);
+    // SAFETY: getpgrp/getppid/getpgid take no memory.
+    let (own, parent) = unsafe { (libc::getpgrp(), libc::getpgid(libc::getppid())) };
+    if parent == own {
+        // SAFETY: killpg(2) of our own process group with a valid signal number.
+        unsafe { libc::killpg(own, sig) };
+    } else {
+        // SAFETY: raise(3) on the calling thread with a valid signal number; the default
+        // action stops the process until SIGCONT.
+        unsafe { libc::raise(sig) };
+    }
+    if have_old {
+        // SAFETY: `old` was filled by sigaction above and is a valid action.
+        unsafe { libc::sigaction(sig, &old, ptr::null_mut()) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

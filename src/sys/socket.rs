@@ -550,8 +550,8 @@ fn cmsg_buffer(nfds: usize) -> Vec<u64> {
 /// `SCM_RIGHTS` message, up to [`MAX_RECV_FDS`] in all) are appended to `fds` already owned,
 /// with `CLOEXEC` set. Returns `(bytes, truncated)`; `truncated` means `MSG_CTRUNC`: the
 /// sender passed more than fit, the kernel closed the excess, and the fds that did arrive are
-/// still in `fds` for the caller to keep or drop. `Ok((0, false))` is end of stream; nothing
-/// to read on a nonblocking socket is `Err` with kind `WouldBlock`.
+/// still in `fds` for the caller to keep or drop. `Ok((0, false))` is end of stream. It never
+/// blocks (`MSG_DONTWAIT`, whatever the socket's mode): nothing to read is `Err(WouldBlock)`.
 pub fn recv_with_fds(fd: BorrowedFd, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<(usize, bool)> {
     let mut control = cmsg_buffer(MAX_RECV_FDS);
     let control_len = control.len() * mem::size_of::<u64>();
@@ -566,7 +566,7 @@ pub fn recv_with_fds(fd: BorrowedFd, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> 
         msg.msg_flags = 0;
         // SAFETY: `msg` points to one iovec covering `buf` and to the control buffer of
         // `control_len` bytes; all of them outlive the call.
-        cvt_size(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) })
+        cvt_size(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT) })
     })?;
     let truncated = msg.msg_flags & libc::MSG_CTRUNC != 0;
     // SAFETY: `msg` was filled by a successful recvmsg: msg_control/msg_controllen describe
@@ -638,6 +638,21 @@ pub fn send_with_fds(fd: BorrowedFd, data: &[u8], fds: &[BorrowedFd]) -> io::Res
         // the control buffer; both outlive the call.
         cvt_size(unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })
     })
+}
+
+/// `recv(MSG_DONTWAIT)`, retried on `EINTR`: never blocks, whatever the socket's own mode (an
+/// inherited socket stays blocking for its other owners). On something that is not a socket
+/// (`ENOTSOCK`) it falls back to `read()`, which the caller must only do after `POLLIN` on a
+/// blocking fd.
+pub fn recv(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
+    let r = retry(|| {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
+        cvt_size(unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) })
+    });
+    match r {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => super::fd::read(fd, buf),
+        other => other,
+    }
 }
 
 /// `send(MSG_NOSIGNAL | MSG_DONTWAIT)`, retried on `EINTR`: never blocks, never raises
