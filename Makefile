@@ -7,12 +7,27 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV ?= .venv
 
-.PHONY: all build run test check unit interop venv golden install uninstall clean
+.PHONY: all build static run test check unit interop venv golden install uninstall clean
 
 all: build
 
 build:
 	$(CARGO) build --release
+
+# A fully static fdmon in target/static/fdmon: musl when that target is installed, otherwise
+# glibc with +crt-static (non-PIE). A static build resolves only numeric addresses and
+# localhost (no NSS at run time), so it runs in an empty chroot or an initramfs.
+STATIC_DIR = target/static-build
+static:
+	@if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then \
+		t=x86_64-unknown-linux-musl; flags=""; \
+	else \
+		t=$$(rustc -vV | sed -n 's/^host: //p'); flags="-C target-feature=+crt-static -C relocation-model=static"; \
+	fi; \
+	echo "static build for $$t"; \
+	RUSTFLAGS="$$flags" $(CARGO) build --release --quiet --target $$t --target-dir $(STATIC_DIR) && \
+	mkdir -p target/static && cp $(STATIC_DIR)/$$t/release/fdmon target/static/fdmon.tmp && \
+	mv target/static/fdmon.tmp target/static/fdmon
 
 # Serve a QMP monitor on ./fdmon.sock (the README's first command).
 run: build

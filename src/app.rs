@@ -20,6 +20,9 @@ use crate::workload::Workload;
 /// Runs fdmon with `args` (without argv[0]) and returns the exit status.
 pub fn main(args: Vec<OsString>) -> i32 {
     let _ = sys::signal::ignore(libc::SIGPIPE);
+    if matches!(args.first().and_then(|a| a.to_str()), Some("-client" | "--client")) {
+        return crate::client::main(&args[1..]);
+    }
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let config = match opts::parse_args(&args, &mut stdout.lock(), &mut stderr.lock()) {

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod base64;
 pub mod chardev;
+pub mod client;
 pub mod error;
 pub mod event_loop;
 pub mod fdset;

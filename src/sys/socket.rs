@@ -479,6 +479,75 @@ fn gai_error_text(code: libc::c_int) -> String {
 /// `Err` is the `gai_strerror` text, e.g. "Servname not supported for ai_socktype" or
 /// "Name or service not known" (for `EAI_SYSTEM`, the errno text).
 pub fn resolve(host: Option<&str>, service: &str, family: Family, passive: bool) -> Result<Vec<SocketAddr>, String> {
+    if cfg!(target_feature = "crt-static") {
+        return resolve_builtin(host, service, family, passive);
+    }
+    resolve_getaddrinfo(host, service, family, passive)
+}
+
+/// The resolver of a static build: glibc's getaddrinfo would load NSS modules at run time
+/// (absent in an initramfs or an empty chroot), so a static fdmon resolves by itself what
+/// needs no configuration: numeric addresses, `localhost` (127.0.0.1, then ::1), no host
+/// (the wildcard when `passive`, loopback otherwise) and numeric ports. Any other host or
+/// service name is an error that says so.
+pub fn resolve_builtin(
+    host: Option<&str>,
+    service: &str,
+    family: Family,
+    passive: bool,
+) -> Result<Vec<SocketAddr>, String> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let port: u16 = match service.parse() {
+        Ok(p) => p,
+        Err(_) => {
+            return Err(format!(
+                "Servname not supported for ai_socktype (a static fdmon knows only port numbers: '{service}')"
+            ))
+        }
+    };
+    let v4 = !matches!(family, Family::V6);
+    let v6 = !matches!(family, Family::V4);
+    let mut ips: Vec<IpAddr> = Vec::new();
+    match host {
+        None | Some("localhost") if !(passive && host.is_none()) => {
+            if v4 {
+                ips.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            }
+            if v6 {
+                ips.push(IpAddr::V6(Ipv6Addr::LOCALHOST));
+            }
+        }
+        None => {
+            if v4 {
+                ips.push(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            }
+            if v6 {
+                ips.push(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+            }
+        }
+        Some(h) => {
+            let bare = h.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(h);
+            match bare.parse::<IpAddr>() {
+                Ok(ip @ IpAddr::V4(_)) if v4 => ips.push(ip),
+                Ok(ip @ IpAddr::V6(_)) if v6 => ips.push(ip),
+                Ok(_) => return Err("Address family for hostname not supported".into()),
+                Err(_) => {
+                    return Err(format!(
+                    "Name or service not known (a static fdmon resolves only numeric addresses and localhost: '{h}')"
+                ))
+                }
+            }
+        }
+    }
+    Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect())
+}
+
+fn resolve_getaddrinfo(
+    host: Option<&str>,
+    service: &str,
+    family: Family,
+    passive: bool,
+) -> Result<Vec<SocketAddr>, String> {
     let host_c = match host.map(CString::new).transpose() {
         Ok(h) => h,
         Err(_) => return Err(format!("invalid host name '{}'", host.unwrap_or(""))),
@@ -1010,5 +1079,22 @@ mod tests {
         assert!(resolve(Some("localhost"), "0\0", Family::Any, false).is_err());
         // "1.2.3.4" is no IPv6 address: an "Address family ..." / "Name or service" error.
         assert!(resolve(Some("1.2.3.4"), "0", Family::V6, true).is_err());
+    }
+
+    #[test]
+    fn builtin_resolver_of_static_builds() {
+        let r = |h: Option<&str>, s: &str, f: Family, p: bool| {
+            resolve_builtin(h, s, f, p).map(|v| v.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" "))
+        };
+        assert_eq!(r(Some("localhost"), "4444", Family::Any, true).unwrap(), "127.0.0.1:4444 [::1]:4444");
+        assert_eq!(r(Some("localhost"), "1", Family::V6, false).unwrap(), "[::1]:1");
+        assert_eq!(r(None, "5", Family::Any, true).unwrap(), "0.0.0.0:5 [::]:5");
+        assert_eq!(r(None, "5", Family::V4, false).unwrap(), "127.0.0.1:5");
+        assert_eq!(r(Some("10.1.2.3"), "80", Family::Any, false).unwrap(), "10.1.2.3:80");
+        assert_eq!(r(Some("::1"), "80", Family::Any, false).unwrap(), "[::1]:80");
+        assert_eq!(r(Some("[fe80::1]"), "80", Family::V6, false).unwrap(), "[fe80::1]:80");
+        assert!(r(Some("1.2.3.4"), "0", Family::V6, true).is_err());
+        assert!(r(Some("example.org"), "80", Family::Any, false).unwrap_err().contains("'example.org'"));
+        assert!(r(Some("localhost"), "http", Family::Any, false).unwrap_err().contains("'http'"));
     }
 }
