@@ -140,3 +140,177 @@ fn huge_option_string_is_bounded() {
     assert!(f.child.try_wait().unwrap().is_none(), "fdmon died");
     drop(f);
 }
+
+/// Deterministic structure-aware mutation (builds on `garbage_never_crashes_fdmon` in
+/// `tests/qmp.rs`, which throws random bytes): valid requests from a corpus, mutated by byte
+/// flips, interesting bytes, truncation, duplication, splicing and extra nesting, sent in
+/// batches; after each batch fdmon must be alive and answer `query-status` exactly.
+struct Mutator(u64);
+
+impl Mutator {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn mutate(&mut self, corpus: &[&str]) -> Vec<u8> {
+        const BYTES: &[u8] = b"{}[]:,\"'\\ \n\t0-+.eE9azux=()*/~$\x00\x1b\x7f\xc0\x80\xc3\xa9\xed\xa0\x80\xf4\xff";
+        let mut v = corpus[self.below(corpus.len())].as_bytes().to_vec();
+        for _ in 0..1 + self.below(3) {
+            let at = self.below(v.len() + 1);
+            match self.below(7) {
+                0 if !v.is_empty() => {
+                    let i = self.below(v.len());
+                    v[i] ^= 1 << self.below(8);
+                }
+                1 if !v.is_empty() => {
+                    let i = self.below(v.len());
+                    v[i] = BYTES[self.below(BYTES.len())];
+                }
+                2 => v.truncate(at),
+                3 => {
+                    let len = self.below(v.len() - at + 1);
+                    let dup = v[at..at + len].to_vec();
+                    v.splice(at..at, dup);
+                }
+                4 => {
+                    let other = corpus[self.below(corpus.len())].as_bytes();
+                    let from = self.below(other.len());
+                    v.truncate(at);
+                    v.extend_from_slice(&other[from..]);
+                }
+                5 => {
+                    let open = [b"[".as_slice(), b"{\"a\":", b"\"\\u", b"(", b"- ~"][self.below(5)];
+                    // Now and then deep enough to overflow any unbounded recursion.
+                    let n = if self.below(60) == 0 { 30_000 } else { 1 + self.below(40) };
+                    let ins: Vec<u8> = open.iter().copied().cycle().take(open.len() * n).collect();
+                    v.splice(at..at, ins);
+                }
+                _ => v.insert(at, BYTES[self.below(BYTES.len())]),
+            }
+        }
+        v
+    }
+}
+
+/// Requests that would end fdmon or touch the file system are not sent.
+fn harmless(text: &[u8]) -> bool {
+    let t = String::from_utf8_lossy(text).to_lowercase();
+    let q = ["quit", "powerdown", "file", "path", "pipe", "socket", "stdio", "daemon"];
+    !q.iter().any(|w| t.contains(w)) && !t.contains(":\"q") && !t.contains(": \"q") && !t.starts_with('q')
+}
+
+/// After a batch: resynchronise the lexer, make sure the VM runs, and read until the marked
+/// `query-status` reply, which must be exact. Every line before it must be a QMP reply.
+fn sync(f: &mut Fdmon, c: &mut Client, n: usize) {
+    c.send_bytes(b"\xff\n{\"execute\":\"cont\"}\xff\n");
+    c.send(&format!(r#"{{"execute":"query-status","id":"sync-{n}"}}"#));
+    let want =
+        format!(r#"{{"return": {{"status": "running", "singlestep": false, "running": true}}, "id": "sync-{n}"}}"#);
+    loop {
+        let l = c.line();
+        if l.contains(&format!(r#""sync-{n}""#)) {
+            assert_eq!(l, want);
+            break;
+        }
+        // Replies can be larger than a request may be (escapes grow), so only short ones are
+        // parsed in full.
+        assert!(l.starts_with('{') && l.ends_with('}'), "not a QMP message: {}", &l[..l.len().min(300)]);
+        if l.len() < 65536 {
+            let v = parse(&l);
+            let o = v.as_object().unwrap_or_else(|| panic!("not a QMP message: {l}"));
+            assert!(o.contains_key("return") || o.contains_key("error") || o.contains_key("event"), "{l}");
+        }
+    }
+    assert!(f.child.try_wait().unwrap().is_none(), "fdmon died in batch {n}");
+}
+
+#[test]
+fn mutated_requests_never_break_the_connection() {
+    let (mut f, mut c) = qmp_pair(&["-chardev", "ringbuf,id=x,size=4096", "-name", "vm"]);
+    c.negotiate();
+    let qmp: &[&str] = &[
+        r#"{"execute":"query-status","id":{"a":[1,2.5e3,-0,true,null,"\u00e9\ud83d\ude00"]}}"#,
+        r#"{"execute":"query-name"}"#,
+        r#"{"execute":"query-chardev","id":[[[[["deep"]]]]]}"#,
+        r#"{"execute":"query-commands"}"#,
+        r#"{"execute":"ringbuf-write","arguments":{"device":"x","data":"aGVsbG8=","format":"base64"}}"#,
+        r#"{"execute":"ringbuf-write","arguments":{"device":"x","data":"h\u0000i\n\"q\\"}}"#,
+        r#"{"execute":"ringbuf-read","arguments":{"device":"x","size":100,"format":"utf8"}}"#,
+        r#"{"execute":"chardev-add","arguments":{"id":"r1","backend":{"type":"ringbuf","data":{"size":64}}}}"#,
+        r#"{"execute":"chardev-add","arguments":{"id":"n1","backend":{"type":"null","data":{}}}}"#,
+        r#"{"execute":"chardev-remove","arguments":{"id":"r1"}}"#,
+        r#"{"execute":"stop"}"#,
+        r#"{"execute":"cont"}"#,
+        r#"{"execute":"query-fdsets"}"#,
+        r#"{"execute":"getfd","arguments":{"fdname":"x"}}"#,
+        r#"{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}"#,
+        r#"{"exec-oob":"query-status","id":"o"}"#,
+        r#"{'execute':'query-version','id':'single \' quoted'}"#,
+        r#"{"execute":"human-monitor-command","arguments":{"command-line":"info status"}}"#,
+        r#"[1,{"execute":"query-status"},"x",{}]"#,
+        "123 \"str\" -1.5e-3 true",
+    ];
+    let mut m = Mutator(0x2545F4914F6CDD1D);
+    let mut sent = 0;
+    for batch in 0..30 {
+        let mut buf = Vec::new();
+        while buf.len() < 16 * 1024 {
+            let v = m.mutate(qmp);
+            if harmless(&v) {
+                buf.extend_from_slice(&v);
+                buf.push(b'\n');
+                sent += 1;
+            }
+        }
+        c.send_bytes(&buf);
+        sync(&mut f, &mut c, batch);
+    }
+    assert!(sent > 2000, "{sent}");
+    let hmp_lines: &[&str] = &[
+        "info status",
+        "info chardev",
+        "info name",
+        "ringbuf_read x (1+2)*3-~4/5%6&7|8^9",
+        "ringbuf_read x 'a'+0x1f-017",
+        "ringbuf_write x \"quoted \\\"str\\\" \\n\"",
+        "ringbuf_write x plain",
+        "chardev-add ringbuf,id=r2,size=1024",
+        "chardev-add null,id=n2,nodelay,noserver",
+        "chardev-remove r2",
+        "help info",
+        "help",
+        "stop",
+        "c",
+        "closefd nope",
+        "x/10x 0",
+    ];
+    let mut sent = 0;
+    for batch in 30..50 {
+        let mut buf = Vec::new();
+        while buf.len() < 16 * 1024 {
+            let v = m.mutate(hmp_lines);
+            if harmless(&v) {
+                let line = String::from_utf8_lossy(&v).into_owned();
+                buf.extend_from_slice(
+                    format!(
+                        r#"{{"execute":"human-monitor-command","arguments":{{"command-line":{}}}}}"#,
+                        fdmon::json::to_string(&fdmon::json::Value::from(line))
+                    )
+                    .as_bytes(),
+                );
+                sent += 1;
+            }
+        }
+        c.send_bytes(&buf);
+        sync(&mut f, &mut c, batch);
+    }
+    assert!(sent > 1000, "{sent}");
+    drop(f);
+}
