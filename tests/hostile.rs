@@ -314,3 +314,58 @@ fn mutated_requests_never_break_the_connection() {
     assert!(sent > 1000, "{sent}");
     drop(f);
 }
+
+/// One reply line of many MiB, read in linear time (the client helpers rescan their buffer).
+/// Only for replies that come alone: nothing may be buffered in `c`.
+fn big_line(c: &mut Client) -> String {
+    use std::io::Read;
+    let mut line = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    while !line.ends_with(b"\r\n") {
+        let n = c.stream.read(&mut buf).expect("read");
+        assert!(n > 0, "EOF");
+        line.extend_from_slice(&buf[..n]);
+    }
+    line.truncate(line.len() - 2);
+    String::from_utf8(line).unwrap()
+}
+
+/// `ringbuf-read` returns at most 1 MiB per request whatever `size` says (QEMU returns the
+/// whole buffer, up to 1 GiB, in one reply); the rest stays for the next read. Reading a
+/// 2 MiB buffer with `size` 1 GiB in one go costs fdmon a bounded amount of memory.
+#[test]
+fn ringbuf_read_is_bounded() {
+    let (mut f, mut c) = qmp_pair(&["-chardev", "ringbuf,id=x,size=2M"]);
+    c.negotiate();
+    // Control bytes are the worst case for the JSON writer (`\u0001` is 6 bytes); written as
+    // base64 (AQEB = three 0x01), 512 KiB per request.
+    let write = format!(
+        r#"{{"execute":"ringbuf-write","arguments":{{"device":"x","data":"{}","format":"base64"}}}}"#,
+        "AQEB".repeat((512 << 10) / 3 + 1)
+    );
+    let fill = |c: &mut Client| {
+        for _ in 0..4 {
+            assert_eq!(c.cmd(&write), r#"{"return": {}}"#);
+        }
+    };
+    fill(&mut c);
+    let before = peak_rss_kib(f.pid());
+    let read = r#"{"execute":"ringbuf-read","arguments":{"device":"x","size":1073741824}}"#;
+    for _ in 0..2 {
+        c.send(read);
+        let r = big_line(&mut c);
+        assert_eq!(r.len(), r#"{"return": ""}"#.len() + (6 << 20), "{}", &r[..100]);
+    }
+    assert_eq!(c.cmd(read), r#"{"return": ""}"#);
+    let grown = peak_rss_kib(f.pid()) - before;
+    assert!(grown < 48 * 1024, "one ringbuf-read grew fdmon by {grown} KiB");
+    // HMP and base64 share the limit: of 2 MiB, HMP takes 1 MiB, base64 gets the other.
+    fill(&mut c);
+    c.send(r#"{"execute":"human-monitor-command","arguments":{"command-line":"ringbuf_read x 0x40000000"}}"#);
+    big_line(&mut c);
+    c.send(r#"{"execute":"ringbuf-read","arguments":{"device":"x","size":1073741824,"format":"base64"}}"#);
+    assert_eq!(big_line(&mut c).len(), r#"{"return": ""}"#.len() + (1 << 20) / 3 * 4 + 4);
+    assert_eq!(c.cmd(read), r#"{"return": ""}"#);
+    alive(&mut c);
+    drop(f);
+}
