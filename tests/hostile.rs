@@ -367,5 +367,6 @@ fn ringbuf_read_is_bounded() {
     assert_eq!(big_line(&mut c).len(), r#"{"return": ""}"#.len() + (1 << 20) / 3 * 4 + 4);
     assert_eq!(c.cmd(read), r#"{"return": ""}"#);
     alive(&mut c);
+    assert!(f.child.try_wait().unwrap().is_none(), "fdmon died");
     drop(f);
 }
