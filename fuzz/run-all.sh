@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 SECS=${SECS:-600}
 TARGETS=${TARGETS:-json hmp kv qmp}
+# The targets' scratch directories (where `chardev-add file` would write) go here too.
+export TMPDIR="$ROOT/fuzz/target/scratch"
+mkdir -p "$TMPDIR"
 for t in $TARGETS; do
     mkdir -p "$ROOT/fuzz/corpus/$t"
     echo "=== $t: ${SECS}s"
