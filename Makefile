@@ -7,7 +7,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV ?= .venv
 
-.PHONY: all build static run test check unit interop venv golden install uninstall clean
+.PHONY: all build static run test check unit interop venv golden install uninstall clean fuzz
 
 all: build
 
@@ -84,6 +84,11 @@ venv: $(VENV)/.ok
 interop: venv
 	$(CARGO) build
 	PYTHONDONTWRITEBYTECODE=1 FDMON=$(CURDIR)/target/debug/fdmon $(VENV)/bin/python -m unittest discover -s tests/interop -p 'test_*.py' -v
+
+# Fuzz every target in fuzz/ (needs `cargo install cargo-fuzz`); not part of `make test`.
+# SECS seconds per target (default 600), TARGETS to pick some (json hmp kv qmp).
+fuzz:
+	./fuzz/run-all.sh
 
 install: build
 	install -d $(BINDIR) $(MANDIR)

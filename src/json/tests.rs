@@ -886,3 +886,27 @@ fn differential_against_qemu() {
     }
     assert!(checked > 4000, "checked {checked}");
 }
+
+/// The deepest value a peer can send (1024 levels, arrays and objects mixed) goes through
+/// everything fdmon does with a request's `id`: clone, compare, QDict order, both writers,
+/// drop. `Value`'s derived impls recurse, so this runs on a 1 MiB stack (debug build), an eighth
+/// of the 8 MiB main thread fdmon runs on: the parser's depth limit bounds them.
+#[test]
+fn deepest_value_on_a_small_stack() {
+    let t = std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(|| {
+            let text = format!("{}1{}", "{\"b\":[".repeat(512), "]}".repeat(512));
+            let mut v = one_ok(text.as_bytes());
+            let w = v.clone();
+            assert_eq!(v, w);
+            v.qdict_order();
+            assert_eq!(to_string(&v).len(), text.len() + 512);
+            assert!(to_string_pretty(&w).len() > text.len());
+            let _ = format!("{w:?}");
+            drop(v);
+            drop(w);
+        })
+        .unwrap();
+    t.join().unwrap();
+}

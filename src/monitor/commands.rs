@@ -463,7 +463,13 @@ pub fn decode_modified_utf8(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&v).into_owned()
 }
 
-/// Reads up to `size` bytes from a ringbuf. Shared with HMP `ringbuf_read`.
+/// Most bytes one `ringbuf-read` (or HMP `ringbuf_read`) returns, whatever its `size`. QEMU
+/// returns up to `size` (a ring buffer holds up to 1 GiB), which makes one reply up to 6 GiB
+/// of JSON; fdmon's largest reply is then about 6 MiB and the rest stays for the next read.
+pub const RINGBUF_READ_MAX: usize = 1 << 20;
+
+/// Reads up to `size` bytes (at most [`RINGBUF_READ_MAX`]) from a ringbuf. Shared with HMP
+/// `ringbuf_read`.
 pub fn ringbuf_take(state: &mut State, dev: &str, size: i64) -> Result<Vec<u8>, QmpError> {
     let slot = ringbuf_slot(state, dev)?;
     if size <= 0 {
@@ -474,7 +480,7 @@ pub fn ringbuf_take(state: &mut State, dev: &str, size: i64) -> Result<Vec<u8>, 
     else {
         return Err(QmpError::generic(format!("{dev} is not a ringbuf device")));
     };
-    let n = usize::try_from(size).unwrap_or(usize::MAX).min(data.len());
+    let n = usize::try_from(size).unwrap_or(usize::MAX).min(data.len()).min(RINGBUF_READ_MAX);
     Ok(data.drain(..n).collect())
 }
 

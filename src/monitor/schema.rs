@@ -317,6 +317,32 @@ mod tests {
         validate_args(ty, &obj(text))
     }
 
+    /// Validation recursion follows the (static, shallow) schema, never the value: the
+    /// deepest request a peer can send is checked in a few frames.
+    #[test]
+    fn deep_values_do_not_deepen_validation() {
+        static ANYS: Ty = Ty::Obj(&[req("x", &ANY)]);
+        static LIST: Ty = Ty::Array(&STR);
+        static LISTS: Ty = Ty::Obj(&[req("x", &LIST)]);
+        let deep = format!("{}1{}", "[".repeat(1022), "]".repeat(1022));
+        let o = obj(&format!(r#"{{"x":{deep}}}"#));
+        let o = std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                assert_eq!(validate_args(&ANYS, &o), Ok(()));
+                assert_eq!(
+                    validate_args(&LISTS, &o),
+                    Err("Invalid parameter type for 'x[0]', expected: string".into())
+                );
+                assert_eq!(validate_args(&GETFD, &o), Err("Parameter 'fdname' is missing".into()));
+                o
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        drop(o);
+    }
+
     #[test]
     fn validation_errors_match_qemu() {
         assert_eq!(check(&GETFD, "{}"), Err("Parameter 'fdname' is missing".into()));

@@ -104,6 +104,8 @@ pub enum OptError {
     NotUtf8,
     /// fdmon: `fd N is also used by ORIGIN`
     FdAlsoUsed { fd: i32, by: String },
+    /// fdmon: `too many options (fdmon takes at most 4096 in one string)`
+    TooManyItems,
 }
 
 impl fmt::Display for OptError {
@@ -176,6 +178,7 @@ impl fmt::Display for OptError {
             BadTimeout(s) => write!(f, "invalid timeout '{s}': expected a non-negative number of seconds"),
             NotUtf8 => write!(f, "argument is not valid UTF-8"),
             FdAlsoUsed { fd, by } => write!(f, "fd {fd} is also used by {by}"),
+            TooManyItems => write!(f, "too many options (fdmon takes at most {MAX_ITEMS} in one string)"),
         }
     }
 }
@@ -317,7 +320,15 @@ pub struct KvList {
     pub warnings: Vec<String>,
     raw: Vec<RawItem>,
     id: Option<String>,
+    /// The string had more than [`MAX_ITEMS`] items; only the first ones were kept.
+    overflow: bool,
 }
+
+/// Most items one option string is split into. QEMU has no limit; fdmon stops there so that
+/// a 1 MiB `human-monitor-command` line (`chardev-add a,a,a,...`) cannot make it hold a few
+/// hundred bytes per input byte. Validation reports the first bad item among those kept, as
+/// QEMU would, and only then [`OptError::TooManyItems`].
+pub const MAX_ITEMS: usize = 4096;
 
 /// Splits a QemuOpts string. Never fails: every string has a meaning at this stage.
 ///
@@ -345,6 +356,10 @@ fn parse_impl(arg: &str, implied_key: Option<&str>, noisy: bool) -> KvList {
     let mut p = arg;
     let mut first = implied_key;
     while !p.is_empty() {
+        if kv.raw.len() >= MAX_ITEMS {
+            kv.overflow = true;
+            break;
+        }
         let item = next_item(p, first);
         first = None;
         p = item.rest;
@@ -568,6 +583,9 @@ impl KvList {
                 return Checked { warnings, result: Err(ParseStop::Error(e)) };
             }
         }
+        if self.overflow {
+            return Checked { warnings, result: Err(ParseStop::Error(OptError::TooManyItems)) };
+        }
         Checked { warnings, result: Ok(()) }
     }
 
@@ -575,6 +593,9 @@ impl KvList {
     pub fn check_items(&self, list: &OptsList) -> Result<(), OptError> {
         for (k, v) in &self.items {
             check_item(list, k, v)?;
+        }
+        if self.overflow {
+            return Err(OptError::TooManyItems);
         }
         Ok(())
     }
@@ -1040,6 +1061,25 @@ mod tests {
         assert_eq!(EMPTY.help_text(), "There are no options for e.\n");
         // A list without keys accepts anything.
         assert_eq!(EMPTY.parse("a=1,b").validate(&EMPTY, &|_| false).result, Ok(()));
+    }
+
+    /// Hostile option strings (1 MiB, as `human-monitor-command` allows): split in linear
+    /// time, at most `MAX_ITEMS` items kept, the first bad item still reported first.
+    #[test]
+    fn hostile_strings_are_bounded() {
+        let flags = parse_kv(&"a,".repeat(1 << 19), Some("backend"));
+        assert_eq!(flags.raw.len(), MAX_ITEMS);
+        assert!(flags.warnings.len() < MAX_ITEMS);
+        assert_eq!(check_err(&format!("null,id=n,{}", "a,".repeat(1 << 19))).lines().last(), Some("Invalid parameter 'a'"));
+        let ok_items = "n=1,".repeat(MAX_ITEMS);
+        assert_eq!(check_err(&format!("null,{ok_items}")), "too many options (fdmon takes at most 4096 in one string)");
+        let ok = format!("null,{}", "n=1,".repeat(MAX_ITEMS - 1));
+        assert_eq!(check(&ok).result, Ok(()));
+        for s in [",".repeat(1 << 20), ",,".repeat(1 << 19), "=".repeat(1 << 20), "a=,,".repeat(1 << 18)] {
+            let kv = parse_kv(&s, None);
+            assert!(kv.raw.len() <= MAX_ITEMS);
+            assert!(kv.items.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() <= s.len());
+        }
     }
 
     #[test]

@@ -101,17 +101,25 @@ pub(super) fn words(s: &[u8]) -> Option<Vec<Vec<u8>>> {
 /// that follow). Grammar and precedence as QEMU: `+ -` bind loosest, then `& | ^`, then
 /// `* / %`, then unary `+ - ~`, `( )`, `'c'` and numbers in C notation (`10`, `0x1f`, `017`).
 /// Arithmetic wraps like QEMU's 64-bit integers. The error is the line QEMU prints.
+/// Parentheses and unary operators nest at most `MAX_EXPR_DEPTH` deep (QEMU has no limit
+/// and overflows its stack); deeper is the error "expression too deeply nested".
 pub(super) fn expr(s: &[u8], pos: &mut usize) -> Result<i64, Vec<u8>> {
-    let mut e = Expr { s, p: *pos };
+    let mut e = Expr { s, p: *pos, depth: 0 };
     e.skip();
     let r = e.sum();
     *pos = e.p;
     r
 }
 
+/// Most parentheses and unary operators open at once in one expression. The recursion
+/// costs a few hundred bytes of stack per level, so this stays far below any thread's stack.
+pub const MAX_EXPR_DEPTH: usize = 1024;
+
 struct Expr<'a> {
     s: &'a [u8],
     p: usize,
+    /// `unary` calls active now.
+    depth: usize,
 }
 
 fn err(text: &str) -> Vec<u8> {
@@ -184,6 +192,16 @@ impl Expr<'_> {
     }
 
     fn unary(&mut self) -> Result<i64, Vec<u8>> {
+        if self.depth >= MAX_EXPR_DEPTH {
+            return Err(err("expression too deeply nested"));
+        }
+        self.depth += 1;
+        let r = self.unary_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn unary_inner(&mut self) -> Result<i64, Vec<u8>> {
         match self.cur() {
             b'+' => {
                 self.next();
@@ -364,5 +382,20 @@ mod tests {
         assert_eq!(ev("'"), Err("character constant expected".into()));
         assert_eq!(ev("'ab'"), Err("missing terminating ' character".into()));
         assert_eq!(ev("$pc"), Err("unknown register".into()));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let n = MAX_EXPR_DEPTH - 1;
+        let ok = format!("{}7{}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(ev(&ok), Ok((7, ok.len())));
+        let deep = format!("{}7{}", "(".repeat(n + 1), ")".repeat(n + 1));
+        assert_eq!(ev(&deep), Err("expression too deeply nested".into()));
+        assert_eq!(ev(&"-".repeat(MAX_EXPR_DEPTH - 1)), Err("unexpected end of expression".into()));
+        assert_eq!(ev(&"- ~ + ".repeat(200_000)), Err("expression too deeply nested".into()));
+        assert_eq!(ev(&"(".repeat(1 << 20)), Err("expression too deeply nested".into()));
+        // Long flat expressions do not nest.
+        let flat = "1+".repeat(100_000) + "1";
+        assert_eq!(ev(&flat), Ok((100_001, flat.len())));
     }
 }
