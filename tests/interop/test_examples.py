@@ -117,6 +117,28 @@ class Examples(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, f"{what} (pid {pid}) is still running")
             time.sleep(0.01)
 
+    def test_readme_quick_start(self):
+        """The README's quick start, with this checkout's fdmon first in PATH."""
+        with open(os.path.join(ROOT, "README.md")) as f:
+            text = f.read()
+        start = text.index("```sh\n", text.index("## Quick start")) + len("```sh\n")
+        lines = text[start:text.index("```", start)].splitlines()
+        self.assertTrue(lines[0].startswith("cargo build --release"), lines[0])
+        script = "set -e\n" + "\n".join(lines[1:]) + "\n"
+        env = dict(os.environ, PATH=os.path.dirname(os.path.abspath(FDMON)) + os.pathsep + os.environ["PATH"])
+        r = subprocess.run(["sh", "-c", script], cwd=self.dir.name, env=env, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        out = r.stdout.splitlines()
+        self.assertEqual(out[0], '{"status": "running", "singlestep": false, "running": true}')
+        self.assertEqual(out[1], "{}")
+        self.assertTrue(out[2].startswith("workload: sleep, pid "), out)
+        self.assertEqual(out[-1], "{}")
+        deadline = time.monotonic() + TIMEOUT
+        while os.path.exists(os.path.join(self.dir.name, "demo.sock")):
+            self.assertLess(time.monotonic(), deadline, "fdmon did not exit and remove demo.sock")
+            time.sleep(0.01)
+
     def test_readme_makefile_passes_and_cleans_up(self):
         r, fdmon_pid, server_pid = self.run_readme_make(client_ok=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
