@@ -90,9 +90,11 @@ interop: venv
 fuzz:
 	./fuzz/run-all.sh
 
-install: build
+# FDMON_BIN installs another build (tests install the debug binary into a scratch DESTDIR).
+FDMON_BIN ?= target/release/fdmon
+install: $(if $(filter target/release/fdmon,$(FDMON_BIN)),build)
 	install -d $(BINDIR) $(MANDIR)
-	install -m 0755 target/release/fdmon $(BINDIR)/fdmon
+	install -m 0755 $(FDMON_BIN) $(BINDIR)/fdmon
 	install -m 0644 doc/fdmon.1 $(MANDIR)/fdmon.1
 
 uninstall:

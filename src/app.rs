@@ -8,6 +8,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
+use crate::activation::Activation;
 use crate::chardev::open::{open, FdSource, InheritedFds};
 use crate::chardev::Backend;
 use crate::error::os_text;
@@ -107,7 +108,7 @@ fn daemonize() -> Result<OwnedFd, String> {
 }
 
 /// Every inherited fd number the command line names, in command-line order by kind.
-fn inherited_numbers(config: &Config) -> Vec<std::os::fd::RawFd> {
+fn inherited_numbers(config: &Config, activation: Option<&Activation>) -> Vec<std::os::fd::RawFd> {
     use crate::chardev::spec::{BackendSpec, SocketAddrSpec};
     // `-add-fd` and `-pass-fd` refuse the standard streams (before any adoption, so their
     // error still reaches stderr); a chardev `fd=2` is adopted, and closed by its error, as
@@ -123,6 +124,8 @@ fn inherited_numbers(config: &Config) -> Vec<std::os::fd::RawFd> {
         }
     }
     v.extend(config.pass_fds.iter().filter(|&&n| n > 2));
+    // Every socket-activation fd: those no chardev names are closed after start-up.
+    v.extend(activation.iter().flat_map(|a| a.numbers()));
     v
 }
 
@@ -130,7 +133,9 @@ fn start(config: Config) -> Result<i32, String> {
     // First, before fdmon opens any fd of its own (the signal pipe below, the pid file,
     // listeners): take every inherited fd the command line names, so that a number that was
     // not inherited stays "not open" instead of naming one of fdmon's own fds.
-    let mut inherited = InheritedFds::new(sys::fd::adopt_all_inherited(&inherited_numbers(&config)));
+    let activation = Activation::from_env(sys::process::getpid(), |k| std::env::var(k).ok())?;
+    let adopted = sys::fd::adopt_all_inherited(&inherited_numbers(&config, activation.as_ref()));
+    let mut inherited = InheritedFds::new(adopted).with_activation(activation);
     let signals = sys::signal::install(&crate::event_loop::handled_signals())
         .map_err(|e| format!("fdmon: cannot install signal handlers: {}", os_text(&e)))?;
     for (k, _) in std::env::vars_os() {
@@ -209,6 +214,8 @@ fn start(config: Config) -> Result<i32, String> {
             }
         }
     }
+    // Socket-activation fds that no chardev took (and no -pass-fd names) close now.
+    inherited.close_unused_activation(&config.pass_fds);
 
     for m in &config.monitors {
         if let Some(e) = &m.deferred {

@@ -2,6 +2,7 @@
 //! supervised workload. All unsafe code lives in `sys`.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod activation;
 pub mod app;
 pub mod base64;
 pub mod chardev;

@@ -21,6 +21,8 @@ use crate::sys::socket::{ConnectTo, Family, SockAddr, UnixAddr};
 /// (`sys::fd::adopt_all_inherited`), handed out by number as start-up reaches each user.
 pub struct InheritedFds {
     entries: Vec<(RawFd, Inherited)>,
+    /// fds passed by socket activation, by name (`fd=NAME`).
+    activation: Option<crate::activation::Activation>,
 }
 
 enum Inherited {
@@ -37,7 +39,52 @@ impl InheritedFds {
     pub fn new(adopted: Vec<(RawFd, io::Result<OwnedFd>)>) -> InheritedFds {
         let entries =
             adopted.into_iter().map(|(n, r)| (n, r.map(Inherited::Owned).unwrap_or(Inherited::Gone))).collect();
-        InheritedFds { entries }
+        InheritedFds { entries, activation: None }
+    }
+
+    pub fn has_activation(&self) -> bool {
+        self.activation.is_some()
+    }
+
+    /// Socket activation passed these (they are among the adopted numbers).
+    pub fn with_activation(mut self, a: Option<crate::activation::Activation>) -> InheritedFds {
+        self.activation = a;
+        self
+    }
+
+    /// Takes the next fd socket activation passed as `name` that no chardev took yet. The
+    /// error says what was passed.
+    pub fn take_named(&mut self, name: &str) -> Result<OwnedFd, String> {
+        let Some(a) = self.activation.take() else {
+            return Err(format!("File descriptor named '{name}' was not passed: socket activation (LISTEN_FDS) passed nothing to this process"));
+        };
+        let found = a.named(name).find(|&n| matches!(self.entry(n), Some(Inherited::Owned(_))));
+        let result = match found.and_then(|n| self.take(n)) {
+            Some(fd) => Ok(fd),
+            None if a.named(name).next().is_some() => Err(format!(
+                "File descriptor named '{name}' is already used by another chardev (passed: {})",
+                a.describe()
+            )),
+            None => Err(format!(
+                "File descriptor named '{name}' was not passed by socket activation (passed: {})",
+                a.describe()
+            )),
+        };
+        self.activation = Some(a);
+        result
+    }
+
+    /// Closes every socket-activation fd no chardev took: the workload must not get them.
+    pub fn close_unused_activation(&mut self, keep: &[RawFd]) {
+        let numbers: Vec<RawFd> =
+            self.activation.iter().flat_map(|a| a.numbers()).filter(|n| !keep.contains(n)).collect();
+        for n in numbers {
+            if let Some(e) = self.entry(n) {
+                if matches!(e, Inherited::Owned(_)) {
+                    *e = Inherited::Gone;
+                }
+            }
+        }
     }
 
     fn entry(&mut self, n: RawFd) -> Option<&mut Inherited> {
@@ -376,11 +423,13 @@ fn inet_bracketed(a: &std::net::SocketAddr) -> String {
 
 fn open_fd_socket(name: &str, s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
     let fd = match fds {
-        FdSource::Inherited(inherited) => {
-            let n: i32 = crate::opts::parse_fd_text(name)?;
+        FdSource::Inherited(inherited) => match crate::opts::parse_fd_text(name) {
             // QEMU 7.2 says "not a socket" for a number that is not open, too.
-            inherited.take(n).ok_or_else(|| format!("File descriptor '{name}' is not a socket"))?
-        }
+            Ok(n) => inherited.take(n).ok_or_else(|| format!("File descriptor '{name}' is not a socket"))?,
+            // Not a number: a name from socket activation; without activation, QEMU's text.
+            Err(e) if !inherited.has_activation() => return Err(e),
+            Err(_) => inherited.take_named(name)?,
+        },
         FdSource::Named(list) => {
             let pos = list.iter().position(|(n, _)| n == name);
             match pos {

@@ -159,6 +159,7 @@ enum OptId {
     AddFd,
     PassFd,
     ShutdownTimeout,
+    Client,
     Workload,
 }
 
@@ -302,7 +303,7 @@ pub static OPTIONS: &[OptDef] = &[
         names: &["S"],
         arg: None,
         synopsis: &[],
-        help: &["start with the workload stopped ('cont' lets it run)"],
+        help: &["do not start the workload (state 'prelaunch') until 'cont'"],
         id: OptId::Stopped,
     },
     OptDef {
@@ -349,6 +350,21 @@ pub static OPTIONS: &[OptDef] = &[
             "when fdmon quits (default 5; fractions allowed)",
         ],
         id: OptId::ShutdownTimeout,
+    },
+    OptDef {
+        names: &["client"],
+        arg: Some("ADDR"),
+        synopsis: &[
+            "-client ADDR [-timeout SECS] [-hmp LINE] [-wait-event NAME] [-wait-ready]",
+            "         [COMMAND [KEY=VALUE...] | REQUEST-JSON | -]",
+        ],
+        help: &[
+            "be a QMP client instead (first argument only): connect once",
+            "to ADDR (unix:PATH, tcp:HOST:PORT, fd:N or a socket path), run",
+            "the command, print its result as JSON and exit: 0 ok, 1 error",
+            "reply, 2 no monitor, 3 timeout (-timeout, default 30 s)",
+        ],
+        id: OptId::Client,
     },
     OptDef {
         names: &["-"],
@@ -654,6 +670,7 @@ impl Parser {
                 let t = parse_seconds(arg).ok_or_else(|| fail(&origin, &OptError::BadTimeout(arg.to_string())))?;
                 self.shutdown_timeout = Some(t);
             }
+            OptId::Client => return Err(fail(&origin, &OptError::ClientNotFirst)),
             OptId::Workload => unreachable!("`--` is not looked up as an option"),
         }
         Ok(None)
@@ -1145,7 +1162,8 @@ mod tests {
             "-monitor dev    run HMP on legacy device 'dev': unix:path[,opts],\n                tcp:host:port[,opts], stdio, chardev:id, or none\n",
             "-add-fd fd=fd,set=set[,opaque=opaque]\n                put a copy of inherited fd 'fd' into fd set 'set'\n",
             "-pidfile file   write the process id to 'file' and keep it locked\n",
-            "-S              start with the workload stopped ('cont' lets it run)\n",
+            "-S              do not start the workload (state 'prelaunch') until 'cont'\n",
+            "-client ADDR [-timeout SECS] [-hmp LINE] [-wait-event NAME] [-wait-ready]\n",
             "-no-shutdown    stay in the shutdown state instead of exiting\n",
             "-daemonize      go to the background once start-up is complete\n",
             "-name string1[,process=string2][,debug-threads=on|off]\n",

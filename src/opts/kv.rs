@@ -100,6 +100,8 @@ pub enum OptError {
     BadFdNumber(String),
     /// fdmon: `invalid timeout 'TEXT': expected a non-negative number of seconds`
     BadTimeout(String),
+    /// `-client` is a mode of its own: it has to be the first argument.
+    ClientNotFirst,
     /// fdmon: `argument is not valid UTF-8`
     NotUtf8,
     /// fdmon: `fd N is also used by ORIGIN`
@@ -176,6 +178,7 @@ impl fmt::Display for OptError {
             BadUuid => write!(f, "failed to parse UUID string: wrong format"),
             BadFdNumber(s) => write!(f, "Unable to parse FD number {s}"),
             BadTimeout(s) => write!(f, "invalid timeout '{s}': expected a non-negative number of seconds"),
+            ClientNotFirst => write!(f, "-client must be the first argument (fdmon -client ADDR ...)"),
             NotUtf8 => write!(f, "argument is not valid UTF-8"),
             FdAlsoUsed { fd, by } => write!(f, "fd {fd} is also used by {by}"),
             TooManyItems => write!(f, "too many options (fdmon takes at most {MAX_ITEMS} in one string)"),

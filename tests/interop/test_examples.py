@@ -68,14 +68,14 @@ class Examples(unittest.TestCase):
             time.sleep(0.01)
 
     def readme_makefile(self):
-        """The README's Makefile block, pointed at this checkout's fdmon and examples."""
+        """The README's Makefile block, pointed at this checkout's fdmon."""
         with open(os.path.join(ROOT, "README.md")) as f:
             text = f.read()
         start = text.index("```make\n") + len("```make\n")
         block = text[start:text.index("```", start)]
-        self.assertIn("FDMON = fdmon -S ", block)
-        block = block.replace("FDMON = fdmon ", f"FDMON = {FDMON} ", 1)
-        block = block.replace("examples/", os.path.join(ROOT, "examples") + "/")
+        self.assertIn("FDMON = fdmon\n", block)
+        self.assertNotIn("python", block)
+        block = block.replace("FDMON = fdmon\n", f"FDMON = {FDMON}\n", 1)
         path = os.path.join(self.dir.name, "Makefile")
         with open(path, "w") as f:
             f.write(block)
@@ -89,16 +89,18 @@ class Examples(unittest.TestCase):
 
     def run_readme_make(self, client_ok):
         """Runs `make check-server` from the README with a fake server and client tests;
-        returns (make's exit status, fdmon's pid, the server's pid)."""
+        returns (make's result, fdmon's pid, the server's pid)."""
         self.readme_makefile()
-        server = self.write_script("server.sh", "echo $$ > server.pid; touch started; exec sleep 300\n")
+        # The daemon keeps the working directory; the server's parent is fdmon.
+        server = self.write_script("server.sh", "echo $$ > server.pid; echo $PPID > fdmon.pid; touch started; exec sleep 300\n")
         client = self.write_script("client.sh", (
             "i=0; while [ ! -e started ]; do i=$((i+1)); [ $i -gt 400 ] && exit 3; sleep 0.05; done\n"
             + ("exit 0\n" if client_ok else "exit 1\n")))
         r = subprocess.run(["make", "--no-print-directory", "check-server",
                             f"SERVER=sh {server}", f"CLIENT_TESTS=sh {client}"],
                            cwd=self.dir.name, capture_output=True, text=True, timeout=TIMEOUT * 2)
-        fdmon_pid = int(r.stdout.split("\n")[1])  # line 1 is launch.py's command, line 2 its output
+        with open(os.path.join(self.dir.name, "fdmon.pid")) as f:
+            fdmon_pid = int(f.read())
         with open(os.path.join(self.dir.name, "server.pid")) as f:
             server_pid = int(f.read())
         return r, fdmon_pid, server_pid
@@ -115,11 +117,35 @@ class Examples(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, f"{what} (pid {pid}) is still running")
             time.sleep(0.01)
 
+    def test_readme_quick_start(self):
+        """The README's quick start, with this checkout's fdmon first in PATH."""
+        with open(os.path.join(ROOT, "README.md")) as f:
+            text = f.read()
+        start = text.index("```sh\n", text.index("## Quick start")) + len("```sh\n")
+        lines = text[start:text.index("```", start)].splitlines()
+        self.assertTrue(lines[0].startswith("cargo build --release"), lines[0])
+        script = "set -e\n" + "\n".join(lines[1:]) + "\n"
+        env = dict(os.environ, PATH=os.path.dirname(os.path.abspath(FDMON)) + os.pathsep + os.environ["PATH"])
+        r = subprocess.run(["sh", "-c", script], cwd=self.dir.name, env=env, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        out = r.stdout.splitlines()
+        self.assertEqual(out[0], '{"status": "running", "singlestep": false, "running": true}')
+        self.assertEqual(out[1], "{}")
+        self.assertTrue(out[2].startswith("workload: sleep, pid "), out)
+        self.assertEqual(out[-1], "{}")
+        deadline = time.monotonic() + TIMEOUT
+        while os.path.exists(os.path.join(self.dir.name, "demo.sock")):
+            self.assertLess(time.monotonic(), deadline, "fdmon did not exit and remove demo.sock")
+            time.sleep(0.01)
+
     def test_readme_makefile_passes_and_cleans_up(self):
         r, fdmon_pid, server_pid = self.run_readme_make(client_ok=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.wait_gone(fdmon_pid, "fdmon")
         self.wait_gone(server_pid, "the server")
+        # fdmon removed the socket it created.
+        self.assertFalse(os.path.exists(os.path.join(self.dir.name, "mon.sock")))
 
     def test_readme_makefile_cleans_up_when_a_step_fails(self):
         r, fdmon_pid, server_pid = self.run_readme_make(client_ok=False)
