@@ -408,3 +408,35 @@ fn seed_runtime_flow_end_to_end() {
     let mut f = f;
     assert_eq!(f.wait().code(), Some(0));
 }
+
+/// QEMU 7.2 lists every command fdmon lists, except fdmon's own extensions
+/// (`commands::EXTENSIONS`: `query-workload`, `monitor-add`, `monitor-remove`), which QEMU's
+/// recording shows absent (recorded, not compared). A new fdmon extension must be declared
+/// there; a new QEMU command must be re-recorded with `make golden`.
+#[test]
+fn differential_query_commands_without_extensions() {
+    use fdmon::monitor::commands::{COMMANDS, EXTENSIONS};
+    common::golden::check_one("monitors/query_commands", "query-commands", &["extensions"], |imp| {
+        let (a, b) = pair();
+        let _f = start_imp(imp, QMP_PAIR_ARGS, vec![OwnedFd::from(b)]);
+        let mut c = Client::new(a);
+        c.negotiate();
+        let v = parse(&c.cmd(r#"{"execute":"query-commands"}"#));
+        let listed: Vec<String> = v
+            .as_object()
+            .unwrap()
+            .get("return")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_object().unwrap().get("name").unwrap().as_str().unwrap().to_string())
+            .collect();
+        let has = |n: &str| if listed.iter().any(|l| l == n) { "listed" } else { "missing" };
+        let mut ours: Vec<&str> = COMMANDS.iter().map(|c| c.name).filter(|n| !EXTENSIONS.contains(n)).collect();
+        ours.sort();
+        let commands: Vec<String> = ours.iter().map(|n| format!("{n} {}", has(n))).collect();
+        let extensions: Vec<String> = EXTENSIONS.iter().map(|n| format!("{n} {}", has(n))).collect();
+        common::golden::items([("commands", commands.join("\n")), ("extensions", extensions.join("\n"))])
+    });
+}
