@@ -274,7 +274,10 @@ pub static OPTIONS: &[OptDef] = &[
         names: &["mon"],
         arg: Some("[chardev=]name[,mode=readline|control][,pretty[=on|off]]"),
         synopsis: &[],
-        help: &["monitor on chardev 'name': HMP (readline, the default) or QMP"],
+        help: &[
+            "monitor on chardev 'name': HMP (readline, the default) or QMP;",
+            "id=id names it for monitor-remove",
+        ],
         id: OptId::Mon,
     },
     OptDef {
