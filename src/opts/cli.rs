@@ -274,10 +274,7 @@ pub static OPTIONS: &[OptDef] = &[
         names: &["mon"],
         arg: Some("[chardev=]name[,mode=readline|control][,pretty[=on|off]]"),
         synopsis: &[],
-        help: &[
-            "monitor on chardev 'name': HMP (readline, the default) or QMP;",
-            "id=id names it for monitor-remove",
-        ],
+        help: &["monitor on chardev 'name': HMP (readline, the default) or QMP;", "id=id names it for monitor-remove"],
         id: OptId::Mon,
     },
     OptDef {
@@ -1297,6 +1294,10 @@ mod tests {
         assert_eq!(err(&["-chardev", MON, "-mon", "mon,foo=1"]), "fdmon: -mon mon,foo=1: Invalid parameter 'foo'");
         assert_eq!(err(&["-mon", "x,id=1"]), format!("fdmon: -mon x,id=1: {ID_ERR}"));
         assert_eq!(err(&["-mon", "x,id=m", "-mon", "y,id=m"]), "fdmon: -mon y,id=m: Duplicate ID 'm' for mon");
+        // The id reaches the monitor (monitor-remove names it); the first id= wins.
+        assert_eq!(cfg(&["-chardev", MON, "-mon", "mon,id=m1,id=m2"]).monitors[0].id.as_deref(), Some("m1"));
+        assert_eq!(cfg(&["-chardev", MON, "-mon", "id=m1,chardev=mon"]).monitors[0].id.as_deref(), Some("m1"));
+        assert_eq!(cfg(&["-chardev", MON, "-mon", "mon"]).monitors[0].id, None);
         // Meaning checks: chardevs first, then monitors, each in order.
         assert_eq!(err(&["-mon", "nope", "-chardev", "bogus,id=x"]), "fdmon: -chardev bogus,id=x: 'bogus' is not a valid char driver name");
         assert_eq!(err(&["-mon", "a", "-mon", "b,mode=bogus"]), "fdmon: -mon a: chardev \"a\" not found");

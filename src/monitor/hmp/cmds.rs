@@ -824,6 +824,9 @@ mod tests {
         assert_eq!(comp(&s, "help inf"), (3, v(&["info"])));
         assert_eq!(comp(&s, "help info v"), (1, v(&["version"])));
         assert_eq!(comp(&s, "chardev-remove "), (0, v(&["n1", "r1"])));
+        run_as(&mut s, "monitor-add r1,id=mr");
+        assert_eq!(comp(&s, "monitor-remove "), (0, v(&["mr"])));
+        assert_eq!(comp(&s, "monitor-r"), (9, v(&["monitor-remove"])));
         assert_eq!(comp(&s, "ringbuf_read "), (0, v(&["r1"])));
         assert_eq!(comp(&s, "ringbuf_read r1 "), (0, v(&[])));
         assert_eq!(comp(&s, "chardev-add ri"), (2, v(&["ringbuf"])));
