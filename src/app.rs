@@ -10,9 +10,8 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use crate::activation::Activation;
 use crate::chardev::open::{open, FdSource, InheritedFds};
-use crate::chardev::Backend;
 use crate::error::os_text;
-use crate::monitor::{self, Mode, Monitor};
+use crate::monitor::{self, Mode};
 use crate::opts::{self, Action, Config, Deferred, MonitorMode};
 use crate::state::{RunState, State};
 use crate::sys;
@@ -228,22 +227,7 @@ fn start(config: Config) -> Result<i32, String> {
             MonitorMode::Control => Mode::Control { pretty: m.pretty },
             MonitorMode::Readline => Mode::Readline,
         };
-        let idx = state.monitors.len();
-        state.monitors.push(Monitor::new(slot, mode));
-        let attached = match state.chardev_mut(slot) {
-            Some(c) => {
-                c.frontend = Some(idx);
-                match c.backend {
-                    Backend::Server(_) | Backend::Connected(_) | Backend::Stream { .. } => c.conn().is_some(),
-                    // ringbuf, null and file take output at once (the greeting lands there).
-                    _ => true,
-                }
-            }
-            None => false,
-        };
-        if attached {
-            monitor::on_connect(&mut state, idx);
-        }
+        monitor::attach(&mut state, m.id.clone(), slot, mode).map_err(|e| at(&m.origin, &e.desc))?;
     }
 
     if !config.workload.is_empty() {

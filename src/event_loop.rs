@@ -273,8 +273,14 @@ fn service(state: &mut State) {
     for slot in 0..state.chardevs.len() {
         reconnect(state, slot, false);
     }
-    for m in 0..state.monitors.len() {
+    // By slot, re-reading the length: a monitor removed by a command in this round leaves an
+    // empty slot (reused only from the next round), which `process_input` skips; one added
+    // in this round is appended and runs its buffered input now, before the poll set is
+    // built (a non-empty input buffer is not polled for more).
+    let mut m = 0;
+    while m < state.monitors.len() {
         monitor::process_input(state, m);
+        m += 1;
     }
     for slot in 0..state.chardevs.len() {
         let Some(c) = state.chardev_mut(slot) else { continue };

@@ -53,7 +53,13 @@ pub struct State {
     /// Ids of command-line chardevs: QEMU keeps their options, so HMP `chardev-add` reports
     /// them as `Duplicate ID` even after `chardev-remove`.
     pub cli_chardev_ids: Vec<String>,
-    pub monitors: Vec<Monitor>,
+    /// Monitor slots: `Chardev.frontend` names a slot here and `Monitor.chardev` names the
+    /// chardev's, so removing a monitor never shifts another's index. Freed slots are reused
+    /// (only from the next poll round, like chardev slots); every lookup goes through
+    /// [`State::monitor`]/[`State::monitor_mut`] and tolerates an empty slot.
+    pub monitors: Vec<Option<Monitor>>,
+    free_monitor_slots: Vec<usize>,
+    monitors_freed_this_round: Vec<usize>,
     pub run_state: RunState,
     pub no_shutdown: bool,
     pub name: Option<String>,
@@ -75,6 +81,8 @@ impl State {
             freed_this_round: Vec::new(),
             cli_chardev_ids: Vec::new(),
             monitors: Vec::new(),
+            free_monitor_slots: Vec::new(),
+            monitors_freed_this_round: Vec::new(),
             run_state: RunState::Running,
             no_shutdown: false,
             name: None,
@@ -128,6 +136,63 @@ impl State {
     /// builds a new poll set from the table, so no stale poll result names a reused slot.
     pub fn recycle_freed_slots(&mut self) {
         self.free_slots.append(&mut self.freed_this_round);
+        self.free_monitor_slots.append(&mut self.monitors_freed_this_round);
+    }
+
+    pub fn monitor(&self, m: usize) -> Option<&Monitor> {
+        self.monitors.get(m).and_then(Option::as_ref)
+    }
+
+    pub fn monitor_mut(&mut self, m: usize) -> Option<&mut Monitor> {
+        self.monitors.get_mut(m).and_then(Option::as_mut)
+    }
+
+    /// The slot of the monitor named `id`.
+    pub fn monitor_slot(&self, id: &str) -> Option<usize> {
+        self.monitors.iter().position(|m| m.as_ref().is_some_and(|m| m.id.as_deref() == Some(id)))
+    }
+
+    /// Whether no monitor has a peer attached (QEMU's "last client left" for fd sets).
+    pub fn no_monitor_clients(&self) -> bool {
+        self.monitors.iter().flatten().all(|m| matches!(m.session, crate::monitor::Session::Idle))
+    }
+
+    /// Stores `mon` in a free slot (or a new one) and makes it its chardev's frontend. The
+    /// caller has checked that the chardev exists and has no frontend. O(1).
+    pub fn add_monitor(&mut self, mon: Monitor) -> usize {
+        let slot = mon.chardev;
+        let m = loop {
+            match self.free_monitor_slots.pop() {
+                Some(m) => {
+                    if let Some(entry @ None) = self.monitors.get_mut(m) {
+                        *entry = Some(mon);
+                        break m;
+                    }
+                }
+                None => {
+                    self.monitors.push(Some(mon));
+                    break self.monitors.len() - 1;
+                }
+            }
+        };
+        if let Some(c) = self.chardev_mut(slot) {
+            c.frontend = Some(m);
+        }
+        m
+    }
+
+    /// Detaches monitor `m` from its chardev and drops it (its `getfd` names close). The
+    /// chardev and its connection stay; the slot is reused from the next poll round on, so
+    /// nothing still holding `m` in this round can reach another monitor through it.
+    pub fn remove_monitor(&mut self, m: usize) -> Option<Monitor> {
+        let mon = self.monitors.get_mut(m)?.take()?;
+        if let Some(c) = self.chardev_mut(mon.chardev) {
+            if c.frontend == Some(m) {
+                c.frontend = None;
+            }
+        }
+        self.monitors_freed_this_round.push(m);
+        Some(mon)
     }
 
     /// Whether a live chardev uses fdmon's stdio (QEMU allows one at a time).
@@ -137,7 +202,7 @@ impl State {
 
     /// The live connection of monitor `m`, if a peer is attached.
     pub fn monitor_conn(&mut self, m: usize) -> Option<&mut Conn> {
-        let slot = self.monitors.get(m)?.chardev;
+        let slot = self.monitor(m)?.chardev;
         self.chardev_mut(slot)?.conn_mut()
     }
 
@@ -153,7 +218,7 @@ impl State {
         }
         let ev = Value::Object(ev);
         for m in 0..self.monitors.len() {
-            if self.monitors[m].wants_events() {
+            if self.monitor(m).is_some_and(Monitor::wants_events) {
                 crate::monitor::send_value(self, m, &ev);
             }
         }
@@ -383,6 +448,41 @@ mod tests {
     fn proc_state(pid: i32) -> Option<char> {
         let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         s[s.rfind(')')? + 2..].chars().next()
+    }
+
+    fn ringbuf(id: &str) -> Chardev {
+        let spec = crate::chardev::spec::ChardevSpec {
+            id: id.into(),
+            backend: crate::chardev::spec::BackendSpec::Ringbuf { size: 64, memory_alias: false },
+        };
+        crate::chardev::open::open(&spec, crate::chardev::open::FdSource::Named(&mut Vec::new())).unwrap()
+    }
+
+    /// Monitor slots: removal leaves the others' indices (and their chardevs' frontends)
+    /// alone, and a freed slot is reused only after the round ends.
+    #[test]
+    fn monitor_slots_are_stable_and_reused_next_round() {
+        use crate::monitor::{Mode, Monitor};
+        let mut st = State::new();
+        let (a, b, c) = (st.add_chardev(ringbuf("a")), st.add_chardev(ringbuf("b")), st.add_chardev(ringbuf("c")));
+        let ma = st.add_monitor(Monitor::new(Some("ma".into()), a, Mode::Readline));
+        let mb = st.add_monitor(Monitor::new(Some("mb".into()), b, Mode::Readline));
+        assert_eq!((ma, mb), (0, 1));
+        assert_eq!(st.chardev(b).unwrap().frontend, Some(mb));
+        assert!(st.remove_monitor(ma).is_some());
+        assert!(st.remove_monitor(ma).is_none(), "removed once");
+        assert_eq!(st.chardev(a).unwrap().frontend, None);
+        assert_eq!(st.monitor_slot("mb"), Some(mb));
+        assert_eq!(st.chardev(b).unwrap().frontend, Some(mb));
+        // Same round: the empty slot stays empty.
+        let mc = st.add_monitor(Monitor::new(Some("mc".into()), c, Mode::Readline));
+        assert_eq!(mc, 2);
+        assert!(st.monitor(ma).is_none());
+        st.recycle_freed_slots();
+        let ma2 = st.add_monitor(Monitor::new(None, a, Mode::Readline));
+        assert_eq!(ma2, ma, "reused from the next round on");
+        assert_eq!(st.chardev(a).unwrap().frontend, Some(ma2));
+        assert_eq!(st.monitors.len(), 3);
     }
 
     /// `system_reset` does not wait for the old workload: it returns while the old process

@@ -193,6 +193,8 @@ fn info_commands_and_help() {
             "getfd",
             "help|?",
             "info",
+            "monitor-add",
+            "monitor-remove",
             "quit|q",
             "ringbuf_read",
             "ringbuf_write",

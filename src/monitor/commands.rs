@@ -79,6 +79,9 @@ static RINGBUF_WRITE_ARGS: Ty = Ty::Obj(&[req("device", &STR), req("data", &STR)
 static RINGBUF_READ_ARGS: Ty = Ty::Obj(&[req("device", &STR), req("size", &INT), opt("format", &DATA_FORMAT)]);
 
 static ID_ARGS: Ty = Ty::Obj(&[req("id", &STR)]);
+static MONITOR_MODE: Ty = Ty::Enum(&["readline", "control"]);
+static MONITOR_ADD_ARGS: Ty =
+    Ty::Obj(&[req("id", &STR), req("chardev", &STR), req("mode", &MONITOR_MODE), opt("pretty", &BOOL)]);
 
 // Chardev backends, in QEMU's legacy "simple union" shape: {"type": T, "data": {...}}.
 const COMMON: [Member; 2] = [opt("logfile", &STR), opt("logappend", &BOOL)];
@@ -211,7 +214,13 @@ pub static COMMANDS: &[Command] = &[
     cmd!("ringbuf-read", &RINGBUF_READ_ARGS, &STR, ringbuf_read),
     cmd!("human-monitor-command", &HMP_ARGS, &STR, crate::monitor::hmp::human_monitor_command),
     cmd!("query-workload", &EMPTY, &WORKLOAD_INFO_OPT, query_workload),
+    cmd!("monitor-add", &MONITOR_ADD_ARGS, &EMPTY, monitor_add),
+    cmd!("monitor-remove", &ID_ARGS, &EMPTY, monitor_remove),
 ];
+
+/// fdmon's own commands (not in QEMU 7.2): a comparison with QEMU's `query-commands` or
+/// `query-qmp-schema` leaves them out.
+pub static EXTENSIONS: &[&str] = &["query-workload", "monitor-add", "monitor-remove"];
 
 pub fn find(name: &str) -> Option<&'static Command> {
     COMMANDS.iter().find(|c| c.name == name)
@@ -358,8 +367,10 @@ pub fn getfd(state: &mut State, caller: &Caller, args: &Object) -> Result<Value,
         drop(fd);
         return Err(QmpError::generic("Parameter 'fdname' expects a name not starting with a digit"));
     }
-    let Some(m) = caller.monitor else { return Err(QmpError::generic("No file descriptor supplied via SCM_RIGHTS")) };
-    let names = &mut state.monitors[m].named_fds;
+    let Some(mon) = caller.monitor.and_then(|m| state.monitor_mut(m)) else {
+        return Err(QmpError::generic("No file descriptor supplied via SCM_RIGHTS"));
+    };
+    let names = &mut mon.named_fds;
     if let Some(entry) = names.iter_mut().find(|(n, _)| n == name) {
         entry.1 = fd;
     } else {
@@ -377,8 +388,8 @@ pub fn getfd(state: &mut State, caller: &Caller, args: &Object) -> Result<Value,
 pub fn closefd(state: &mut State, caller: &Caller, args: &Object) -> Result<Value, QmpError> {
     let name = str_arg(args, "fdname");
     let not_found = || QmpError::generic(format!("File descriptor named '{name}' not found"));
-    let m = caller.monitor.ok_or_else(not_found)?;
-    let names = &mut state.monitors[m].named_fds;
+    let mon = caller.monitor.and_then(|m| state.monitor_mut(m)).ok_or_else(not_found)?;
+    let names = &mut mon.named_fds;
     let i = names.iter().position(|(n, _)| n == name).ok_or_else(not_found)?;
     names.remove(i);
     ok()
@@ -401,7 +412,7 @@ fn remove_fd(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpE
     let set = args.get("fdset-id").and_then(Value::as_i64).unwrap_or(-1);
     let fd = args.get("fd").and_then(Value::as_i64);
     let running = state.run_state == crate::state::RunState::Running;
-    let no_clients = state.monitors.iter().all(|m| matches!(m.session, super::Session::Idle));
+    let no_clients = state.no_monitor_clients();
     state.fdsets.remove(set, fd, running, no_clients).map_err(QmpError::generic)?;
     ok()
 }
@@ -600,8 +611,8 @@ pub fn add_chardev(state: &mut State, caller: &Caller, spec: &ChardevSpec) -> Re
         _ => {}
     }
     let mut no_names = Vec::new();
-    let names = match caller.monitor {
-        Some(m) => &mut state.monitors[m].named_fds,
+    let names = match caller.monitor.and_then(|m| state.monitors.get_mut(m)).and_then(Option::as_mut) {
+        Some(mon) => &mut mon.named_fds,
         None => &mut no_names,
     };
     let mut dev = open(spec, FdSource::Named(names)).map_err(fail)?;
@@ -641,6 +652,39 @@ fn query_workload(state: &mut State, _: &Caller, _: &Object) -> Result<Value, Qm
         o.insert("workload", Value::Object(w.info()));
     }
     Ok(Value::Object(o))
+}
+
+/// `monitor-add` (fdmon's): a QMP or HMP monitor on an existing chardev, greeting at once on
+/// a connected one and each client of a listener. Shared with HMP `monitor-add`.
+pub fn monitor_add(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
+    let id = str_arg(args, "id");
+    let chardev = str_arg(args, "chardev");
+    let pretty = bool_arg(args, "pretty", false);
+    // QEMU's texts and order for the same mistakes on `-mon`.
+    if !crate::opts::kv::id_wellformed(id) {
+        return Err(QmpError::generic("Parameter 'id' expects an identifier"));
+    }
+    if state.monitor_slot(id).is_some() {
+        return Err(QmpError::generic(format!("Duplicate ID '{id}' for mon")));
+    }
+    let slot =
+        state.chardev_slot(chardev).ok_or_else(|| QmpError::generic(format!("chardev \"{chardev}\" not found")))?;
+    let mode = match str_arg(args, "mode") {
+        "control" => super::Mode::Control { pretty },
+        _ if pretty => return Err(QmpError::generic("'pretty' is not compatible with HMP monitors")),
+        _ => super::Mode::Readline,
+    };
+    super::attach(state, Some(id.to_string()), slot, mode)?;
+    ok()
+}
+
+/// `monitor-remove` (fdmon's): the monitor stops at once; the reply to a monitor's removal
+/// of itself is the last thing it sends. Its chardev stays, free for `chardev-remove`.
+pub fn monitor_remove(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
+    let id = str_arg(args, "id");
+    let m = state.monitor_slot(id).ok_or_else(|| QmpError::generic(format!("Monitor '{id}' not found")))?;
+    super::detach(state, m);
+    ok()
 }
 
 #[cfg(test)]

@@ -63,14 +63,19 @@ fn return_value(id: Option<&Value>, v: Value) -> Value {
 
 /// Feeds bytes to monitor `m`'s parser and runs every complete request, stopping as soon as
 /// fdmon starts exiting or the connection goes away (later requests are dropped, as QEMU does).
+///
+/// A monitor that removes itself (`monitor-remove` of its own id) still gets that reply; the
+/// rest of what it sent is dropped.
 pub fn feed(state: &mut State, m: usize, bytes: &[u8]) {
     let mut msgs = Vec::new();
-    match &mut state.monitors[m].session {
+    let Some(mon) = state.monitor_mut(m) else { return };
+    let (slot, mode) = (mon.chardev, mon.mode);
+    match &mut mon.session {
         Session::Qmp(s) => s.streamer.feed(bytes, &mut msgs),
         _ => return,
     }
     for msg in msgs {
-        if state.exit.is_some() || !matches!(state.monitors[m].session, Session::Qmp(_)) {
+        if state.exit.is_some() || !is_qmp(state, m) {
             return;
         }
         let reply = match msg {
@@ -88,14 +93,22 @@ pub fn feed(state: &mut State, m: usize, bytes: &[u8]) {
             }
             Ok(_) => error_value(None, &QmpError::generic("QMP input must be a JSON object")),
         };
-        if matches!(state.monitors[m].session, Session::Qmp(_)) {
+        if is_qmp(state, m) {
             send_value(state, m, &reply);
+        } else if state.monitor(m).is_none() {
+            // The command removed this very monitor: its reply is the last thing it sends.
+            super::send_value_to(state, Some(slot), mode, &reply);
+            return;
         }
     }
 }
 
+fn is_qmp(state: &State, m: usize) -> bool {
+    state.monitor(m).is_some_and(|mon| matches!(mon.session, Session::Qmp(_)))
+}
+
 fn session(state: &mut State, m: usize) -> Option<&mut QmpSession> {
-    match &mut state.monitors[m].session {
+    match &mut state.monitor_mut(m)?.session {
         Session::Qmp(s) => Some(s),
         _ => None,
     }

@@ -53,6 +53,9 @@ pub struct CliChardev {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MonitorSpec {
+    /// `-mon id=`; for `-qmp`/`-monitor` the label QEMU gives the option (`compat_monitorN`,
+    /// or LABEL for `chardev:LABEL`); `None` for `-mon` without `id=`.
+    pub id: Option<String>,
     /// Id of the chardev (always one of `Config::chardevs`).
     pub chardev: String,
     pub mode: MonitorMode,
@@ -272,7 +275,7 @@ pub static OPTIONS: &[OptDef] = &[
         names: &["mon"],
         arg: Some("[chardev=]name[,mode=readline|control][,pretty[=on|off]]"),
         synopsis: &[],
-        help: &["monitor on chardev 'name': HMP (readline, the default) or QMP"],
+        help: &["monitor on chardev 'name': HMP (readline, the default) or QMP;", "id=id names it for monitor-remove"],
         id: OptId::Mon,
     },
     OptDef {
@@ -375,7 +378,7 @@ pub static OPTIONS: &[OptDef] = &[
     },
 ];
 
-const MON_OPTS: OptsList = OptsList {
+pub const MON_OPTS: OptsList = OptsList {
     name: "mon",
     implied_key: Some("chardev"),
     merge_lists: false,
@@ -494,6 +497,7 @@ struct PendingOpts {
 }
 
 struct PendingMon {
+    id: Option<String>,
     chardev: Option<String>,
     mode: Option<String>,
     pretty: bool,
@@ -619,6 +623,7 @@ impl Parser {
                     self.mon_ids.push(id.to_string());
                 }
                 self.mons.push(PendingMon {
+                    id: kv.id().map(String::from),
                     chardev: kv.get("chardev").map(String::from),
                     mode: kv.get("mode").map(String::from),
                     pretty: kv.get_bool("pretty").ok().flatten().unwrap_or(false),
@@ -713,6 +718,7 @@ impl Parser {
         }
         self.mon_ids.push(label.clone());
         self.mons.push(PendingMon {
+            id: Some(label.clone()),
             chardev: Some(label),
             mode: Some(
                 match mode {
@@ -799,6 +805,7 @@ impl Parser {
                 _ => None,
             };
             monitors.push(MonitorSpec {
+                id: m.id.clone(),
                 chardev,
                 mode: mode.unwrap_or(MonitorMode::Readline),
                 pretty: m.pretty,
@@ -1188,7 +1195,7 @@ mod tests {
     fn chardev_option() {
         let c = cfg(&["-chardev", MON, "-mon", "chardev=mon,mode=control"]);
         assert_eq!(c.chardevs, vec![CliChardev { spec: ChardevSpec { id: "mon".into(), backend: BackendSpec::Socket(SocketSpec { addr: SocketAddrSpec::Fd("3".into()), server: true, wait: false, nodelay: false, reconnect: None, tls_creds: None, tls_authz: None, telnet: false, tn3270: false, websocket: false }) }, deferred: None, origin: format!("-chardev {MON}") }]);
-        assert_eq!(c.monitors, vec![MonitorSpec { chardev: "mon".into(), mode: MonitorMode::Control, pretty: false, origin: "-mon chardev=mon,mode=control".into(), deferred: None }]);
+        assert_eq!(c.monitors, vec![MonitorSpec { id: None, chardev: "mon".into(), mode: MonitorMode::Control, pretty: false, origin: "-mon chardev=mon,mode=control".into(), deferred: None }]);
         assert_eq!(cfg(&["--chardev", "null,id=n"]).chardevs[0].origin, "--chardev null,id=n");
         assert_eq!(err(&["-chardev", "null"]), "fdmon: -chardev null: chardev: no id specified");
         assert_eq!(err(&["-chardev", ""]), "fdmon: -chardev : chardev: no id specified");
@@ -1289,7 +1296,7 @@ mod tests {
     #[test]
     fn mon_option() {
         let c = cfg(&["-chardev", MON, "-mon", "mon"]);
-        assert_eq!(c.monitors, vec![MonitorSpec { chardev: "mon".into(), mode: MonitorMode::Readline, pretty: false, origin: "-mon mon".into(), deferred: None }]);
+        assert_eq!(c.monitors, vec![MonitorSpec { id: None, chardev: "mon".into(), mode: MonitorMode::Readline, pretty: false, origin: "-mon mon".into(), deferred: None }]);
         assert!(cfg(&["-chardev", MON, "-mon", "chardev=mon,mode=control,pretty=on"]).monitors[0].pretty);
         assert_eq!(cfg(&["-chardev", MON, "-mon", "mon,mode=control,mode=readline"]).monitors[0].mode, MonitorMode::Readline);
         assert_eq!(cfg(&["-chardev", MON, "-mon", "mon,pretty=off"]).monitors[0].mode, MonitorMode::Readline);
@@ -1305,6 +1312,10 @@ mod tests {
         assert_eq!(err(&["-chardev", MON, "-mon", "mon,foo=1"]), "fdmon: -mon mon,foo=1: Invalid parameter 'foo'");
         assert_eq!(err(&["-mon", "x,id=1"]), format!("fdmon: -mon x,id=1: {ID_ERR}"));
         assert_eq!(err(&["-mon", "x,id=m", "-mon", "y,id=m"]), "fdmon: -mon y,id=m: Duplicate ID 'm' for mon");
+        // The id reaches the monitor (monitor-remove names it); the first id= wins.
+        assert_eq!(cfg(&["-chardev", MON, "-mon", "mon,id=m1,id=m2"]).monitors[0].id.as_deref(), Some("m1"));
+        assert_eq!(cfg(&["-chardev", MON, "-mon", "id=m1,chardev=mon"]).monitors[0].id.as_deref(), Some("m1"));
+        assert_eq!(cfg(&["-chardev", MON, "-mon", "mon"]).monitors[0].id, None);
         // Meaning checks: chardevs first, then monitors, each in order.
         assert_eq!(err(&["-mon", "nope", "-chardev", "bogus,id=x"]), "fdmon: -chardev bogus,id=x: 'bogus' is not a valid char driver name");
         assert_eq!(err(&["-mon", "a", "-mon", "b,mode=bogus"]), "fdmon: -mon a: chardev \"a\" not found");
@@ -1314,14 +1325,14 @@ mod tests {
     fn legacy_monitors() {
         let c = cfg(&["-qmp", "unix:/tmp/q.sock,server=on,wait=off"]);
         assert_eq!(c.chardevs, vec![CliChardev { spec: ChardevSpec { id: "compat_monitor0".into(), backend: BackendSpec::Socket(SocketSpec { addr: SocketAddrSpec::Unix { path: "/tmp/q.sock".into(), abstract_: false, tight: true }, server: true, wait: false, nodelay: false, reconnect: None, tls_creds: None, tls_authz: None, telnet: false, tn3270: false, websocket: false }) }, deferred: None, origin: "-qmp unix:/tmp/q.sock,server=on,wait=off".into() }]);
-        assert_eq!(c.monitors, vec![MonitorSpec { chardev: "compat_monitor0".into(), mode: MonitorMode::Control, pretty: false, origin: "-qmp unix:/tmp/q.sock,server=on,wait=off".into(), deferred: None }]);
+        assert_eq!(c.monitors, vec![MonitorSpec { id: Some("compat_monitor0".into()), chardev: "compat_monitor0".into(), mode: MonitorMode::Control, pretty: false, origin: "-qmp unix:/tmp/q.sock,server=on,wait=off".into(), deferred: None }]);
         // wait defaults to on for servers here too.
         assert_eq!(cfg(&["-qmp", "unix:/tmp/q.sock,server=on"]).chardevs[0].spec.backend, BackendSpec::Socket(SocketSpec { addr: SocketAddrSpec::Unix { path: "/tmp/q.sock".into(), abstract_: false, tight: true }, server: true, wait: true, nodelay: false, reconnect: None, tls_creds: None, tls_authz: None, telnet: false, tn3270: false, websocket: false }));
         assert_eq!(cfg(&["-qmp", "unix:path=/tmp/q.sock,server=on,wait=off"]).chardevs[0].spec, cfg(&["-qmp", "unix:/tmp/q.sock,server=on,wait=off"]).chardevs[0].spec);
         // The legacy tail is parsed without deprecation warnings (QEMU's qemu_opts_do_parse).
         assert_eq!(warns(&["-qmp", "unix:/tmp/q.sock,server,nowait"]), "");
         assert_eq!(cfg(&["-qmp", "unix:/tmp/q.sock,server,nowait"]).chardevs[0].spec, cfg(&["-qmp", "unix:/tmp/q.sock,server=on,wait=off"]).chardevs[0].spec);
-        assert_eq!(cfg(&["-qmp-pretty", "stdio"]).monitors[0], MonitorSpec { chardev: "compat_monitor0".into(), mode: MonitorMode::Control, pretty: true, origin: "-qmp-pretty stdio".into(), deferred: None });
+        assert_eq!(cfg(&["-qmp-pretty", "stdio"]).monitors[0], MonitorSpec { id: Some("compat_monitor0".into()), chardev: "compat_monitor0".into(), mode: MonitorMode::Control, pretty: true, origin: "-qmp-pretty stdio".into(), deferred: None });
         assert_eq!(cfg(&["-qmp", "stdio"]).chardevs[0].spec, ChardevSpec { id: "compat_monitor0".into(), backend: BackendSpec::Stdio { signal: true } });
         assert_eq!(cfg(&["-monitor", "stdio"]).monitors[0].mode, MonitorMode::Readline);
         let tcp = cfg(&["-qmp", "tcp:127.0.0.1:4444,server=on,wait=off,nodelay=on,to=4450,ipv4=on"]);
@@ -1329,7 +1340,7 @@ mod tests {
         assert_eq!(cfg(&["-qmp", "tcp::1"]).chardevs[0].spec.backend, BackendSpec::Socket(SocketSpec { addr: SocketAddrSpec::Inet { host: "".into(), port: "1".into(), to: None, ipv4: None, ipv6: None }, server: false, wait: false, nodelay: false, reconnect: None, tls_creds: None, tls_authz: None, telnet: false, tn3270: false, websocket: false }));
         // chardev:ID puts a monitor on an existing chardev.
         let c = cfg(&["-chardev", "null,id=n", "-monitor", "chardev:n"]);
-        assert_eq!(c.monitors, vec![MonitorSpec { chardev: "n".into(), mode: MonitorMode::Readline, pretty: false, origin: "-monitor chardev:n".into(), deferred: None }]);
+        assert_eq!(c.monitors, vec![MonitorSpec { id: Some("n".into()), chardev: "n".into(), mode: MonitorMode::Readline, pretty: false, origin: "-monitor chardev:n".into(), deferred: None }]);
         assert_eq!(c.chardevs.len(), 1);
         assert_eq!(err(&["-monitor", "chardev:nope"]), "fdmon: -monitor chardev:nope: chardev \"nope\" not found");
         assert_eq!(err(&["-monitor", "chardev:1x"]), "fdmon: -monitor chardev:1x: Parameter 'id' expects an identifier");

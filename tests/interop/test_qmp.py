@@ -141,5 +141,39 @@ class QmpInterop(unittest.TestCase):
         self.assertEqual(p.wait(TIMEOUT), 0)
 
 
+    def test_second_monitor_at_run_time(self):
+        """The seed's flow continued: pass a fresh listener with send_fd_scm + getfd, make it a
+        chardev and a QMP monitor (fdmon's monitor-add), and connect a second client once."""
+        p, path = self.inherited_listener()
+        path2 = os.path.join(self.dir.name, "second.sock")
+
+        async def main():
+            qmp = QMPClient("first")
+            await qmp.connect(path)
+            lst2 = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            lst2.bind(path2)
+            lst2.listen(1)
+            qmp.send_fd_scm(lst2.fileno())
+            lst2.close()
+            await qmp.execute("getfd", {"fdname": "second"})
+            await qmp.execute("chardev-add", {"id": "qmp2", "backend": {"type": "socket", "data": {
+                "addr": {"type": "fd", "data": {"str": "second"}}, "server": True, "wait": False}}})
+            await qmp.execute("monitor-add", {"id": "mon2", "chardev": "qmp2", "mode": "control"})
+            second = QMPClient("second")
+            await second.connect(path2)  # once: the listener was listening before it was passed
+            await self.session(second)  # stop, cont, quit: the first client sees them all
+            self.assertEqual((await qmp.events.get())["event"], "STOP")
+            self.assertEqual((await qmp.events.get())["event"], "RESUME")
+            ev = await qmp.events.get()
+            self.assertEqual(ev["event"], "SHUTDOWN")
+            self.assertEqual(ev["data"], {"guest": False, "reason": "host-qmp-quit"})
+            try:
+                await qmp.disconnect()
+            except EOFError:
+                pass
+
+        self.run_async(main())
+        self.assertEqual(p.wait(TIMEOUT), 0)
+
 if __name__ == "__main__":
     unittest.main()

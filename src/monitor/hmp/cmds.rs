@@ -84,6 +84,17 @@ pub(super) static COMMANDS: &[Cmd] = &[
         sub: Some(INFO),
         ..cmd("info", &[Arg::OptStr], "[subcommand]", "show facts about fdmon and its workload", info_help)
     },
+    cmd(
+        "monitor-add",
+        &[Arg::Str],
+        "args",
+        "add a monitor on a chardev from -mon style options (id= required)",
+        monitor_add,
+    ),
+    Cmd {
+        complete: Some(complete_monitor),
+        ..cmd("monitor-remove", &[Arg::Str], "id", "remove a monitor; its chardev stays", monitor_remove)
+    },
     cmd("quit|q", &[], "", "exit fdmon now, ending the workload", quit),
     Cmd {
         complete: Some(complete_ringbuf),
@@ -356,6 +367,41 @@ fn chardev_add(ctx: &mut Ctx, a: &[Val]) {
     }
 }
 
+/// `monitor-add [chardev=]NAME,id=ID[,mode=readline|control][,pretty=on|off]`: `-mon`'s
+/// syntax and defaults (readline), plus a required id; the QMP handler does the rest.
+fn monitor_add(ctx: &mut Ctx, a: &[Val]) {
+    let list = &crate::opts::cli::MON_OPTS;
+    let kv = crate::opts::parse_kv(&a[0].text(), list.implied_key);
+    let checked = kv.validate(list, &|_| false);
+    for w in &checked.warnings {
+        ctx.print(w);
+        ctx.print("\n");
+    }
+    match checked.result {
+        Ok(()) => {}
+        Err(crate::opts::kv::ParseStop::Help) => return ctx.print(&list.help_text()),
+        Err(crate::opts::kv::ParseStop::Error(e)) => return ctx.print(&format!("Error: {e}\n")),
+    }
+    let (Some(id), Some(chardev)) = (kv.id(), kv.get("chardev")) else {
+        let missing = if kv.id().is_none() { "id" } else { "chardev" };
+        return ctx.print(&format!("Error: Parameter '{missing}' is missing\n"));
+    };
+    let mode = kv.get("mode").unwrap_or("readline");
+    if mode != "readline" && mode != "control" {
+        return ctx.print(&format!("Error: Parameter 'mode' does not accept value '{mode}'\n"));
+    }
+    let args = Object::new()
+        .with("id", Value::from(id))
+        .with("chardev", Value::from(chardev))
+        .with("mode", Value::from(mode))
+        .with("pretty", Value::Bool(kv.get_bool("pretty").ok().flatten().unwrap_or(false)));
+    ctx.call(commands::monitor_add, &args);
+}
+
+fn monitor_remove(ctx: &mut Ctx, a: &[Val]) {
+    ctx.call(commands::monitor_remove, &one("id", Value::from(a[0].text())));
+}
+
 fn ringbuf_write(ctx: &mut Ctx, a: &[Val]) {
     let args = Object::new().with("device", Value::from(a[0].text())).with("data", Value::from(a[1].text()));
     ctx.call(commands::ringbuf_write, &args);
@@ -519,6 +565,10 @@ fn complete_backend(_: &State, nargs: usize, typed: &[u8], c: &mut Completions) 
 
 fn complete_chardev(state: &State, nargs: usize, typed: &[u8], c: &mut Completions) {
     complete_from(nargs, typed, state.chardevs.iter().flatten().map(|d| d.id.as_str()), c);
+}
+
+fn complete_monitor(state: &State, nargs: usize, typed: &[u8], c: &mut Completions) {
+    complete_from(nargs, typed, state.monitors.iter().flatten().filter_map(|m| m.id.as_deref()), c);
 }
 
 fn complete_ringbuf(state: &State, nargs: usize, typed: &[u8], c: &mut Completions) {
@@ -774,6 +824,9 @@ mod tests {
         assert_eq!(comp(&s, "help inf"), (3, v(&["info"])));
         assert_eq!(comp(&s, "help info v"), (1, v(&["version"])));
         assert_eq!(comp(&s, "chardev-remove "), (0, v(&["n1", "r1"])));
+        run_as(&mut s, "monitor-add r1,id=mr");
+        assert_eq!(comp(&s, "monitor-remove "), (0, v(&["mr"])));
+        assert_eq!(comp(&s, "monitor-r"), (9, v(&["monitor-remove"])));
         assert_eq!(comp(&s, "ringbuf_read "), (0, v(&["r1"])));
         assert_eq!(comp(&s, "ringbuf_read r1 "), (0, v(&[])));
         assert_eq!(comp(&s, "chardev-add ri"), (2, v(&["ringbuf"])));

@@ -50,23 +50,30 @@ fn send(state: &mut State, m: usize, bytes: &[u8]) {
     if bytes.is_empty() {
         return;
     }
-    let slot = state.monitors[m].chardev;
+    let Some(slot) = state.monitor(m).map(|mon| mon.chardev) else { return };
+    send_to(state, slot, bytes);
+}
+
+fn send_to(state: &mut State, slot: usize, bytes: &[u8]) {
     if let Some(c) = state.chardev_mut(slot) {
         c.write(&crlf(bytes));
     }
 }
 
 /// Bytes typed by the peer of monitor `m`: echo, and run each line entered. Stops as soon as
-/// fdmon is exiting (after `quit` nothing more is written) or the session has ended.
+/// fdmon is exiting (after `quit` nothing more is written) or the session has ended. A
+/// monitor that removed itself prints that command's output and no prompt, and reads no more.
 pub fn feed(state: &mut State, m: usize, bytes: &[u8]) {
     let mut i = 0;
     while i < bytes.len() && state.exit.is_none() {
+        let Some(mon) = state.monitor_mut(m) else { return };
+        let slot = mon.chardev;
         // The session leaves the state while bytes are edited, so that completion can read
         // the state; it is back in place before a command runs.
-        let mut session = match std::mem::replace(&mut state.monitors[m].session, Session::Idle) {
+        let mut session = match std::mem::replace(&mut mon.session, Session::Idle) {
             Session::Hmp(s) => s,
             other => {
-                state.monitors[m].session = other;
+                mon.session = other;
                 return;
             }
         };
@@ -76,12 +83,18 @@ pub fn feed(state: &mut State, m: usize, bytes: &[u8]) {
             line = session.editor.byte(bytes[i], &mut echo, &mut |text| cmds::complete(state, text));
             i += 1;
         }
-        state.monitors[m].session = Session::Hmp(session);
+        if let Some(mon) = state.monitor_mut(m) {
+            mon.session = Session::Hmp(session);
+        }
         send(state, m, &echo);
         let Some(line) = line else { return };
         let mut ctx = cmds::Ctx { state, caller: Caller { monitor: Some(m) }, out: Vec::new() };
         cmds::run_line(&mut ctx, &line);
         let out = ctx.out;
+        if state.monitor(m).is_none() {
+            send_to(state, slot, &out);
+            return;
+        }
         send(state, m, &out);
         if state.exit.is_some() {
             return;
