@@ -39,15 +39,13 @@ fn names_pick_the_passed_fds() {
     let _f = activated(&args, vec![OwnedFd::from(l1), OwnedFd::from(l2), OwnedFd::from(l3)], &env);
     let mut q = Client::connect(&p1);
     q.negotiate();
-    let w = q.cmd(r#"{"execute":"query-workload"}"#);
+    let pid = workload_pid(&mut q).expect("no workload pid");
     let mut h = Client::connect(&p2);
     assert!(h.until("(qemu) ").contains("monitor - type 'help'"), "no HMP banner on the hmp fd");
     // The spare listener no chardev named was closed: nobody listens on it any more.
     let refused = std::os::unix::net::UnixStream::connect(&p3).unwrap_err();
     assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
     // The workload sees neither the variables nor any of the fds.
-    let pid: i32 =
-        w.split("\"pid\": ").nth(1).unwrap().split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap();
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
     assert!(!String::from_utf8_lossy(&environ).contains("LISTEN_"), "the workload got LISTEN_* variables");
     let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))

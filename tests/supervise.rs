@@ -14,18 +14,6 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-fn start(extra: &[&str], workload: &[&str]) -> (Fdmon, Client) {
-    let (a, b) = UnixStream::pair().unwrap();
-    let mut args: Vec<&str> = QMP_PAIR_ARGS.to_vec();
-    args.extend_from_slice(extra);
-    args.push("--");
-    args.extend_from_slice(workload);
-    let f = spawn_with_fds(&args, vec![OwnedFd::from(b)]);
-    let mut c = Client::new(a);
-    c.negotiate();
-    (f, c)
-}
-
 /// A `sleep` duration no other test (or test process) uses, e.g. `301.123400017`: the
 /// processes of one test are found by that argument in /proc. Dropping it SIGKILLs whatever
 /// still runs with it, so a failed test leaves nothing behind.
@@ -83,12 +71,6 @@ fn proc_pgrp(pid: i32) -> Option<i32> {
     s[s.rfind(')')? + 2..].split_whitespace().nth(2)?.parse().ok()
 }
 
-fn workload_pid(c: &mut Client) -> Option<i32> {
-    let v = parse(&c.cmd(r#"{"execute":"query-workload"}"#));
-    let w = v.as_object()?.get("return")?.as_object()?.get("workload")?.as_object()?.clone();
-    w.get("pid").and_then(|p| p.as_i64()).map(|p| p as i32)
-}
-
 #[test]
 fn double_forked_leftover_ends_when_the_workload_exits() {
     let m = Marker::new();
@@ -96,7 +78,7 @@ fn double_forked_leftover_ends_when_the_workload_exits() {
     let go = dir.str("go");
     // Exits only after the client negotiated (so it sees the SHUTDOWN event).
     let script = format!("sleep {} & while [ ! -e {go} ]; do sleep 0.02; done; exit 0", m.s());
-    let (mut f, mut c) = start(&[], &["sh", "-c", &script]);
+    let (mut f, mut c) = start_workload(&[], &["sh", "-c", &script]);
     std::fs::write(&go, "").unwrap();
     assert!(c.event().contains("guest-shutdown"));
     assert_eq!(f.wait().code(), Some(0));
@@ -107,7 +89,7 @@ fn double_forked_leftover_ends_when_the_workload_exits() {
 fn setsid_escapee_ends_at_quit() {
     let m = Marker::new();
     let script = format!("setsid sleep {} & exec sleep 300", m.s());
-    let (mut f, mut c) = start(&[], &["sh", "-c", &script]);
+    let (mut f, mut c) = start_workload(&[], &["sh", "-c", &script]);
     let esc = m.wait_running();
     let wl = workload_pid(&mut c).unwrap();
     assert_ne!(proc_pgrp(esc), Some(wl), "left the workload's group");
@@ -122,7 +104,7 @@ fn leftovers_end_at_quit_with_no_shutdown() {
     let dir = TempDir::new("noshut");
     let go = dir.str("go");
     let script = format!("setsid sleep {} & while [ ! -e {go} ]; do sleep 0.02; done; exit 3", m.s());
-    let (mut f, mut c) = start(&["-no-shutdown"], &["sh", "-c", &script]);
+    let (mut f, mut c) = start_workload(&["-no-shutdown"], &["sh", "-c", &script]);
     std::fs::write(&go, "").unwrap();
     assert!(c.event().contains("guest-shutdown"));
     assert_eq!(c.event(), r#"{"event": "STOP"}"#);
@@ -136,7 +118,7 @@ fn leftovers_end_at_quit_with_no_shutdown() {
 fn leftovers_end_at_system_reset() {
     let m = Marker::new();
     let script = format!("setsid sleep {} & exec sleep 300", m.s());
-    let (mut f, mut c) = start(&[], &["sh", "-c", &script]);
+    let (mut f, mut c) = start_workload(&[], &["sh", "-c", &script]);
     let first = m.wait_running();
     let old = workload_pid(&mut c).unwrap();
     c.send(r#"{"execute":"system_reset"}"#);
@@ -157,7 +139,7 @@ fn leftovers_end_at_system_reset() {
 fn leftovers_end_at_sigterm() {
     let m = Marker::new();
     let script = format!("setsid sleep {} & exec sleep 300", m.s());
-    let (mut f, mut c) = start(&[], &["sh", "-c", &script]);
+    let (mut f, mut c) = start_workload(&[], &["sh", "-c", &script]);
     m.wait_running();
     f.signal(libc::SIGTERM);
     assert!(c.event().contains("host-signal"));
@@ -168,7 +150,7 @@ fn leftovers_end_at_sigterm() {
 #[test]
 fn workload_dies_with_a_killed_fdmon() {
     let m = Marker::new();
-    let (mut f, _c) = start(&[], &["sleep", m.s()]);
+    let (mut f, _c) = start_workload(&[], &["sleep", m.s()]);
     let pid = m.wait_running();
     f.signal(libc::SIGKILL);
     f.wait();
@@ -184,7 +166,7 @@ fn sigusr1_usr2_winch_are_forwarded_to_the_workload() {
         "trap 'echo USR1 >> {out}' USR1; trap 'echo USR2 >> {out}' USR2; trap 'echo WINCH >> {out}' WINCH; \
          touch {ready}; while :; do sleep 0.05; done"
     );
-    let (mut f, mut c) = start(&[], &["sh", "-c", &script]);
+    let (mut f, mut c) = start_workload(&[], &["sh", "-c", &script]);
     wait_until("traps set", || std::path::Path::new(&ready).exists());
     for (sig, name) in [(libc::SIGUSR1, "USR1"), (libc::SIGUSR2, "USR2"), (libc::SIGWINCH, "WINCH")] {
         f.signal(sig);
@@ -200,7 +182,7 @@ fn sigusr1_usr2_winch_are_forwarded_to_the_workload() {
 #[test]
 fn sigquit_ends_fdmon_through_the_shutdown_path() {
     let m = Marker::new();
-    let (mut f, mut c) = start(&[], &["sleep", m.s()]);
+    let (mut f, mut c) = start_workload(&[], &["sleep", m.s()]);
     let pid = m.wait_running();
     f.signal(libc::SIGQUIT);
     assert_eq!(c.event(), r#"{"event": "SHUTDOWN", "data": {"guest": false, "reason": "host-signal"}}"#);
@@ -213,7 +195,7 @@ fn sigquit_ends_fdmon_through_the_shutdown_path() {
 
 #[test]
 fn realtime_signal_ends_fdmon_through_the_shutdown_path() {
-    let (mut f, mut c) = start(&[], &["sleep", "300"]);
+    let (mut f, mut c) = start_workload(&[], &["sleep", "300"]);
     f.signal(libc::SIGRTMIN() + 3);
     assert!(c.event().contains("host-signal"));
     assert_eq!(f.wait().code(), Some(0));
@@ -477,7 +459,7 @@ fn daemonize_reports_a_workload_that_cannot_start() {
 /// SHUTDOWN `host-error`, and exit status 1.
 #[test]
 fn persistent_poll_failure_is_fatal_not_a_busy_loop() {
-    let (mut f, mut c) = start(&[], &["sleep", "300"]);
+    let (mut f, mut c) = start_workload(&[], &["sleep", "300"]);
     let mut cur = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: prlimit on our own child with valid rlimit structs (read, then lower the soft
     // limit only, which needs no privilege).

@@ -258,13 +258,6 @@ fn workload_exit_restores_the_terminal() {
     assert!(same_termios(&before, &termios(&t.pty)));
 }
 
-fn workload_pid(c: &mut Client) -> i32 {
-    let r = c.cmd(r#"{"execute":"query-workload"}"#);
-    let key = "\"pid\": ";
-    let i = r.find(key).unwrap_or_else(|| panic!("no workload pid in {r}")) + key.len();
-    r[i..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap()
-}
-
 #[test]
 fn without_a_stdio_monitor_the_workload_gets_the_foreground() {
     let dir = TempDir::new("tty-a");
@@ -274,7 +267,7 @@ fn without_a_stdio_monitor_the_workload_gets_the_foreground() {
     t.expect("READY");
     let mut c = Client::connect_retry(std::path::Path::new(&sock));
     c.negotiate();
-    let pid = workload_pid(&mut c);
+    let pid = workload_pid(&mut c).expect("no workload pid");
     wait_until("workload in the foreground", || foreground(&t.pty) == pid);
     t.send(b"hello\n");
     t.expect("hello\r\nhello");
@@ -318,7 +311,7 @@ fn a_background_fdmon_gives_nobody_the_terminal() {
     t.expect("BG ");
     let mut c = Client::connect_retry(std::path::Path::new(&sock));
     c.negotiate();
-    let pid = workload_pid(&mut c);
+    let pid = workload_pid(&mut c).expect("no workload pid");
     assert!(pid > 0);
     assert_eq!(foreground(&t.pty), t.child.id() as i32, "the shell must keep the terminal");
     c.cmd(r#"{"execute":"quit"}"#);
@@ -373,7 +366,7 @@ fn a_workload_stopped_by_someone_else_is_paused_until_cont() {
     let _f = spawn_with_fds(&args, vec![OwnedFd::from(theirs)]);
     let mut c = Client::new(ours);
     c.negotiate();
-    let pid = workload_pid(&mut c);
+    let pid = workload_pid(&mut c).expect("no workload pid");
     // SAFETY: kill(2) of the workload we started.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
     assert!(c.event().contains(r#""event": "STOP""#));
@@ -496,7 +489,7 @@ fn chardev_add_stdio_at_run_time_takes_the_terminal_back() {
     t.expect("READY");
     let mut c = Client::connect_retry(std::path::Path::new(&sock));
     c.negotiate();
-    let pid = workload_pid(&mut c);
+    let pid = workload_pid(&mut c).expect("no workload pid");
     wait_until("workload in the foreground", || foreground(&t.pty) == pid);
     let r = c.cmd(r#"{"execute":"chardev-add","arguments":{"id":"s","backend":{"type":"stdio","data":{}}}}"#);
     assert_eq!(r, r#"{"return": {}}"#);

@@ -7,25 +7,6 @@ use common::*;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
-fn start(extra: &[&str], workload: &[&str]) -> (Fdmon, Client) {
-    let (a, b) = UnixStream::pair().unwrap();
-    let mut args: Vec<&str> = QMP_PAIR_ARGS.to_vec();
-    args.extend_from_slice(extra);
-    args.push("--");
-    args.extend_from_slice(workload);
-    let f = spawn_with_fds(&args, vec![OwnedFd::from(b)]);
-    let mut c = Client::new(a);
-    c.negotiate();
-    (f, c)
-}
-
-fn workload_pid(c: &mut Client) -> Option<i32> {
-    let r = c.cmd(r#"{"execute":"query-workload"}"#);
-    let v = parse(&r);
-    let w = v.as_object()?.get("return")?.as_object()?.get("workload")?.as_object()?.clone();
-    w.get("pid").and_then(|p| p.as_i64()).map(|p| p as i32)
-}
-
 /// Field 3 (state) and field 5 (pgrp) of /proc/PID/stat.
 fn proc_stat(pid: i32) -> Option<(char, i32, i32)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -60,7 +41,7 @@ fn starts_at_once_in_its_own_group_and_stop_cont_signal_the_group() {
     let dir = TempDir::new("wl");
     let marker = dir.str("grandchild");
     let script = format!("sleep 300 & echo $! > {marker}; wait");
-    let (_f, mut c) = start(&[], &["sh", "-c", &script]);
+    let (_f, mut c) = start_workload(&[], &["sh", "-c", &script]);
     assert_eq!(status(&mut c), r#"{"return": {"status": "running", "singlestep": false, "running": true}}"#);
     let pid = workload_pid(&mut c).expect("workload pid");
     let (_, _, pgrp) = proc_stat(pid).unwrap();
@@ -83,7 +64,7 @@ fn starts_at_once_in_its_own_group_and_stop_cont_signal_the_group() {
 
 #[test]
 fn dash_s_waits_for_cont() {
-    let (_f, mut c) = start(&["-S"], &["sleep", "300"]);
+    let (_f, mut c) = start_workload(&["-S"], &["sleep", "300"]);
     assert!(status(&mut c).contains("prelaunch"));
     assert_eq!(workload_pid(&mut c), None);
     c.send(r#"{"execute":"cont"}"#);
@@ -95,7 +76,7 @@ fn dash_s_waits_for_cont() {
 
 #[test]
 fn exit_status_is_propagated() {
-    let (mut f, mut c) = start(&["-S"], &["sh", "-c", "read x; exit 3"]);
+    let (mut f, mut c) = start_workload(&["-S"], &["sh", "-c", "read x; exit 3"]);
     c.send(r#"{"execute":"cont"}"#);
     c.event();
     c.line();
@@ -108,7 +89,7 @@ fn exit_status_is_propagated() {
 
 #[test]
 fn death_by_a_foreign_signal_is_a_panic() {
-    let (mut f, mut c) = start(&["-S"], &["sh", "-c", "kill -SEGV $$"]);
+    let (mut f, mut c) = start_workload(&["-S"], &["sh", "-c", "kill -SEGV $$"]);
     c.send(r#"{"execute":"cont"}"#);
     assert_eq!(c.event(), r#"{"event": "RESUME"}"#);
     assert_eq!(c.line(), r#"{"return": {}}"#);
@@ -119,7 +100,7 @@ fn death_by_a_foreign_signal_is_a_panic() {
 
 #[test]
 fn powerdown_terminates_the_group_as_a_normal_shutdown() {
-    let (mut f, mut c) = start(&[], &["sleep", "300"]);
+    let (mut f, mut c) = start_workload(&[], &["sleep", "300"]);
     c.send(r#"{"execute":"system_powerdown"}"#);
     assert_eq!(c.event(), r#"{"event": "POWERDOWN"}"#);
     assert_eq!(c.line(), r#"{"return": {}}"#);
@@ -130,7 +111,7 @@ fn powerdown_terminates_the_group_as_a_normal_shutdown() {
 
 #[test]
 fn powerdown_while_paused_also_continues() {
-    let (mut f, mut c) = start(&[], &["sleep", "300"]);
+    let (mut f, mut c) = start_workload(&[], &["sleep", "300"]);
     c.send(r#"{"execute":"stop"}"#);
     c.event();
     c.line();
@@ -143,7 +124,7 @@ fn powerdown_while_paused_also_continues() {
 
 #[test]
 fn no_shutdown_keeps_fdmon_up_and_reset_restarts() {
-    let (_f, mut c) = start(&["-no-shutdown", "-S"], &["sh", "-c", "exit 7"]);
+    let (_f, mut c) = start_workload(&["-no-shutdown", "-S"], &["sh", "-c", "exit 7"]);
     c.send(r#"{"execute":"cont"}"#);
     assert_eq!(c.event(), r#"{"event": "RESUME"}"#);
     assert_eq!(c.line(), r#"{"return": {}}"#);
@@ -170,7 +151,7 @@ fn no_shutdown_keeps_fdmon_up_and_reset_restarts() {
 
 #[test]
 fn reset_restarts_a_running_workload_with_a_new_pid() {
-    let (f, mut c) = start(&[], &["sleep", "300"]);
+    let (f, mut c) = start_workload(&[], &["sleep", "300"]);
     let old = workload_pid(&mut c).unwrap();
     c.send(r#"{"execute":"system_reset"}"#);
     assert!(c.event().contains("RESET"));
@@ -196,7 +177,7 @@ fn reset_restarts_a_running_workload_with_a_new_pid() {
 
 #[test]
 fn hundred_rapid_resets_leave_no_zombie() {
-    let (f, mut c) = start(&[], &["sh", "-c", "sleep 300 & sleep 300"]);
+    let (f, mut c) = start_workload(&[], &["sh", "-c", "sleep 300 & sleep 300"]);
     for i in 0..100 {
         c.send(&format!(r#"{{"execute":"system_reset","id":{i}}}"#));
     }
@@ -216,7 +197,7 @@ fn quit_terminates_the_workload_then_exits_zero() {
     let ready = dir.str("ready");
     // Ignores SIGTERM: only the SIGKILL after the grace period ends it.
     let script = format!("trap '' TERM; touch {ready}; while :; do sleep 1; done");
-    let (mut f, mut c) = start(&["-shutdown-timeout", "0.5"], &["sh", "-c", &script]);
+    let (mut f, mut c) = start_workload(&["-shutdown-timeout", "0.5"], &["sh", "-c", &script]);
     wait_until("workload ready", || std::path::Path::new(&ready).exists());
     let pid = workload_pid(&mut c).unwrap();
     c.send(r#"{"execute":"quit"}"#);
@@ -232,7 +213,7 @@ fn sigterm_to_fdmon_and_a_second_signal_cuts_the_grace_short() {
     let dir = TempDir::new("sig");
     let ready = dir.str("ready");
     let script = format!("trap '' TERM; touch {ready}; while :; do sleep 1; done");
-    let (mut f, mut c) = start(&["-shutdown-timeout", "600"], &["sh", "-c", &script]);
+    let (mut f, mut c) = start_workload(&["-shutdown-timeout", "600"], &["sh", "-c", &script]);
     wait_until("workload ready", || std::path::Path::new(&ready).exists());
     f.signal(libc::SIGTERM);
     assert_eq!(c.event(), r#"{"event": "SHUTDOWN", "data": {"guest": false, "reason": "host-signal"}}"#);
@@ -302,7 +283,7 @@ fn exec_failure_at_start_up_and_on_cont() {
     let (code, _, err) = run(&["--", "/nonexistent/program"]);
     assert_eq!(code, Some(1));
     assert_eq!(err, "fdmon: cannot execute '/nonexistent/program': No such file or directory\n");
-    let (_f, mut c) = start(&["-S"], &["/nonexistent/program"]);
+    let (_f, mut c) = start_workload(&["-S"], &["/nonexistent/program"]);
     assert_eq!(
         c.cmd(r#"{"execute":"cont"}"#),
         r#"{"error": {"class": "GenericError", "desc": "cannot execute '/nonexistent/program': No such file or directory"}}"#
@@ -350,7 +331,7 @@ fn daemonize_is_ready_when_the_parent_exits() {
 
 #[test]
 fn name_uuid_and_process_name() {
-    let (f, mut c) = start(
+    let (f, mut c) = start_workload(
         &["-name", "guest=vm1,process=fdmonproc", "-uuid", "12345678-1234-1234-1234-123456789abc"],
         &["sleep", "300"],
     );
@@ -394,7 +375,7 @@ fn exec_failure_on_restart_leaves_prelaunch() {
     let dir = TempDir::new("restart");
     let prog = dir.str("myserver");
     std::fs::copy("/bin/sleep", &prog).unwrap();
-    let (_f, mut c) = start(&[], &[&prog, "300"]);
+    let (_f, mut c) = start_workload(&[], &[&prog, "300"]);
     assert!(workload_pid(&mut c).is_some());
     std::fs::remove_file(&prog).unwrap();
     c.send(r#"{"execute":"system_reset"}"#);

@@ -530,3 +530,23 @@ pub fn qemu_available() -> bool {
     }
     ok
 }
+
+/// fdmon with `extra` options and `-- workload`, QMP on a socketpair, negotiated.
+pub fn start_workload(extra: &[&str], workload: &[&str]) -> (Fdmon, Client) {
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut args: Vec<&str> = QMP_PAIR_ARGS.to_vec();
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.extend_from_slice(workload);
+    let f = spawn_with_fds(&args, vec![OwnedFd::from(b)]);
+    let mut c = Client::new(a);
+    c.negotiate();
+    (f, c)
+}
+
+/// The workload's pid from `query-workload`, if it runs.
+pub fn workload_pid(c: &mut Client) -> Option<i32> {
+    let v = parse(&c.cmd(r#"{"execute":"query-workload"}"#));
+    let w = v.as_object()?.get("return")?.as_object()?.get("workload")?.as_object()?.clone();
+    w.get("pid").and_then(|p| p.as_i64()).map(|p| p as i32)
+}
