@@ -176,14 +176,27 @@ impl State {
         self.emit("SHUTDOWN", Some(data));
     }
 
-    /// Starts the workload; once it is ready (at once without `-ready`), WORKLOAD_READY.
+    /// Starts the workload; once it is ready (at once without `-ready`: then the caller
+    /// sends its own events first and calls [`State::announce_ready`]), WORKLOAD_READY.
+    fn start_workload_quietly(&mut self) -> Result<(), String> {
+        match &mut self.workload {
+            Some(w) => w.start().map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts the workload, and WORKLOAD_READY at once if it is ready at once.
     pub fn start_workload(&mut self) -> Result<(), String> {
-        let Some(w) = &mut self.workload else { return Ok(()) };
-        w.start()?;
-        if w.ready {
+        self.start_workload_quietly()?;
+        self.announce_ready();
+        Ok(())
+    }
+
+    /// WORKLOAD_READY for a start that was ready as soon as it exec'd.
+    fn announce_ready(&mut self) {
+        if self.workload.as_ref().is_some_and(|w| w.ready) {
             self.workload_ready();
         }
-        Ok(())
     }
 
     /// The readiness fd has news (see `workload`).
@@ -260,10 +273,13 @@ impl State {
                     }
                 }
                 if start {
-                    self.start_workload().map_err(QmpError::generic)?;
+                    self.start_workload_quietly().map_err(QmpError::generic)?;
                 }
                 self.run_state = RunState::Running;
                 self.emit("RESUME", None);
+                if start {
+                    self.announce_ready();
+                }
                 Ok(())
             }
         }
