@@ -19,8 +19,17 @@ fn start(extra: &[&str], workload: &[&str]) -> (Fdmon, Client) {
     (f, c)
 }
 
+/// Every start is followed by WORKLOAD_READY (at once: no `-ready`); returns its pid.
+fn ready_event(c: &mut Client) -> i32 {
+    let e = c.event();
+    let pid = e.strip_prefix(r#"{"event": "WORKLOAD_READY", "data": {"pid": "#).and_then(|r| r.strip_suffix("}}"));
+    pid.and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("not WORKLOAD_READY: {e}"))
+}
+
 fn workload_pid(c: &mut Client) -> Option<i32> {
-    let r = c.cmd(r#"{"execute":"query-workload"}"#);
+    // Skips events (a restart's WORKLOAD_READY may come first).
+    c.send(r#"{"execute":"query-workload"}"#);
+    let r = c.reply();
     let v = parse(&r);
     let w = v.as_object()?.get("return")?.as_object()?.get("workload")?.as_object()?.clone();
     w.get("pid").and_then(|p| p.as_i64()).map(|p| p as i32)
@@ -52,7 +61,8 @@ fn children_of(pid: i32) -> Vec<(i32, char)> {
 }
 
 fn status(c: &mut Client) -> String {
-    c.cmd(r#"{"execute":"query-status"}"#)
+    c.send(r#"{"execute":"query-status"}"#);
+    c.reply()
 }
 
 #[test]
@@ -88,8 +98,10 @@ fn dash_s_waits_for_cont() {
     assert_eq!(workload_pid(&mut c), None);
     c.send(r#"{"execute":"cont"}"#);
     assert_eq!(c.event(), r#"{"event": "RESUME"}"#);
+    let ready = ready_event(&mut c);
     assert_eq!(c.line(), r#"{"return": {}}"#);
     let pid = workload_pid(&mut c).expect("started by cont");
+    assert_eq!(pid, ready);
     assert!(proc_stat(pid).is_some());
 }
 
@@ -98,6 +110,7 @@ fn exit_status_is_propagated() {
     let (mut f, mut c) = start(&["-S"], &["sh", "-c", "read x; exit 3"]);
     c.send(r#"{"execute":"cont"}"#);
     c.event();
+    ready_event(&mut c);
     c.line();
     let _ = &mut c;
     // The workload reads fdmon's stdin (/dev/null here): EOF at once, exit 3.
@@ -111,6 +124,7 @@ fn death_by_a_foreign_signal_is_a_panic() {
     let (mut f, mut c) = start(&["-S"], &["sh", "-c", "kill -SEGV $$"]);
     c.send(r#"{"execute":"cont"}"#);
     assert_eq!(c.event(), r#"{"event": "RESUME"}"#);
+    ready_event(&mut c);
     assert_eq!(c.line(), r#"{"return": {}}"#);
     assert_eq!(c.event(), r#"{"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-panic"}}"#);
     c.expect_eof();
@@ -146,6 +160,7 @@ fn no_shutdown_keeps_fdmon_up_and_reset_restarts() {
     let (_f, mut c) = start(&["-no-shutdown", "-S"], &["sh", "-c", "exit 7"]);
     c.send(r#"{"execute":"cont"}"#);
     assert_eq!(c.event(), r#"{"event": "RESUME"}"#);
+    ready_event(&mut c);
     assert_eq!(c.line(), r#"{"return": {}}"#);
     assert_eq!(c.event(), r#"{"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-shutdown"}}"#);
     assert_eq!(c.event(), r#"{"event": "STOP"}"#);
@@ -162,6 +177,7 @@ fn no_shutdown_keeps_fdmon_up_and_reset_restarts() {
     assert!(status(&mut c).contains("prelaunch"));
     c.send(r#"{"execute":"cont"}"#);
     assert_eq!(c.event(), r#"{"event": "RESUME"}"#);
+    ready_event(&mut c);
     assert_eq!(c.line(), r#"{"return": {}}"#);
     // It exits again at once.
     assert!(c.event().contains("guest-shutdown"));
@@ -406,7 +422,8 @@ fn exec_failure_on_restart_leaves_prelaunch() {
     std::fs::copy("/bin/sleep", &prog).unwrap();
     c.send(r#"{"execute":"cont"}"#);
     assert_eq!(c.event(), r#"{"event": "RESUME"}"#);
-    assert_eq!(c.line(), r#"{"return": {}}"#);
+    // WORKLOAD_READY comes before or after the reply (the start waits for the old reap).
+    assert_eq!(c.reply(), r#"{"return": {}}"#);
     // Starts as soon as the old one (killed by the reset) has been reaped.
     wait_until("restarted workload", || workload_pid(&mut c).is_some());
 }
