@@ -290,6 +290,10 @@ fn start(config: Config) -> Result<i32, String> {
     }
 
     let code = crate::event_loop::run(&mut state, &signals);
+    if state.ready_report.as_ref().is_some_and(|r| r.daemon.is_some()) {
+        // The caller of -daemonize still waits (its status is 1 when this process ends).
+        eprintln!("fdmon: exiting before the workload was ready");
+    }
     drop(state);
     drop(pidfile);
     // The -pass-fd fds (still adopted here) stay open for every workload start until now.

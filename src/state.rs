@@ -392,7 +392,7 @@ impl State {
         let expected_term = w.expect_term;
         let was_ready = w.ready;
         w.exited(status);
-        if !was_ready {
+        if !was_ready && self.exit.is_none() {
             let how = match status {
                 WaitStatus::Exited(c) => format!("exited with status {c}"),
                 WaitStatus::Signaled(s) => format!("was killed by signal {s}"),

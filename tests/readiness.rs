@@ -325,6 +325,17 @@ fn daemonize_fails_when_the_workload_dies_first() {
         assert_eq!(String::from_utf8_lossy(&out.stderr), format!("fdmon: the workload {why} before it was ready\n"));
         wait_until("the daemon to go", || !std::path::Path::new(&pidfile).exists());
     }
+    // `quit` before the workload is ready: the caller is told too.
+    let script = format!("while [ ! -e {sock} ]; do sleep 0.02; done; {} -client {sock} quit; exec sleep 60", bin());
+    let out = Command::new(bin())
+        .args(["-daemonize", "-pidfile", &pidfile, "-chardev", &chardev, "-mon", "chardev=m,mode=control"])
+        .args(["-ready", "fd=5", "--", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.ends_with("fdmon: exiting before the workload was ready\n"), "{err}");
 }
 
 #[test]
