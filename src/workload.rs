@@ -210,7 +210,7 @@ impl Workload {
         };
         let extra = pipe.as_ref().map(|((_, w), n)| (w.as_fd(), *n));
         let spawned = process::spawn_with(&spec, extra);
-        if let Some((p, _)) = pipe {
+        if let (Some((p, _)), Ok(_)) = (pipe, &spawned) {
             // The write end now lives in the workload only.
             self.ready_pipe = Some(p.0);
         }

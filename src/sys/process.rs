@@ -696,6 +696,45 @@ mod tests {
         }
     }
 
+    /// The extra fd reaches the child at its number, also when that number is where the
+    /// exec-failure pipe would be (the next two free numbers after our own pipe), and exec
+    /// failures are still reported then.
+    #[test]
+    fn spawn_with_places_the_extra_fd() {
+        let _g = lock();
+        let (r, w) = fd::pipe(false).unwrap();
+        let probe = fd::dup_cloexec(r.as_fd()).unwrap();
+        // Likely the write end of spawn's exec-failure pipe (another thread may take it first:
+        // then this is an ordinary placement).
+        let n = probe.as_raw_fd() + 1;
+        drop(probe);
+        let argv = args(&["sh", "-c", "echo via-extra >&\"$0\"; exec 0<&-", &n.to_string()]);
+        let spec = SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: None, stdio: [None; 3] };
+        let pid = spawn_with(&spec, Some((w.as_fd(), n))).unwrap();
+        drop(w);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        loop {
+            match fd::read(r.as_fd(), &mut buf) {
+                Ok(0) => break,
+                Ok(k) => got.extend_from_slice(&buf[..k]),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, b"via-extra\n");
+        assert_eq!(wait_pid(pid).unwrap(), WaitStatus::Exited(0));
+        let (_r2, w2) = fd::pipe(false).unwrap();
+        let argv = args(&["/nonexistent/fdmon-no-such-program"]);
+        let spec = SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: None, stdio: [None; 3] };
+        match spawn_with(&spec, Some((w2.as_fd(), n))) {
+            Err(SpawnError::Exec(e)) => assert_eq!(e.raw_os_error(), Some(libc::ENOENT)),
+            other => panic!("{other:?}"),
+        }
+        for bad in [2, 0] {
+            assert!(matches!(spawn_with(&spec, Some((w2.as_fd(), bad))), Err(SpawnError::Fork(_))));
+        }
+    }
+
     #[test]
     fn spawn_bad_spec() {
         assert!(matches!(run(&[], &[]), Err(SpawnError::Fork(_))));
