@@ -515,3 +515,38 @@ fn hostile_datagrams_stay_bounded() {
     std::fs::write(&g, "").unwrap();
     assert_eq!(ready_event(&mut c), pid);
 }
+
+/// The README's `-ready notify` Makefile block, run by `make` with a server that becomes ready
+/// after a delay: the client tests on the next line find it ready, with no sleep or retry.
+#[test]
+fn readme_makefile_needs_no_sleep() {
+    require_systemd_notify();
+    assert!(
+        Command::new("make").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success()),
+        "make is missing"
+    );
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("```makefile\n").expect("the -ready Makefile block") + "```makefile\n".len();
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let dir = TempDir::new("ready-make");
+    std::fs::write(dir.path("Makefile"), block).unwrap();
+    let script = |name: &str, body: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(dir.path(name), format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(dir.path(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    script("server", "sleep 0.5; touch up; systemd-notify --ready; exec sleep 60");
+    script("run-client-tests", "test -e up && fdmon -client m.sock query-workload | grep -q '\"ready\": true'");
+    let _guard = Daemon(dir.str("fdmon.pid"));
+    let bin_dir = std::path::Path::new(bin()).parent().unwrap().to_string_lossy().into_owned();
+    let path = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
+    let out = Command::new("make")
+        .args(["--no-print-directory", "check"])
+        .current_dir(&dir.0)
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_until("the daemon to go", || !dir.path("fdmon.pid").exists() && !dir.path("m.sock").exists());
+}
