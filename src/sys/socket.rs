@@ -994,6 +994,42 @@ mod tests {
         assert_eq!(fd::read(r.as_fd(), &mut buf).unwrap(), 0);
     }
 
+    /// A notify-style datagram socket: credentials on every datagram, at most
+    /// MAX_RECV_FDS fds kept (the rest closed by the kernel), oversized datagrams flagged.
+    #[test]
+    fn datagram_credentials_fds_and_truncation() {
+        let path = crate::sys::testutil::TempPath::new("dgram");
+        let addr = UnixAddr::Path(path.0.as_os_str().as_encoded_bytes().to_vec());
+        let rx = unix_datagram_bind(&addr, true).unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(recv_datagram(rx.as_fd(), &mut buf).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        let tx = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        tx.connect(&path.0).unwrap();
+        let (r, w) = fd::pipe(false).unwrap();
+        let dups: Vec<OwnedFd> = (0..20).map(|_| fd::dup_cloexec(w.as_fd()).unwrap()).collect();
+        let borrowed: Vec<BorrowedFd> = dups.iter().map(|d| d.as_fd()).collect();
+        send_with_fds(tx.as_fd(), b"READY=1", &borrowed).unwrap();
+        drop(borrowed);
+        drop(dups);
+        drop(w);
+        let d = recv_datagram(rx.as_fd(), &mut buf).unwrap();
+        assert_eq!((&buf[..d.len], d.truncated), (&b"READY=1"[..], false));
+        // SAFETY: geteuid has no preconditions.
+        let uid = unsafe { libc::geteuid() };
+        assert_eq!(d.creds, Some(Creds { pid: crate::sys::process::getpid(), uid }));
+        assert!(!d.fds.is_empty() && d.fds.len() <= MAX_RECV_FDS, "{}", d.fds.len());
+        drop(d);
+        wait_readable(r.as_fd());
+        assert_eq!(fd::read(r.as_fd(), &mut buf).unwrap(), 0, "a passed fd survived");
+        tx.send(&[b'x'; 100]).unwrap();
+        let d = recv_datagram(rx.as_fd(), &mut buf).unwrap();
+        assert_eq!((d.len, d.truncated), (64, true));
+        assert_eq!(recv_datagram(rx.as_fd(), &mut buf).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        // Sending to it by address.
+        assert_eq!(unix_datagram_send(&addr, b"hi").unwrap(), 2);
+        assert_eq!(recv_datagram(rx.as_fd(), &mut buf).unwrap().len, 2);
+    }
+
     #[test]
     fn recv_would_block_on_nonblocking() {
         let (a, b) = socketpair().unwrap();
