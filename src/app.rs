@@ -142,6 +142,9 @@ fn start(config: Config) -> Result<i32, String> {
             std::env::remove_var(&k);
         }
     }
+    // fdmon's own service manager (a systemd Type=notify service): told READY=1 when fdmon is
+    // ready; the workload never sees this socket.
+    let supervisor = crate::notify::take_supervisor_socket();
     let mut state = State::new();
     state.no_shutdown = config.no_shutdown;
     state.name = config.name.clone();
@@ -251,27 +254,37 @@ fn start(config: Config) -> Result<i32, String> {
         if state.chardevs.iter().flatten().any(|c| c.is_stdio_tty()) {
             w.keep_terminal();
         }
-        if !config.start_paused {
-            w.start().map_err(|e| format!("fdmon: {e}"))?;
+        if config.ready == opts::Readiness::Notify {
+            let sock = crate::notify::NotifySocket::create()?;
+            std::env::set_var("NOTIFY_SOCKET", sock.path());
+            w.set_readiness(config.ready, Some(sock));
+        } else {
+            w.set_readiness(config.ready, None);
         }
         state.workload = Some(w);
+        if !config.start_paused {
+            state.start_workload().map_err(|e| format!("fdmon: {e}"))?;
+        }
     }
     state.run_state = if config.start_paused { RunState::Prelaunch } else { RunState::Running };
 
     if let Some(p) = &mut pidfile {
         write_pid(p)?;
     }
-    if let Some(w) = ready {
-        let _ = sys::fd::write(w.as_fd(), &[0]);
-        drop(w);
-        if let Ok(null) = sys::fd::open_devnull() {
-            for target in 0..3 {
-                let _ = sys::fd::dup2_to(null.as_fd(), target);
-            }
-        }
+    // Ready: every monitor listens and the workload (if one started) is ready; with -S there
+    // is no workload start to wait for. Otherwise the event loop reports it later
+    // (`State::report_ready`), or the failure if the workload ends first.
+    state.ready_report = Some(crate::state::ReadyReport { daemon: ready, supervisor });
+    let workload_pending = state.workload.as_ref().is_some_and(|w| w.pid.is_some() && !w.ready);
+    if !workload_pending {
+        state.report_ready();
     }
 
     let code = crate::event_loop::run(&mut state, &signals);
+    if state.ready_report.as_ref().is_some_and(|r| r.daemon.is_some()) {
+        // The caller of -daemonize still waits (its status is 1 when this process ends).
+        eprintln!("fdmon: exiting before the workload was ready");
+    }
     drop(state);
     drop(pidfile);
     // The -pass-fd fds (still adopted here) stay open for every workload start until now.

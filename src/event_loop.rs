@@ -140,6 +140,8 @@ enum Token {
     Write(usize),
     /// A reconnecting client's connect in progress.
     Connecting(usize),
+    /// The workload's readiness socket or pipe (see `notify`).
+    Readiness,
 }
 
 struct Loop {
@@ -209,6 +211,10 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
                 }
             }
         }
+        if let Some(fd) = state.workload.as_ref().and_then(|w| w.readiness_fd()) {
+            fds.push(PollFd::new(fd.as_raw_fd(), poll::IN));
+            tokens.push(Token::Readiness);
+        }
         if state.resetting() {
             let t = now + RESET_RESCAN;
             deadline = Some(deadline.map_or(t, |d| d.min(t)));
@@ -253,6 +259,7 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
                     }
                 }
                 Token::Connecting(slot) => reconnect(state, slot, true),
+                Token::Readiness => state.on_readiness_input(),
             }
         }
     }

@@ -12,6 +12,7 @@ pub mod event_loop;
 pub mod fdset;
 pub mod json;
 pub mod monitor;
+pub mod notify;
 pub mod opts;
 pub mod state;
 pub mod sys;

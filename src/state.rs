@@ -3,6 +3,7 @@
 //! `workload` and events through the monitors, and never blocks on a peer.
 #![forbid(unsafe_code)]
 
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use crate::chardev::{Chardev, Conn};
@@ -68,6 +69,16 @@ pub struct State {
     pub workload: Option<Workload>,
     pub exit: Option<ExitRequest>,
     pub shutdown_timeout: Duration,
+    /// Who waits for fdmon to be ready (see [`ReadyReport`]); `None` once told.
+    pub ready_report: Option<ReadyReport>,
+}
+
+/// Whom fdmon tells once it is ready: the original process of `-daemonize` (a status byte:
+/// 0 ready, 1 failed) and a service manager's `NOTIFY_SOCKET` (`READY=1`).
+#[derive(Default)]
+pub struct ReadyReport {
+    pub daemon: Option<std::os::fd::OwnedFd>,
+    pub supervisor: Option<std::ffi::OsString>,
 }
 
 pub const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
@@ -91,6 +102,7 @@ impl State {
             workload: None,
             exit: None,
             shutdown_timeout: Duration::from_secs(5),
+            ready_report: None,
         }
     }
 
@@ -229,6 +241,67 @@ impl State {
         self.emit("SHUTDOWN", Some(data));
     }
 
+    /// Starts the workload; once it is ready (at once without `-ready`: then the caller
+    /// sends its own events first and calls [`State::announce_ready`]), WORKLOAD_READY.
+    fn start_workload_quietly(&mut self) -> Result<(), String> {
+        match &mut self.workload {
+            Some(w) => w.start().map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts the workload, and WORKLOAD_READY at once if it is ready at once.
+    pub fn start_workload(&mut self) -> Result<(), String> {
+        self.start_workload_quietly()?;
+        self.announce_ready();
+        Ok(())
+    }
+
+    /// WORKLOAD_READY for a start that was ready as soon as it exec'd.
+    fn announce_ready(&mut self) {
+        if self.workload.as_ref().is_some_and(|w| w.ready) {
+            self.workload_ready();
+        }
+    }
+
+    /// The readiness fd has news (see `workload`).
+    pub fn on_readiness_input(&mut self) {
+        if self.workload.as_mut().is_some_and(|w| w.on_readiness_input()) {
+            self.workload_ready();
+        }
+    }
+
+    fn workload_ready(&mut self) {
+        let Some(pid) = self.workload.as_ref().and_then(|w| w.pid) else { return };
+        self.emit("WORKLOAD_READY", Some(Object::new().with("pid", Value::Int(i64::from(pid)))));
+        self.report_ready();
+    }
+
+    /// Tells whoever waits (see [`ReadyReport`]) that fdmon is ready; a daemon's stdio becomes
+    /// `/dev/null` then. Once.
+    pub fn report_ready(&mut self) {
+        let Some(r) = self.ready_report.take() else { return };
+        if let Some(w) = r.daemon {
+            let _ = crate::sys::fd::write(w.as_fd(), &[0]);
+            drop(w);
+            daemon_stdio_to_null();
+        }
+        if let Some(s) = r.supervisor {
+            crate::notify::tell_supervisor(&s);
+        }
+    }
+
+    /// The workload ended before it was ready: a waiting `-daemonize` caller gets `text` on
+    /// its stderr and a failure status. A service manager is not told (fdmon's own exit or a
+    /// later ready start tells it).
+    fn report_not_ready(&mut self, text: &str) {
+        let Some(w) = self.ready_report.as_mut().and_then(|r| r.daemon.take()) else { return };
+        eprintln!("{text}");
+        let _ = crate::sys::fd::write(w.as_fd(), &[1]);
+        drop(w);
+        daemon_stdio_to_null();
+    }
+
     fn workload_alive(&self) -> bool {
         self.workload.as_ref().is_some_and(|w| w.pid.is_some())
     }
@@ -253,18 +326,25 @@ impl State {
             RunState::Running => Ok(()),
             RunState::Shutdown => Err(QmpError::generic("Resetting the Virtual Machine is required")),
             RunState::Prelaunch | RunState::Paused => {
+                let mut start = false;
                 if let Some(w) = &mut self.workload {
                     if w.resetting {
                         // The old tree is still dying: the new workload starts once it is gone.
                         w.start_pending = true;
                     } else if w.pid.is_none() {
-                        w.start().map_err(QmpError::generic)?;
+                        start = true;
                     } else {
                         w.signal_tree(libc::SIGCONT);
                     }
                 }
+                if start {
+                    self.start_workload_quietly().map_err(QmpError::generic)?;
+                }
                 self.run_state = RunState::Running;
                 self.emit("RESUME", None);
+                if start {
+                    self.announce_ready();
+                }
                 Ok(())
             }
         }
@@ -307,9 +387,10 @@ impl State {
             return;
         }
         w.start_pending = false;
-        if let Err(e) = w.start() {
+        if let Err(e) = self.start_workload() {
             // The reset already answered: report on stderr and wait for `cont`.
             eprintln!("fdmon: {e}");
+            self.report_not_ready("fdmon: the workload failed before it was ready");
             self.run_state = RunState::Prelaunch;
         }
     }
@@ -374,7 +455,16 @@ impl State {
             return;
         }
         let expected_term = w.expect_term;
+        let was_ready = w.ready;
         w.exited(status);
+        if !was_ready && self.exit.is_none() {
+            let how = match status {
+                WaitStatus::Exited(c) => format!("exited with status {c}"),
+                WaitStatus::Signaled(s) => format!("was killed by signal {s}"),
+                _ => "ended".to_string(),
+            };
+            self.report_not_ready(&format!("fdmon: the workload {how} before it was ready"));
+        }
         if self.exit.is_some() {
             return;
         }
@@ -431,6 +521,15 @@ impl State {
 
     pub fn workload_alive_for_exit(&self) -> bool {
         self.workload_alive()
+    }
+}
+
+/// A daemon's fds 0, 1 and 2 become `/dev/null` once its caller has its answer.
+fn daemon_stdio_to_null() {
+    if let Ok(null) = crate::sys::fd::open_devnull() {
+        for target in 0..3 {
+            let _ = crate::sys::fd::dup2_to(null.as_fd(), target);
+        }
     }
 }
 

@@ -14,6 +14,8 @@ use std::os::unix::ffi::OsStrExt;
 
 use crate::error::os_text;
 use crate::json::{Object, Value};
+use crate::notify::{NotifySocket, PipeNews, ReadyPipe};
+use crate::opts::Readiness;
 use crate::sys::process::{self, Pid, SpawnError, SpawnSpec, WaitStatus};
 
 pub struct Workload {
@@ -42,6 +44,16 @@ pub struct Workload {
     stdio: Option<OwnedFd>,
     /// fdmon reads the terminal itself (a stdio chardev on it): the workload never gets it.
     keep_tty: bool,
+    /// `-ready`: how a start becomes ready (see `notify`).
+    ready_mode: Readiness,
+    /// `-ready notify`: the private socket, one for fdmon's lifetime.
+    notify: Option<NotifySocket>,
+    /// `-ready fd=N`: the read end for the current start, until it said something.
+    ready_pipe: Option<ReadyPipe>,
+    /// The current start is ready.
+    pub ready: bool,
+    /// The last `STATUS=` the current start sent.
+    pub status: Option<String>,
 }
 
 impl Workload {
@@ -69,7 +81,61 @@ impl Workload {
             start_pending: false,
             stdio: None,
             keep_tty: false,
+            ready_mode: Readiness::Exec,
+            notify: None,
+            ready_pipe: None,
+            ready: false,
+            status: None,
         })
+    }
+
+    /// How every start becomes ready; `notify` is the socket for [`Readiness::Notify`] (its
+    /// path must be the `NOTIFY_SOCKET` of fdmon's environment).
+    pub fn set_readiness(&mut self, mode: Readiness, notify: Option<NotifySocket>) {
+        self.ready_mode = mode;
+        self.notify = notify;
+    }
+
+    /// The fd the event loop polls for readiness news: the notify socket (always, so the fds
+    /// datagrams carry are closed at once and STATUS stays current), or the pipe until it spoke.
+    pub fn readiness_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        match (&self.notify, &self.ready_pipe) {
+            (Some(n), _) => Some(n.fd()),
+            (None, Some(p)) => Some(p.fd()),
+            (None, None) => None,
+        }
+    }
+
+    /// Reads what the readiness fd has; true when the current start just became ready.
+    pub fn on_readiness_input(&mut self) -> bool {
+        if let Some(n) = &self.notify {
+            let notice = n.read();
+            if self.pid.is_none() {
+                return false;
+            }
+            if notice.status.is_some() {
+                self.status = notice.status;
+            }
+            if notice.ready && !self.ready {
+                self.ready = true;
+                return true;
+            }
+            return false;
+        }
+        let Some(p) = &self.ready_pipe else { return false };
+        match p.read() {
+            PipeNews::Nothing => false,
+            PipeNews::Closed => {
+                self.ready_pipe = None;
+                false
+            }
+            PipeNews::Ready => {
+                self.ready_pipe = None;
+                let became = self.pid.is_some() && !self.ready;
+                self.ready |= became;
+                became
+            }
+        }
     }
 
     /// fdmon's own monitor reads the terminal: the workload runs in its background.
@@ -128,8 +194,29 @@ impl Workload {
             foreground_tty: if give_tty { Some(stdin.as_fd()) } else { None },
             stdio: [io, io, io],
         };
-        match process::spawn(&spec) {
+        self.ready = false;
+        self.status = None;
+        self.ready_pipe = None;
+        if let Some(n) = &self.notify {
+            // Whatever is queued came from a tree that is gone.
+            n.discard();
+        }
+        let pipe = match self.ready_mode {
+            Readiness::Fd(n) => Some((
+                ReadyPipe::new().map_err(|e| format!("cannot start workload '{}': {}", self.program, os_text(&e)))?,
+                n,
+            )),
+            _ => None,
+        };
+        let extra = pipe.as_ref().map(|((_, w), n)| (w.as_fd(), *n));
+        let spawned = process::spawn_with(&spec, extra);
+        if let (Some((p, _)), Ok(_)) = (pipe, &spawned) {
+            // The write end now lives in the workload only.
+            self.ready_pipe = Some(p.0);
+        }
+        match spawned {
             Ok(pid) => {
+                self.ready = self.ready_mode == Readiness::Exec;
                 self.pid = Some(pid);
                 self.last_pgid = Some(pid);
                 self.expect_term = false;
@@ -202,6 +289,8 @@ impl Workload {
     /// `system_reset`: SIGKILL to the whole tree, without waiting. The old child is reaped
     /// later (`on_reaped`); [`Workload::reset_step`] tells when the tree is gone.
     pub fn begin_reset(&mut self) {
+        self.ready = false;
+        self.ready_pipe = None;
         self.signal_tree(libc::SIGKILL);
         if let Some(pid) = self.pid.take() {
             self.old_pid = Some(pid);
@@ -240,14 +329,18 @@ impl Workload {
         }
         self.old_pid = None;
         let current = self.pid.take();
+        let (ready, pipe) = (self.ready, self.ready_pipe.take());
         self.exited(status);
         self.pid = current;
+        (self.ready, self.ready_pipe) = (ready, pipe);
         true
     }
 
     /// Records the child's end and takes the terminal back.
     pub fn exited(&mut self, status: WaitStatus) {
         self.pid = None;
+        self.ready = false;
+        self.ready_pipe = None;
         self.last_exit = Some(status);
         if self.tty {
             // Take the terminal back only from our own workload's group.
@@ -262,6 +355,10 @@ impl Workload {
         let mut o = Object::new().with("program", Value::from(self.program.as_str()));
         if let Some(pid) = self.pid {
             o.insert("pid", Value::Int(i64::from(pid)));
+        }
+        o.insert("ready", Value::Bool(self.ready && self.pid.is_some()));
+        if let Some(s) = &self.status {
+            o.insert("status", Value::from(s.as_str()));
         }
         match self.last_exit {
             Some(WaitStatus::Exited(c)) => o.insert("exit-code", Value::Int(i64::from(c))),

@@ -173,6 +173,31 @@ fn wait_ready_sees_a_workload_that_is_already_up() {
 }
 
 #[test]
+fn wait_ready_waits_for_a_ready_fd_line() {
+    let gates = TempDir::new("client-gate");
+    let go = gates.str("go");
+    let script = format!("while [ ! -e {go} ]; do sleep 0.02; done; echo >&5; exec sleep 60");
+    let (_d, _f, path) = server(&["-ready", "fd=5", "--", "sh", "-c", &script]);
+    // A bounded wait that ends first says so.
+    let (code, out, err) = client(&[&path, "-timeout", "0.3", "-wait-ready"]);
+    assert_eq!((code, out.as_str()), (Some(3), ""));
+    assert!(err.contains("timed out waiting for event WORKLOAD_READY"), "{err}");
+    let mut waiter = Command::new(bin())
+        .args(["-client", &path, "-timeout", "20", "-wait-ready"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(QUIET);
+    assert!(waiter.try_wait().unwrap().is_none(), "-wait-ready returned before the workload was ready");
+    std::fs::write(&go, "").unwrap();
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()), (Some(0), ""));
+    let v = parse(String::from_utf8_lossy(&out.stdout).trim_end());
+    assert_eq!(v.as_object().unwrap().get("ready").and_then(|r| r.as_bool()), Some(true), "{v:?}");
+}
+
+#[test]
 fn fd_address_is_an_inherited_connected_socket() {
     let (a, b) = UnixStream::pair().unwrap();
     let _f = spawn_with_fds(QMP_PAIR_ARGS, vec![OwnedFd::from(a)]);

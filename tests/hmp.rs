@@ -414,7 +414,7 @@ fn workload_info() {
     let w = hmp(&mut c, "info workload");
     let pid = w
         .strip_prefix("workload: sleep, pid ")
-        .and_then(|r| r.strip_suffix("\r\n"))
+        .and_then(|r| r.strip_suffix(", ready\r\n"))
         .and_then(|p| p.parse::<i32>().ok())
         .unwrap_or_else(|| panic!("{w:?}"));
     assert!(pid > 0);

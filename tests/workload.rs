@@ -7,6 +7,13 @@ use common::*;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
+/// Every start is followed by WORKLOAD_READY (at once: no `-ready`); returns its pid.
+fn ready_event(c: &mut Client) -> i32 {
+    let e = c.event();
+    let pid = e.strip_prefix(r#"{"event": "WORKLOAD_READY", "data": {"pid": "#).and_then(|r| r.strip_suffix("}}"));
+    pid.and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("not WORKLOAD_READY: {e}"))
+}
+
 /// Field 3 (state) and field 5 (pgrp) of /proc/PID/stat.
 fn proc_stat(pid: i32) -> Option<(char, i32, i32)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -33,7 +40,8 @@ fn children_of(pid: i32) -> Vec<(i32, char)> {
 }
 
 fn status(c: &mut Client) -> String {
-    c.cmd(r#"{"execute":"query-status"}"#)
+    c.send(r#"{"execute":"query-status"}"#);
+    c.reply()
 }
 
 #[test]
@@ -69,8 +77,10 @@ fn dash_s_waits_for_cont() {
     assert_eq!(workload_pid(&mut c), None);
     c.send(r#"{"execute":"cont"}"#);
     assert_eq!(c.event(), r#"{"event": "RESUME"}"#);
+    let ready = ready_event(&mut c);
     assert_eq!(c.line(), r#"{"return": {}}"#);
     let pid = workload_pid(&mut c).expect("started by cont");
+    assert_eq!(pid, ready);
     assert!(proc_stat(pid).is_some());
 }
 
@@ -79,6 +89,7 @@ fn exit_status_is_propagated() {
     let (mut f, mut c) = start_workload(&["-S"], &["sh", "-c", "read x; exit 3"]);
     c.send(r#"{"execute":"cont"}"#);
     c.event();
+    ready_event(&mut c);
     c.line();
     let _ = &mut c;
     // The workload reads fdmon's stdin (/dev/null here): EOF at once, exit 3.
@@ -92,6 +103,7 @@ fn death_by_a_foreign_signal_is_a_panic() {
     let (mut f, mut c) = start_workload(&["-S"], &["sh", "-c", "kill -SEGV $$"]);
     c.send(r#"{"execute":"cont"}"#);
     assert_eq!(c.event(), r#"{"event": "RESUME"}"#);
+    ready_event(&mut c);
     assert_eq!(c.line(), r#"{"return": {}}"#);
     assert_eq!(c.event(), r#"{"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-panic"}}"#);
     c.expect_eof();
@@ -127,6 +139,7 @@ fn no_shutdown_keeps_fdmon_up_and_reset_restarts() {
     let (_f, mut c) = start_workload(&["-no-shutdown", "-S"], &["sh", "-c", "exit 7"]);
     c.send(r#"{"execute":"cont"}"#);
     assert_eq!(c.event(), r#"{"event": "RESUME"}"#);
+    ready_event(&mut c);
     assert_eq!(c.line(), r#"{"return": {}}"#);
     assert_eq!(c.event(), r#"{"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-shutdown"}}"#);
     assert_eq!(c.event(), r#"{"event": "STOP"}"#);
@@ -143,6 +156,7 @@ fn no_shutdown_keeps_fdmon_up_and_reset_restarts() {
     assert!(status(&mut c).contains("prelaunch"));
     c.send(r#"{"execute":"cont"}"#);
     assert_eq!(c.event(), r#"{"event": "RESUME"}"#);
+    ready_event(&mut c);
     assert_eq!(c.line(), r#"{"return": {}}"#);
     // It exits again at once.
     assert!(c.event().contains("guest-shutdown"));
@@ -391,7 +405,8 @@ fn exec_failure_on_restart_leaves_prelaunch() {
     std::fs::copy("/bin/sleep", &prog).unwrap();
     c.send(r#"{"execute":"cont"}"#);
     assert_eq!(c.event(), r#"{"event": "RESUME"}"#);
-    assert_eq!(c.line(), r#"{"return": {}}"#);
+    // WORKLOAD_READY comes before or after the reply (the start waits for the old reap).
+    assert_eq!(c.reply(), r#"{"return": {}}"#);
     // Starts as soon as the old one (killed by the reset) has been reaped.
     wait_until("restarted workload", || workload_pid(&mut c).is_some());
 }

@@ -150,8 +150,14 @@ pub static CHARDEV_BACKEND: Ty = Ty::Union {
 static CHARDEV_ADD_ARGS: Ty = Ty::Obj(&[req("id", &STR), req("backend", &CHARDEV_BACKEND)]);
 static CHARDEV_RETURN: Ty = Ty::Obj(&[opt("pty", &STR)]);
 
-static WORKLOAD_INFO: Ty =
-    Ty::Obj(&[req("program", &STR), opt("pid", &INT), opt("exit-code", &INT), opt("exit-signal", &INT)]);
+static WORKLOAD_INFO: Ty = Ty::Obj(&[
+    req("program", &STR),
+    opt("pid", &INT),
+    req("ready", &BOOL),
+    opt("status", &STR),
+    opt("exit-code", &INT),
+    opt("exit-signal", &INT),
+]);
 static WORKLOAD_INFO_OPT: Ty = Ty::Obj(&[opt("workload", &WORKLOAD_INFO)]);
 
 // ---- events ------------------------------------------------------------------------------
@@ -170,6 +176,8 @@ pub static SHUTDOWN_CAUSE: Ty = Ty::Enum(&[
     "snapshot-load",
 ]);
 static SHUTDOWN_DATA: Ty = Ty::Obj(&[req("guest", &BOOL), req("reason", &SHUTDOWN_CAUSE)]);
+/// fdmon's own: the workload started as `pid` is ready (`-ready`).
+static WORKLOAD_READY_DATA: Ty = Ty::Obj(&[req("pid", &INT)]);
 
 /// Every event fdmon can send, with its data type.
 pub static EVENTS: &[(&str, &Ty)] = &[
@@ -178,6 +186,7 @@ pub static EVENTS: &[(&str, &Ty)] = &[
     ("RESET", &SHUTDOWN_DATA),
     ("STOP", &EMPTY),
     ("RESUME", &EMPTY),
+    ("WORKLOAD_READY", &WORKLOAD_READY_DATA),
 ];
 
 // ---- the table ---------------------------------------------------------------------------

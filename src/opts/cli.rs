@@ -104,6 +104,28 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Everything after `--`, verbatim; empty when there is no `--`.
     pub workload: Vec<OsString>,
+    /// `-ready`: when the workload counts as ready.
+    pub ready: Readiness,
+}
+
+/// `-ready`: how the workload says it is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Readiness {
+    /// No `-ready`: as soon as its exec succeeded.
+    #[default]
+    Exec,
+    /// `-ready notify`: `READY=1` on the `NOTIFY_SOCKET` fdmon gives it (sd_notify).
+    Notify,
+    /// `-ready fd=N`: a line written to its fd N (s6's notification-fd).
+    Fd(i32),
+}
+
+/// Parses the argument of `-ready`.
+fn parse_readiness(arg: &str) -> Option<Readiness> {
+    match arg {
+        "notify" => Some(Readiness::Notify),
+        _ => arg.strip_prefix("fd=").and_then(parse_fd_number).map(Readiness::Fd),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -162,6 +184,7 @@ enum OptId {
     AddFd,
     PassFd,
     ShutdownTimeout,
+    Ready,
     Client,
     Workload,
 }
@@ -370,6 +393,17 @@ pub static OPTIONS: &[OptDef] = &[
         id: OptId::Client,
     },
     OptDef {
+        names: &["ready"],
+        arg: Some("notify|fd=N"),
+        synopsis: &[],
+        help: &[
+            "when the workload is ready (WORKLOAD_READY; -daemonize waits):",
+            "'notify': it sends READY=1 to $NOTIFY_SOCKET (sd_notify);",
+            "'fd=N': it writes a line to its fd N; default: once exec'd",
+        ],
+        id: OptId::Ready,
+    },
+    OptDef {
         names: &["-"],
         arg: Some("PROGRAM [ARGS...]"),
         synopsis: &[],
@@ -522,6 +556,7 @@ struct Parser {
     uuid: Option<String>,
     pidfile: Option<String>,
     shutdown_timeout: Option<Duration>,
+    ready: Option<(Readiness, String)>,
 }
 
 /// Parses argv (without `argv[0]`), in QEMU's order:
@@ -676,6 +711,11 @@ impl Parser {
                 self.shutdown_timeout = Some(t);
             }
             OptId::Client => return Err(fail(&origin, &OptError::ClientNotFirst)),
+            OptId::Ready => {
+                let r = parse_readiness(arg)
+                    .ok_or_else(|| fail_msg(&origin, &format!("invalid value '{arg}': expected 'notify' or 'fd=N'")))?;
+                self.ready = Some((r, origin));
+            }
             OptId::Workload => unreachable!("`--` is not looked up as an option"),
         }
         Ok(None)
@@ -829,6 +869,15 @@ impl Parser {
             }
         }
 
+        if let Some((Readiness::Fd(fd), origin)) = &self.ready {
+            if *fd <= 2 {
+                return Err(fail(origin, &OptError::StdStreamFd));
+            }
+            if pass_fds.contains(fd) {
+                return Err(fail(origin, &OptError::FdAlsoUsed { fd: *fd, by: format!("-pass-fd {fd}") }));
+            }
+        }
+
         Ok(Action::Run(Config {
             chardevs,
             monitors,
@@ -843,6 +892,7 @@ impl Parser {
             pass_fds,
             shutdown_timeout: self.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
             workload,
+            ready: self.ready.map(|(r, _)| r).unwrap_or_default(),
         }))
     }
 }
@@ -1183,7 +1233,7 @@ mod tests {
             assert!(help.contains(line), "{line}");
         }
         // Every option the parser accepts is in the table and vice versa.
-        for name in ["chardev", "mon", "qmp", "qmp-pretty", "monitor", "S", "no-shutdown", "name", "uuid", "pidfile", "daemonize", "add-fd", "pass-fd", "shutdown-timeout", "version", "h", "help"] {
+        for name in ["chardev", "mon", "qmp", "qmp-pretty", "monitor", "S", "no-shutdown", "name", "uuid", "pidfile", "daemonize", "add-fd", "pass-fd", "shutdown-timeout", "ready", "version", "h", "help"] {
             assert!(lookup(&format!("-{name}")).is_some(), "{name}");
             assert!(lookup(&format!("--{name}")).is_some(), "{name}");
         }
@@ -1409,7 +1459,7 @@ mod tests {
     #[test]
     fn simple_options() {
         let c = cfg(&[]);
-        assert_eq!(c, Config { chardevs: vec![], monitors: vec![], start_paused: false, no_shutdown: false, name: None, process_name: None, uuid: None, pidfile: None, daemonize: false, add_fds: vec![], pass_fds: vec![], shutdown_timeout: Duration::from_secs(5), workload: vec![] });
+        assert_eq!(c, Config { chardevs: vec![], monitors: vec![], start_paused: false, no_shutdown: false, name: None, process_name: None, uuid: None, pidfile: None, daemonize: false, add_fds: vec![], pass_fds: vec![], shutdown_timeout: Duration::from_secs(5), workload: vec![], ready: Readiness::Exec });
         let c = cfg(&["-S", "-S", "-no-shutdown", "--no-shutdown", "-pidfile", "a", "-pidfile", "b"]);
         assert!(c.start_paused && c.no_shutdown);
         assert_eq!(c.pidfile.as_deref(), Some("b"));
@@ -1458,6 +1508,12 @@ mod tests {
     #[test]
     fn fdmon_options() {
         assert_eq!(cfg(&["-pass-fd", "5", "-pass-fd", "7", "-pass-fd", "5"]).pass_fds, vec![5, 7]);
+        assert_eq!(cfg(&["-ready", "notify"]).ready, Readiness::Notify);
+        assert_eq!(cfg(&["-ready", "fd=5"]).ready, Readiness::Fd(5));
+        assert_eq!(err(&["-ready", "fd=1"]), "fdmon: -ready fd=1: fd cannot be a standard I/O stream");
+        assert_eq!(err(&["-ready", "fd=x"]), "fdmon: -ready fd=x: invalid value 'fd=x': expected 'notify' or 'fd=N'");
+        assert_eq!(err(&["-ready", "yes"]), "fdmon: -ready yes: invalid value 'yes': expected 'notify' or 'fd=N'");
+        assert_eq!(err(&["-pass-fd", "5", "-ready", "fd=5"]), "fdmon: -ready fd=5: fd 5 is also used by -pass-fd 5");
         assert_eq!(err(&["-pass-fd", "x"]), "fdmon: -pass-fd x: Unable to parse FD number x");
         assert_eq!(err(&["-pass-fd", "-1"]), "fdmon: -pass-fd -1: Unable to parse FD number -1");
         assert_eq!(err(&["-pass-fd", "2"]), "fdmon: -pass-fd 2: fd cannot be a standard I/O stream");

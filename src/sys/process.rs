@@ -90,6 +90,9 @@ struct ChildCtx {
     dfl: [u64; 32],
     empty: libc::sigset_t,
     close_cap: u64,
+    /// `(source, target)`: `dup2(source, target)` after the stdio fds (see [`spawn_with`]);
+    /// `(-1, -1)` for none.
+    extra: (libc::c_int, libc::c_int),
 }
 
 /// Closes every fd in `lo..=hi`: `close_range(2)`, or a `close` loop up to `cap` on kernels
@@ -169,6 +172,17 @@ unsafe fn child_exec(ctx: &ChildCtx) -> ! {
             }
             target += 1;
         }
+        let (src, target) = ctx.extra;
+        if target >= 0 {
+            if src == target {
+                let flags = libc::fcntl(src, libc::F_GETFD);
+                if flags == -1 || libc::fcntl(src, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == -1 {
+                    child_fail(ctx.err_w);
+                }
+            } else if libc::dup2(src, target) == -1 {
+                child_fail(ctx.err_w);
+            }
+        }
         if let Some(tty) = ctx.tty {
             // All signals are blocked, so a background tcsetpgrp raises no SIGTTOU.
             libc::tcsetpgrp(tty, libc::getpid());
@@ -244,6 +258,21 @@ fn sigset(full: bool) -> libc::sigset_t {
 /// Returns once the exec has happened (`Ok(pid)`) or failed (`Err(Exec(errno))`, child
 /// reaped). The caller reaps a running child later with [`reap_any`] or [`wait_pid`].
 pub fn spawn(spec: &SpawnSpec) -> Result<Pid, SpawnError> {
+    spawn_with(spec, None)
+}
+
+/// As [`spawn`], and the child also gets `extra.0` as fd number `extra.1` (> 2, not one of
+/// `spec.keep_fds`: `InvalidInput` otherwise), `dup2`ed after the stdio fds, without
+/// `CLOEXEC` (a readiness pipe's write end, the s6 notification-fd convention).
+pub fn spawn_with(spec: &SpawnSpec, extra: Option<(BorrowedFd, RawFd)>) -> Result<Pid, SpawnError> {
+    if let Some((_, target)) = extra {
+        if target <= 2 || spec.keep_fds.contains(&target) {
+            return Err(SpawnError::Fork(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("extra fd {target} must be above 2 and not kept"),
+            )));
+        }
+    }
     if spec.argv.is_empty() {
         return Err(SpawnError::Fork(io::Error::new(io::ErrorKind::InvalidInput, "empty argv")));
     }
@@ -264,10 +293,17 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Pid, SpawnError> {
             stdio[target] = n;
         }
     }
-    let (err_r, err_w) = fd::pipe(false).map_err(SpawnError::Fork)?;
+    let (err_r, mut err_w) = fd::pipe(false).map_err(SpawnError::Fork)?;
+    let extra_target = extra.map(|(_, t)| t);
+    if Some(err_w.as_raw_fd()) == extra_target {
+        // The extra fd's dup2 would overwrite the exec-failure pipe: move it out of the way
+        // (the old number is closed once the copy exists).
+        err_w = fd::dup_cloexec(err_w.as_fd()).map_err(SpawnError::Fork)?;
+    }
 
     let mut survivors: Vec<libc::c_int> = spec.keep_fds.iter().copied().filter(|&k| k > 2).collect();
     survivors.push(err_w.as_raw_fd());
+    survivors.extend(extra_target);
     survivors.sort_unstable();
     survivors.dedup();
     let max_survivor = survivors.last().copied().unwrap_or(2);
@@ -285,6 +321,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Pid, SpawnError> {
         dfl: [0; 32],
         empty: sigset(false),
         close_cap: close_cap(max_survivor),
+        extra: extra.map_or((-1, -1), |(f, t)| (f.as_raw_fd(), t)),
     };
 
     // Block every signal across fork, so that no handler of ours runs in the child before
@@ -421,6 +458,27 @@ pub fn wait_pid(pid: Pid) -> io::Result<WaitStatus> {
 pub fn getpid() -> Pid {
     // SAFETY: getpid has no preconditions and cannot fail.
     unsafe { libc::getpid() }
+}
+
+/// This process's effective user id.
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Whether `pid` is a descendant of `root` (its parent, or its parent's parent, ...), by the
+/// ppid links in `/proc`; false once the chain ends (pid 1 or 0, a process that is gone) or
+/// after `limit` steps.
+pub fn is_descendant(pid: Pid, root: Pid, limit: usize) -> bool {
+    let mut p = pid;
+    for _ in 0..limit {
+        match stat_ppid(p) {
+            Some(pp) if pp == root => return true,
+            Some(pp) if pp > 1 => p = pp,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// This process's process group id.
@@ -635,6 +693,45 @@ mod tests {
         match run(&["/dev/null"], &[]) {
             Err(SpawnError::Exec(e)) => assert_eq!(e.raw_os_error(), Some(libc::EACCES)),
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// The extra fd reaches the child at its number, also when that number is where the
+    /// exec-failure pipe would be (the next two free numbers after our own pipe), and exec
+    /// failures are still reported then.
+    #[test]
+    fn spawn_with_places_the_extra_fd() {
+        let _g = lock();
+        let (r, w) = fd::pipe(false).unwrap();
+        let probe = fd::dup_cloexec(r.as_fd()).unwrap();
+        // Likely the write end of spawn's exec-failure pipe (another thread may take it first:
+        // then this is an ordinary placement).
+        let n = probe.as_raw_fd() + 1;
+        drop(probe);
+        let argv = args(&["sh", "-c", "echo via-extra >&\"$0\"; exec 0<&-", &n.to_string()]);
+        let spec = SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: None, stdio: [None; 3] };
+        let pid = spawn_with(&spec, Some((w.as_fd(), n))).unwrap();
+        drop(w);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        loop {
+            match fd::read(r.as_fd(), &mut buf) {
+                Ok(0) => break,
+                Ok(k) => got.extend_from_slice(&buf[..k]),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, b"via-extra\n");
+        assert_eq!(wait_pid(pid).unwrap(), WaitStatus::Exited(0));
+        let (_r2, w2) = fd::pipe(false).unwrap();
+        let argv = args(&["/nonexistent/fdmon-no-such-program"]);
+        let spec = SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: None, stdio: [None; 3] };
+        match spawn_with(&spec, Some((w2.as_fd(), n))) {
+            Err(SpawnError::Exec(e)) => assert_eq!(e.raw_os_error(), Some(libc::ENOENT)),
+            other => panic!("{other:?}"),
+        }
+        for bad in [2, 0] {
+            assert!(matches!(spawn_with(&spec, Some((w2.as_fd(), bad))), Err(SpawnError::Fork(_))));
         }
     }
 

@@ -740,6 +740,138 @@ pub fn send(fd: BorrowedFd, data: &[u8]) -> io::Result<usize> {
     }
 }
 
+/// Creates a Unix datagram socket (`CLOEXEC`, `O_NONBLOCK`) bound to `addr` (`tight` as in
+/// [`unix_listen`]; a `Path` socket file is mode 0600 whatever the umask), with `SO_PASSCRED`
+/// on, so that every datagram it receives carries the sender's pid, uid and gid (see
+/// [`recv_datagram`]).
+pub fn unix_datagram_bind(addr: &UnixAddr, tight: bool) -> io::Result<OwnedFd> {
+    let raw = RawAddr::from_unix(addr, tight)?;
+    // SAFETY: socket takes no pointers; SOCK_CLOEXEC is part of the type.
+    let fd =
+        cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) })?;
+    // SAFETY: socket just returned this fd; no one else owns it.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    setsockopt_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_PASSCRED, 1)?;
+    if matches!(addr, UnixAddr::Path(_)) {
+        // SAFETY: umask only swaps the process file-creation mask; it cannot fail.
+        let old = unsafe { libc::umask(0o177) };
+        let r = bind(sock.as_fd(), &raw);
+        // SAFETY: as above; restores the caller's mask.
+        unsafe { libc::umask(old) };
+        r?;
+    } else {
+        bind(sock.as_fd(), &raw)?;
+    }
+    Ok(sock)
+}
+
+/// Sends one datagram to the Unix datagram socket at `addr` (tight abstract names), from a new
+/// unbound socket; never blocks (`MSG_DONTWAIT`), never raises SIGPIPE.
+pub fn unix_datagram_send(addr: &UnixAddr, data: &[u8]) -> io::Result<usize> {
+    let raw = RawAddr::from_unix(addr, true)?;
+    // SAFETY: socket takes no pointers; SOCK_CLOEXEC is part of the type.
+    let fd = cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: socket just returned this fd; no one else owns it.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    retry(|| {
+        // SAFETY: `data` is valid for `data.len()` bytes and `raw` for `raw.len` bytes.
+        cvt_size(unsafe {
+            libc::sendto(
+                sock.as_raw_fd(),
+                data.as_ptr().cast(),
+                data.len(),
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                raw.as_ptr(),
+                raw.len,
+            )
+        })
+    })
+}
+
+/// The sender of a datagram, from `SCM_CREDENTIALS` (the kernel checks these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Creds {
+    pub pid: i32,
+    pub uid: u32,
+}
+
+/// One datagram read by [`recv_datagram`].
+#[derive(Debug)]
+pub struct Datagram {
+    /// Bytes stored in the caller's buffer (at most its length).
+    pub len: usize,
+    /// The datagram was longer than the buffer (`MSG_TRUNC`): the rest is gone.
+    pub truncated: bool,
+    /// Fds that came with it (up to [`MAX_RECV_FDS`]; the kernel closes the rest,
+    /// `MSG_CTRUNC`), owned and `CLOEXEC`: dropping them closes them.
+    pub fds: Vec<OwnedFd>,
+    /// The sender, when the socket has `SO_PASSCRED` and the credentials fit.
+    pub creds: Option<Creds>,
+}
+
+/// `recvmsg(MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC)` of one datagram, retried on `EINTR`.
+/// Nothing queued is `Err(WouldBlock)`. Bounded: at most `buf.len()` bytes and
+/// [`MAX_RECV_FDS`] fds are kept, whatever the sender sent.
+pub fn recv_datagram(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<Datagram> {
+    // SAFETY: CMSG_SPACE is pure arithmetic on its argument.
+    let cred_space = unsafe { libc::CMSG_SPACE(mem::size_of::<libc::ucred>() as libc::c_uint) } as usize;
+    let mut control = vec![0u64; (cmsg_space(MAX_RECV_FDS) + cred_space).div_ceil(mem::size_of::<u64>())];
+    let control_len = control.len() * mem::size_of::<u64>();
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: msghdr is plain old data; all-zero is a valid (empty) value.
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    let n = retry(|| {
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = control_len as _;
+        msg.msg_flags = 0;
+        // SAFETY: `msg` points to one iovec covering `buf` and to the control buffer of
+        // `control_len` bytes; all of them outlive the call.
+        cvt_size(unsafe {
+            libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT | libc::MSG_TRUNC)
+        })
+    })?;
+    let mut out = Datagram {
+        len: n.min(buf.len()),
+        truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+        fds: Vec::new(),
+        creds: None,
+    };
+    // SAFETY: `msg` was filled by a successful recvmsg: msg_control/msg_controllen describe
+    // the initialized part of our control buffer, which is still alive.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !cmsg.is_null() {
+        // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR return null or a header inside the buffer.
+        let hdr = unsafe { &*cmsg };
+        // SAFETY: CMSG_LEN is pure arithmetic.
+        let header = unsafe { libc::CMSG_LEN(0) } as usize;
+        let payload = (hdr.cmsg_len as usize).saturating_sub(header);
+        // SAFETY: the data of this cmsg starts at CMSG_DATA, inside the buffer.
+        let data = unsafe { libc::CMSG_DATA(cmsg) };
+        if hdr.cmsg_level == libc::SOL_SOCKET && hdr.cmsg_type == libc::SCM_RIGHTS {
+            for i in 0..payload / FD_SIZE {
+                // SAFETY: the int lies within this cmsg's data; read_unaligned for alignment.
+                let raw = unsafe { ptr::read_unaligned(data.add(i * FD_SIZE).cast::<libc::c_int>()) };
+                if raw >= 0 {
+                    // SAFETY: the kernel just installed this fd for us; no one else owns it.
+                    out.fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
+                }
+            }
+        } else if hdr.cmsg_level == libc::SOL_SOCKET
+            && hdr.cmsg_type == libc::SCM_CREDENTIALS
+            && payload >= mem::size_of::<libc::ucred>()
+        {
+            // SAFETY: the payload holds a whole ucred (checked above); read_unaligned.
+            let c = unsafe { ptr::read_unaligned(data.cast::<libc::ucred>()) };
+            out.creds = Some(Creds { pid: c.pid, uid: c.uid });
+        }
+        // SAFETY: `cmsg` is a valid header of `msg`'s control buffer.
+        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+    }
+    Ok(out)
+}
+
 /// A connected pair of Unix stream sockets, `CLOEXEC`, blocking.
 pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [-1 as libc::c_int; 2];
@@ -860,6 +992,42 @@ mod tests {
         // read end would never see end of file.
         wait_readable(r.as_fd());
         assert_eq!(fd::read(r.as_fd(), &mut buf).unwrap(), 0);
+    }
+
+    /// A notify-style datagram socket: credentials on every datagram, at most
+    /// MAX_RECV_FDS fds kept (the rest closed by the kernel), oversized datagrams flagged.
+    #[test]
+    fn datagram_credentials_fds_and_truncation() {
+        let path = crate::sys::testutil::TempPath::new("dgram");
+        let addr = UnixAddr::Path(path.0.as_os_str().as_encoded_bytes().to_vec());
+        let rx = unix_datagram_bind(&addr, true).unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(recv_datagram(rx.as_fd(), &mut buf).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        let tx = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        tx.connect(&path.0).unwrap();
+        let (r, w) = fd::pipe(false).unwrap();
+        let dups: Vec<OwnedFd> = (0..20).map(|_| fd::dup_cloexec(w.as_fd()).unwrap()).collect();
+        let borrowed: Vec<BorrowedFd> = dups.iter().map(|d| d.as_fd()).collect();
+        send_with_fds(tx.as_fd(), b"READY=1", &borrowed).unwrap();
+        drop(borrowed);
+        drop(dups);
+        drop(w);
+        let d = recv_datagram(rx.as_fd(), &mut buf).unwrap();
+        assert_eq!((&buf[..d.len], d.truncated), (&b"READY=1"[..], false));
+        // SAFETY: geteuid has no preconditions.
+        let uid = unsafe { libc::geteuid() };
+        assert_eq!(d.creds, Some(Creds { pid: crate::sys::process::getpid(), uid }));
+        assert!(!d.fds.is_empty() && d.fds.len() <= MAX_RECV_FDS, "{}", d.fds.len());
+        drop(d);
+        wait_readable(r.as_fd());
+        assert_eq!(fd::read(r.as_fd(), &mut buf).unwrap(), 0, "a passed fd survived");
+        tx.send(&[b'x'; 100]).unwrap();
+        let d = recv_datagram(rx.as_fd(), &mut buf).unwrap();
+        assert_eq!((d.len, d.truncated), (64, true));
+        assert_eq!(recv_datagram(rx.as_fd(), &mut buf).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        // Sending to it by address.
+        assert_eq!(unix_datagram_send(&addr, b"hi").unwrap(), 2);
+        assert_eq!(recv_datagram(rx.as_fd(), &mut buf).unwrap().len, 2);
     }
 
     #[test]

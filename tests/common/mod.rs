@@ -546,7 +546,9 @@ pub fn start_workload(extra: &[&str], workload: &[&str]) -> (Fdmon, Client) {
 
 /// The workload's pid from `query-workload`, if it runs.
 pub fn workload_pid(c: &mut Client) -> Option<i32> {
-    let v = parse(&c.cmd(r#"{"execute":"query-workload"}"#));
+    // Skips events (a restart's WORKLOAD_READY may come first).
+    c.send(r#"{"execute":"query-workload"}"#);
+    let v = parse(&c.reply());
     let w = v.as_object()?.get("return")?.as_object()?.get("workload")?.as_object()?.clone();
     w.get("pid").and_then(|p| p.as_i64()).map(|p| p as i32)
 }

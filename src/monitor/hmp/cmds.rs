@@ -482,7 +482,8 @@ fn info_uuid(ctx: &mut Ctx, _: &[Val]) {
     ctx.print(&format!("{u}\n"));
 }
 
-/// fdmon's own: `workload: PROGRAM, pid N` while it runs, `workload: PROGRAM, not running`
+/// fdmon's own: `workload: PROGRAM, pid N, ready` (or `not ready`) while it runs, then
+/// `, status "TEXT"` once it sent one (JSON-quoted); `workload: PROGRAM, not running`
 /// otherwise, then the last exit if there was one (`, last exit status N` or
 /// `, last killed by signal N`); `workload: none` without `-- PROGRAM`.
 fn info_workload(ctx: &mut Ctx, _: &[Val]) {
@@ -494,8 +495,15 @@ fn info_workload(ctx: &mut Ctx, _: &[Val]) {
     let int = |k: &str| info.get(k).and_then(Value::as_i64);
     let mut line = format!("workload: {}", info.get("program").and_then(Value::as_str).unwrap_or(""));
     match int("pid") {
-        Some(pid) => line.push_str(&format!(", pid {pid}")),
+        Some(pid) => {
+            line.push_str(&format!(", pid {pid}"));
+            let ready = info.get("ready").and_then(Value::as_bool) == Some(true);
+            line.push_str(if ready { ", ready" } else { ", not ready" });
+        }
         None => line.push_str(", not running"),
+    }
+    if let Some(s) = info.get("status").and_then(Value::as_str) {
+        line.push_str(&format!(", status {}", crate::json::to_string(&Value::from(s))));
     }
     if let Some(c) = int("exit-code") {
         line.push_str(&format!(", last exit status {c}"));
