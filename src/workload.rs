@@ -42,6 +42,10 @@ pub struct Workload {
     stdio: Option<OwnedFd>,
     /// fdmon reads the terminal itself (a stdio chardev on it): the workload never gets it.
     keep_tty: bool,
+    /// `-serial`: every start gets a new pseudo-terminal of this size (see `console`).
+    console_size: Option<(u16, u16)>,
+    /// The master of the latest start's pty, until the console takes it.
+    console_master: Option<OwnedFd>,
 }
 
 impl Workload {
@@ -69,6 +73,8 @@ impl Workload {
             start_pending: false,
             stdio: None,
             keep_tty: false,
+            console_size: None,
+            console_master: None,
         })
     }
 
@@ -113,8 +119,23 @@ impl Workload {
         }
     }
 
+    /// With `-serial`: from now on every start runs on a new pseudo-terminal of `cols` x
+    /// `rows` (its stdio and controlling terminal, in a new session); the master waits in
+    /// [`Workload::take_console_master`].
+    pub fn set_console_size(&mut self, cols: u16, rows: u16) {
+        self.console_size = Some((cols, rows));
+    }
+
+    /// The pty master of the latest start, once.
+    pub fn take_console_master(&mut self) -> Option<OwnedFd> {
+        self.console_master.take()
+    }
+
     /// Starts the child. The error names the program and the exec failure.
     pub fn start(&mut self) -> Result<Pid, String> {
+        if let Some((cols, rows)) = self.console_size {
+            return self.start_on_console(cols, rows);
+        }
         let stdin = std::io::stdin();
         // Hand the terminal over only when fdmon holds it (a background fdmon must not take the
         // terminal away from its shell) and does not read it itself (a stdio monitor).
@@ -127,8 +148,34 @@ impl Workload {
             keep_fds: &self.pass_fds,
             foreground_tty: if give_tty { Some(stdin.as_fd()) } else { None },
             stdio: [io, io, io],
+            session: None,
         };
-        match process::spawn(&spec) {
+        self.spawned(process::spawn(&spec))
+    }
+
+    /// A start with a console: a new pty, the slave as stdio and controlling terminal of a
+    /// new session; fdmon's own terminal is never given to it.
+    fn start_on_console(&mut self, cols: u16, rows: u16) -> Result<Pid, String> {
+        let pty = crate::sys::pty::open(cols, rows).map_err(|e| {
+            format!("cannot start workload '{}': cannot open a pseudo-terminal: {}", self.program, os_text(&e))
+        })?;
+        let s = Some(pty.slave.as_fd());
+        let spec = SpawnSpec {
+            argv: &self.argv,
+            keep_fds: &self.pass_fds,
+            foreground_tty: None,
+            stdio: [s, s, s],
+            session: s,
+        };
+        let r = self.spawned(process::spawn(&spec));
+        if r.is_ok() {
+            self.console_master = Some(pty.master);
+        }
+        r
+    }
+
+    fn spawned(&mut self, r: Result<Pid, SpawnError>) -> Result<Pid, String> {
+        match r {
             Ok(pid) => {
                 self.pid = Some(pid);
                 self.last_pgid = Some(pid);

@@ -315,7 +315,7 @@ pub fn chardev_list(state: &State) -> Vec<(String, String, bool)> {
         .chardev_order
         .ids()
         .filter_map(|id| by_id.get(id))
-        .map(|c| (c.id.clone(), c.filename(), c.frontend.is_some()))
+        .map(|c| (c.id.clone(), c.filename(), c.is_busy()))
         .collect()
 }
 
@@ -342,7 +342,7 @@ fn query_chardev_backends(_: &mut State, _: &Caller, _: &Object) -> Result<Value
 pub fn chardev_remove(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
     let id = str_arg(args, "id");
     let slot = state.chardev_slot(id).ok_or_else(|| QmpError::generic(format!("Chardev '{id}' not found")))?;
-    if state.chardev(slot).is_some_and(|c| c.frontend.is_some()) {
+    if state.chardev(slot).is_some_and(|c| c.is_busy()) {
         return Err(QmpError::generic(format!("Chardev '{id}' is busy")));
     }
     state.remove_chardev(slot);

@@ -62,6 +62,19 @@ pub struct MonitorSpec {
     pub deferred: Option<String>,
 }
 
+/// `-serial DEV`: the workload's console on a chardev (an existing one with `chardev:ID`, or
+/// `serial0` created from a legacy device). Opened after the monitors, as QEMU does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SerialSpec {
+    /// Id of the console's chardev.
+    pub chardev: String,
+    /// The chardev a legacy device creates (`serial0`); `None` for `chardev:ID`.
+    pub new: Option<CliChardev>,
+    pub origin: String,
+    /// Start-up stops here with this error text (after the monitors).
+    pub deferred: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddFdSpec {
     /// >= 3 unless `deferred` is set. The caller checks it is open and has no FD_CLOEXEC
@@ -84,6 +97,8 @@ pub struct Config {
     pub chardevs: Vec<CliChardev>,
     /// In command-line order; each uses a different chardev.
     pub monitors: Vec<MonitorSpec>,
+    /// `-serial`: at most one (fdmon has one workload console).
+    pub serial: Option<SerialSpec>,
     /// `-S`
     pub start_paused: bool,
     pub no_shutdown: bool,
@@ -152,6 +167,7 @@ enum OptId {
     Qmp,
     QmpPretty,
     Monitor,
+    Serial,
     Stopped,
     NoShutdown,
     Pidfile,
@@ -297,6 +313,17 @@ pub static OPTIONS: &[OptDef] = &[
             "tcp:host:port[,opts], stdio, chardev:id, or none",
         ],
         id: OptId::Monitor,
+    },
+    OptDef {
+        names: &["serial"],
+        arg: Some("dev"),
+        synopsis: &[],
+        help: &[
+            "the workload's console: its stdin, stdout and stderr are a new",
+            "pseudo-terminal (80x24, see console-resize), copied to 'dev':",
+            "chardev:id, a legacy device as for -monitor, or none; at most one",
+        ],
+        id: OptId::Serial,
     },
     OptDef {
         names: &["S"],
@@ -494,6 +521,8 @@ struct Parser {
     add_fd_ids: Vec<String>,
     pass_fds: Vec<(i32, String)>,
     monitor_index: u32,
+    /// `-serial` as typed: (argument, origin).
+    serial: Option<(String, String)>,
     start_paused: bool,
     no_shutdown: bool,
     daemonize: bool,
@@ -615,6 +644,19 @@ impl Parser {
                 // QEMU compares only the first four characters.
                 if !arg.starts_with("none") {
                     self.legacy_monitor(arg, origin, MonitorMode::Readline, false)?;
+                }
+            }
+            OptId::Serial => {
+                // QEMU: `none` is no serial port; anything else is parsed once the monitors
+                // exist (see `serial_spec`).
+                if arg != "none" {
+                    if let Some((_, first)) = &self.serial {
+                        return Err(fail_msg(
+                            &origin,
+                            &format!("only one -serial is supported (fdmon has one workload console: {first})"),
+                        ));
+                    }
+                    self.serial = Some((arg.to_string(), origin));
                 }
             }
             OptId::Name => {
@@ -790,6 +832,10 @@ impl Parser {
             });
         }
 
+        let serial = self.serial.as_ref().map(|(arg, origin)| {
+            serial_spec(arg, origin, &chardevs, &monitors, &self.chardev_ids, self.daemonize, stdio_used)
+        });
+
         let mut pass_fds = Vec::new();
         for (fd, origin) in &self.pass_fds {
             if *fd <= 2 {
@@ -808,6 +854,7 @@ impl Parser {
         Ok(Action::Run(Config {
             chardevs,
             monitors,
+            serial,
             start_paused: self.start_paused,
             no_shutdown: self.no_shutdown,
             name: self.name,
@@ -834,7 +881,64 @@ impl Config {
             .map(Deferred::Error)
             .or_else(|| self.chardevs.iter().find_map(|c| c.deferred.clone()))
             .or_else(|| self.monitors.iter().find_map(|m| m.deferred.clone().map(Deferred::Error)))
+            .or_else(|| self.serial.as_ref().and_then(|s| s.deferred.clone()).map(Deferred::Error))
     }
+}
+
+/// QEMU's `serial_parse`: `chardev:ID` names an existing chardev, anything else is a legacy
+/// device that becomes chardev `serial0`. Every failure ends with QEMU's `could not connect
+/// serial device to character backend 'DEV'` line, after the reason if there is one.
+fn serial_spec(
+    arg: &str,
+    origin: &str,
+    chardevs: &[CliChardev],
+    monitors: &[MonitorSpec],
+    chardev_ids: &[String],
+    daemonize: bool,
+    stdio_used: bool,
+) -> SerialSpec {
+    let last = format!("could not connect serial device to character backend '{arg}'");
+    let failed = |reason: Option<String>| match reason {
+        Some(r) => format!("{}{r}\n{}{last}", prefix(origin), prefix(origin)),
+        None => format!("{}{last}", prefix(origin)),
+    };
+    let mut spec = SerialSpec { chardev: String::new(), new: None, origin: origin.to_string(), deferred: None };
+    if let Some(id) = arg.strip_prefix("chardev:") {
+        spec.chardev = id.to_string();
+        if !chardevs.iter().any(|c| c.spec.id == id) {
+            spec.deferred = Some(failed(None));
+        } else if monitors.iter().any(|m| m.chardev == id && m.deferred.is_none()) {
+            // fdmon's own check (QEMU 7.2 with `-machine none` never connects the port): a
+            // chardev has one frontend, a monitor or the console.
+            spec.deferred = Some(failed(Some(OptError::DeviceInUse(id.to_string()).to_string())));
+        }
+        return spec;
+    }
+    let label = "serial0";
+    spec.chardev = label.to_string();
+    if chardev_ids.iter().any(|i| i == label) {
+        spec.deferred =
+            Some(failed(Some(OptError::DuplicateId { id: label.into(), list: "chardev".into() }.to_string())));
+        return spec;
+    }
+    let kv = match compat_chardev(label, arg) {
+        Ok(kv) => kv,
+        Err(e) => {
+            spec.deferred = Some(failed(e.map(|e| e.to_string())));
+            return spec;
+        }
+    };
+    match chardev_from_kv(&kv) {
+        Err(e) => spec.deferred = Some(failed(Some(e.to_string()))),
+        Ok(c) if matches!(c.backend, BackendSpec::Stdio { .. }) && daemonize => {
+            spec.deferred = Some(failed(Some(OptError::StdioWithDaemonize.to_string())))
+        }
+        Ok(c) if matches!(c.backend, BackendSpec::Stdio { .. }) && stdio_used => {
+            spec.deferred = Some(failed(Some(OptError::StdioInUse.to_string())))
+        }
+        Ok(c) => spec.new = Some(CliChardev { spec: c, deferred: None, origin: origin.to_string() }),
+    }
+    spec
 }
 
 fn socket_fd(spec: &ChardevSpec) -> Option<i32> {
