@@ -19,6 +19,8 @@ use crate::sys;
 pub const DEFAULT_SIZE: (u16, u16) = (80, 24);
 /// Bytes from the chardev waiting for the pty, at most.
 pub const INPUT_HIGH: usize = 64 * 1024;
+/// What the exit sequence copies from the pty at most.
+pub const DRAIN_MAX: usize = 1024 * 1024;
 /// One read from the master.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -110,6 +112,26 @@ impl Console {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => self.to_pty.clear(),
+        }
+    }
+
+    /// At exit: copies what the workload left in the pty to `dev` (at most [`DRAIN_MAX`]
+    /// bytes, whatever the high-water mark: the exit sequence flushes it), so a workload's
+    /// last lines reach a log or a client.
+    pub fn drain(&mut self, dev: &mut Chardev) {
+        let mut total = 0;
+        while total < DRAIN_MAX {
+            let Some(m) = &self.master else { return };
+            let mut buf = vec![0u8; READ_CHUNK];
+            match sys::fd::read(m.as_fd(), &mut buf) {
+                Ok(0) => return self.hang_up(),
+                Ok(n) => {
+                    write_output(dev, &buf[..n]);
+                    total += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => return self.hang_up(),
+            }
         }
     }
 

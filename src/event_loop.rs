@@ -460,6 +460,11 @@ fn reap(state: &mut State) {
 /// The exit sequence: flush every client (bounded), close the chardevs, then end the workload
 /// with SIGTERM and, after the grace period (or a second signal), SIGKILL.
 fn finish(state: &mut State, signals: &SignalPipe, lp: &mut Loop, _code: i32) -> i32 {
+    if let Some(con) = &mut state.console {
+        if let Some(dev) = state.chardevs.get_mut(con.slot).and_then(Option::as_mut) {
+            con.drain(dev);
+        }
+    }
     let deadline = Instant::now() + FLUSH_TIMEOUT;
     loop {
         let mut fds = vec![PollFd::new(signals.fd().as_raw_fd(), poll::IN)];

@@ -79,6 +79,7 @@ static RINGBUF_WRITE_ARGS: Ty = Ty::Obj(&[req("device", &STR), req("data", &STR)
 static RINGBUF_READ_ARGS: Ty = Ty::Obj(&[req("device", &STR), req("size", &INT), opt("format", &DATA_FORMAT)]);
 
 static ID_ARGS: Ty = Ty::Obj(&[req("id", &STR)]);
+static CONSOLE_RESIZE_ARGS: Ty = Ty::Obj(&[req("cols", &INT), req("rows", &INT)]);
 
 // Chardev backends, in QEMU's legacy "simple union" shape: {"type": T, "data": {...}}.
 const COMMON: [Member; 2] = [opt("logfile", &STR), opt("logappend", &BOOL)];
@@ -211,6 +212,7 @@ pub static COMMANDS: &[Command] = &[
     cmd!("ringbuf-read", &RINGBUF_READ_ARGS, &STR, ringbuf_read),
     cmd!("human-monitor-command", &HMP_ARGS, &STR, crate::monitor::hmp::human_monitor_command),
     cmd!("query-workload", &EMPTY, &WORKLOAD_INFO_OPT, query_workload),
+    cmd!("console-resize", &CONSOLE_RESIZE_ARGS, &EMPTY, console_resize),
 ];
 
 pub fn find(name: &str) -> Option<&'static Command> {
@@ -635,6 +637,28 @@ fn query_workload(state: &mut State, _: &Caller, _: &Object) -> Result<Value, Qm
         o.insert("workload", Value::Object(w.info()));
     }
     Ok(Value::Object(o))
+}
+
+/// fdmon's `console-resize`: the window size of the workload's console (`-serial`), now (its
+/// foreground process group gets SIGWINCH) and for every later start. Shared with HMP.
+pub fn console_resize(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
+    let dim = |name: &str| {
+        let v = args.get(name).and_then(Value::as_i64).unwrap_or(0);
+        u16::try_from(v)
+            .ok()
+            .filter(|&d| d > 0)
+            .ok_or_else(|| QmpError::generic(format!("Parameter '{name}' expects a value between 1 and 65535")))
+    };
+    let (cols, rows) = (dim("cols")?, dim("rows")?);
+    let Some(con) = &mut state.console else {
+        return Err(QmpError::generic("No console: fdmon was started without -serial"));
+    };
+    con.resize(cols, rows)
+        .map_err(|e| QmpError::generic(format!("Cannot resize the console: {}", crate::error::os_text(&e))))?;
+    if let Some(w) = &mut state.workload {
+        w.set_console_size(cols, rows);
+    }
+    ok()
 }
 
 #[cfg(test)]
