@@ -1226,6 +1226,35 @@ mod tests {
     }
 
     #[test]
+    fn serial_option() {
+        // chardev:ID names an existing chardev; none is no console; a legacy device is serial0.
+        let c = cfg(&["-chardev", "ringbuf,id=r", "-serial", "chardev:r"]);
+        assert_eq!(c.serial, Some(SerialSpec { chardev: "r".into(), new: None, origin: "-serial chardev:r".into(), deferred: None }));
+        assert_eq!(cfg(&["-serial", "none"]).serial, None);
+        assert_eq!(cfg(&["-serial", "none", "-serial", "null"]).serial.unwrap().chardev, "serial0");
+        let s = cfg(&["-serial", "unix:/tmp/s.sock,server=on,wait=off"]).serial.unwrap();
+        assert_eq!(s.new.unwrap().spec, cfg(&["-chardev", "socket,id=serial0,path=/tmp/s.sock,server=on,wait=off"]).chardevs[0].spec);
+        let s = cfg(&["-serial", "file:/tmp/f.log"]).serial.unwrap();
+        assert_eq!(s.new.unwrap().spec.backend, BackendSpec::File { path: "/tmp/f.log".into(), append: false });
+        assert_eq!(cfg(&["-serial", "stdio"]).serial.unwrap().new.unwrap().spec.backend, BackendSpec::Stdio { signal: true });
+        // QEMU 7.2's texts (its reason, then "could not connect ..."), reported after the monitors.
+        let tail = |d: &str| format!("fdmon: -serial {d}: could not connect serial device to character backend '{d}'");
+        assert_eq!(err(&["-serial", "chardev:nope"]), tail("chardev:nope"));
+        assert_eq!(err(&["-serial", "bogus"]), format!("fdmon: -serial bogus: 'bogus' is not a valid char driver\n{}", tail("bogus")));
+        assert_eq!(err(&["-serial", ""]), format!("fdmon: -serial : '' is not a valid char driver\n{}", tail("")));
+        assert_eq!(err(&["-serial", "tcp:host"]), tail("tcp:host"));
+        assert_eq!(err(&["-serial", "unix:/x,bogus"]), format!("fdmon: -serial unix:/x,bogus: Invalid parameter 'bogus'\n{}", tail("unix:/x,bogus")));
+        assert_eq!(err(&["-qmp", "stdio", "-serial", "stdio"]), format!("fdmon: -serial stdio: cannot use stdio by multiple character devices\n{}", tail("stdio")));
+        assert_eq!(err(&["-daemonize", "-serial", "stdio"]), format!("fdmon: -serial stdio: cannot use stdio with -daemonize\n{}", tail("stdio")));
+        assert_eq!(err(&["-chardev", "null,id=serial0", "-serial", "null"]), format!("fdmon: -serial null: Duplicate ID 'serial0' for chardev\n{}", tail("null")));
+        // fdmon's own: one frontend per chardev, one console.
+        assert_eq!(err(&["-chardev", "null,id=n", "-mon", "n", "-serial", "chardev:n"]), format!("fdmon: -serial chardev:n: Device 'n' is in use\n{}", tail("chardev:n")));
+        assert_eq!(err(&["-serial", "null", "-serial", "chardev:x"]), "fdmon: -serial chardev:x: only one -serial is supported (fdmon has one workload console: -serial null)");
+        // The serial port comes after the monitors (QEMU's order).
+        assert_eq!(err(&["-serial", "bogus", "-monitor", "chardev:nope"]), "fdmon: -monitor chardev:nope: chardev \"nope\" not found");
+    }
+
+    #[test]
     fn help_comes_from_the_table() {
         let help = help_text();
         assert!(help.starts_with(&format!("{}usage: fdmon [options] [-- PROGRAM [ARGS...]]\n\n", version())));
@@ -1255,6 +1284,7 @@ mod tests {
             "-name string1[,process=string2][,debug-threads=on|off]\n",
             "-uuid %08x-%04x-%04x-%04x-%012x\n",
             "-pass-fd N      keep inherited fd N open for the workload (repeatable)\n",
+            "-serial dev     the workload's console: its stdin, stdout and stderr are a new\n",
             "-shutdown-timeout secs\n                seconds the workload gets",
             "-chardev help\n-chardev socket,id=id,fd=N",
             "-- PROGRAM [ARGS...]\n                run PROGRAM as the supervised workload",
@@ -1262,7 +1292,7 @@ mod tests {
             assert!(help.contains(line), "{line}");
         }
         // Every option the parser accepts is in the table and vice versa.
-        for name in ["chardev", "mon", "qmp", "qmp-pretty", "monitor", "S", "no-shutdown", "name", "uuid", "pidfile", "daemonize", "add-fd", "pass-fd", "shutdown-timeout", "version", "h", "help"] {
+        for name in ["chardev", "mon", "qmp", "qmp-pretty", "monitor", "serial", "S", "no-shutdown", "name", "uuid", "pidfile", "daemonize", "add-fd", "pass-fd", "shutdown-timeout", "version", "h", "help"] {
             assert!(lookup(&format!("-{name}")).is_some(), "{name}");
             assert!(lookup(&format!("--{name}")).is_some(), "{name}");
         }
@@ -1484,7 +1514,7 @@ mod tests {
     #[test]
     fn simple_options() {
         let c = cfg(&[]);
-        assert_eq!(c, Config { chardevs: vec![], monitors: vec![], start_paused: false, no_shutdown: false, name: None, process_name: None, uuid: None, pidfile: None, daemonize: false, add_fds: vec![], pass_fds: vec![], shutdown_timeout: Duration::from_secs(5), workload: vec![] });
+        assert_eq!(c, Config { chardevs: vec![], monitors: vec![], serial: None, start_paused: false, no_shutdown: false, name: None, process_name: None, uuid: None, pidfile: None, daemonize: false, add_fds: vec![], pass_fds: vec![], shutdown_timeout: Duration::from_secs(5), workload: vec![] });
         let c = cfg(&["-S", "-S", "-no-shutdown", "--no-shutdown", "-pidfile", "a", "-pidfile", "b"]);
         assert!(c.start_paused && c.no_shutdown);
         assert_eq!(c.pidfile.as_deref(), Some("b"));
