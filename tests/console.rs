@@ -101,6 +101,11 @@ fn an_interactive_shell_on_a_socket_console() {
     let r = q.reply_to(r#"{"execute":"console-resize","arguments":{"cols":0,"rows":43}}"#);
     assert!(r.contains("Parameter 'cols' expects a value between 1 and 65535"), "{r}");
 
+    // An fdmon extension, listed and introspectable.
+    assert!(q.reply_to(r#"{"execute":"query-commands"}"#).contains(r#"{"name": "console-resize"}"#));
+    let schema = q.reply_to(r#"{"execute":"query-qmp-schema"}"#);
+    assert!(schema.contains(r#"{"name": "console-resize", "ret-type""#), "{schema}");
+
     // The console's chardev is busy.
     let r = q.reply_to(r#"{"execute":"chardev-remove","arguments":{"id":"con"}}"#);
     assert_eq!(r, r#"{"error": {"class": "GenericError", "desc": "Chardev 'con' is busy"}}"#);
