@@ -174,3 +174,78 @@ fn write_output(dev: &mut Chardev, bytes: &[u8]) {
         _ => dev.write(bytes),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chardev::Conn;
+
+    fn ringbuf(id: &str) -> Chardev {
+        let backend = Backend::Ringbuf { data: Default::default(), size: 1024, memory_alias: false };
+        Chardev { id: id.into(), backend, frontend: None, stdio: false, console: true }
+    }
+
+    /// Reads from the master until `dev`'s ringbuf holds `want` (bounded).
+    fn read_until(con: &mut Console, dev: &mut Chardev, want: &[u8]) {
+        for _ in 0..400 {
+            con.on_readable(dev);
+            if let Backend::Ringbuf { data, .. } = &dev.backend {
+                if data.iter().copied().collect::<Vec<u8>>() == want {
+                    return;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        panic!("the console output never arrived");
+    }
+
+    #[test]
+    fn output_reaches_the_chardev_and_eio_detaches() {
+        let pty = sys::pty::open(80, 24).unwrap();
+        let mut con = Console::new(0);
+        let mut dev = ringbuf("r");
+        assert_eq!(con.interest(&dev), None, "nothing to poll without a pty");
+        con.attach(pty.master);
+        let i = con.interest(&dev).unwrap();
+        assert!(i.read && !i.write);
+        sys::fd::write(pty.slave.as_fd(), b"hi\n").unwrap();
+        read_until(&mut con, &mut dev, b"hi\r\n");
+        drop(pty.slave);
+        con.on_readable(&mut dev);
+        assert!(con.master().is_none(), "EIO: the workload side is gone");
+        assert_eq!(con.interest(&dev), None);
+    }
+
+    #[test]
+    fn a_full_connection_stops_reading_and_input_is_bounded() {
+        let pty = sys::pty::open(80, 24).unwrap();
+        let (a, _b) = sys::socket::socketpair().unwrap();
+        let mut dev = Chardev {
+            id: "s".into(),
+            backend: Backend::Connected(crate::chardev::Connected {
+                conn: Some(Conn::new(a, true)),
+                gone: String::new(),
+                reconnect: None,
+            }),
+            frontend: None,
+            stdio: false,
+            console: true,
+        };
+        let mut con = Console::new(0);
+        con.attach(pty.master);
+        if let Some(c) = dev.conn_mut() {
+            c.out = vec![b'x'; OUT_HIGH];
+            c.inbuf = vec![b'y'; INPUT_HIGH + 10];
+        }
+        // Output waits for the client: the master is polled for writing only.
+        con.take_input(&mut dev);
+        assert_eq!(con.to_pty.len(), INPUT_HIGH);
+        assert_eq!(dev.conn().unwrap().inbuf.len(), 10, "the rest stays on the connection");
+        let i = con.interest(&dev).unwrap();
+        assert!(!i.read && i.write);
+        if let Some(c) = dev.conn_mut() {
+            c.out.clear();
+        }
+        assert!(con.interest(&dev).unwrap().read);
+    }
+}

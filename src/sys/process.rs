@@ -248,7 +248,7 @@ fn sigset(full: bool) -> libc::sigset_t {
 
 /// Starts `spec.argv` as a child in a new process group of its own (pgid = pid).
 ///
-/// The child: `setpgid(0, 0)`; `PR_SET_PDEATHSIG` with `SIGKILL`, so it dies when fdmon
+/// The child: `setpgid(0, 0)` (with `spec.session`: `setsid` and `TIOCSCTTY` instead); `PR_SET_PDEATHSIG` with `SIGKILL`, so it dies when fdmon
 /// does (checked against fdmon's pid taken before the fork, so an fdmon that died before the
 /// prctl is noticed too; the kernel clears the setting when the child execs a set-user-ID or
 /// file-capability program, and it fires when the forking *thread* ends: fdmon has one);
