@@ -275,3 +275,29 @@ fn serial_errors() {
     let (code, _, _) = run(&["-serial", "none", "-serial", "none", "-version"]);
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn stdio_and_null_consoles() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    // -serial stdio: fdmon's stdin goes to the workload's terminal, its output to fdmon's stdout.
+    let mut child = Command::new(bin())
+        .args(["-serial", "stdio", "--", "sh", "-c", "read x; echo got-$x"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"abc\n").unwrap();
+    let mut f = Fdmon { child };
+    let mut out = String::new();
+    f.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert_eq!(f.wait().code(), Some(0));
+    assert_eq!(out, "abc\r\ngot-abc\r\n");
+    // -serial null: output goes nowhere, the workload still runs on a terminal.
+    let dir = TempDir::new("con-null");
+    let marker = dir.str("tty");
+    let (code, out, err) = run(&["-serial", "null", "--", "sh", "-c", &format!("tty > {marker}; echo lost")]);
+    assert_eq!((code, out.as_str(), err.as_str()), (Some(0), "", ""));
+    assert!(std::fs::read_to_string(&marker).unwrap().starts_with("/dev/pts/"));
+}
