@@ -128,6 +128,48 @@ fn inherited_numbers(config: &Config, activation: Option<&Activation>) -> Vec<st
     v
 }
 
+/// `-serial`, after the monitors as in QEMU: opens the legacy device's chardev (`serial0`) if
+/// there is one, and puts the workload's console on the chardev.
+fn open_console(
+    state: &mut State,
+    s: &opts::SerialSpec,
+    inherited: &mut InheritedFds,
+    signals: &sys::signal::SignalPipe,
+    pidfile: &mut Option<Pidfile>,
+) -> Result<(), String> {
+    if let Some(e) = &s.deferred {
+        return Err(e.clone());
+    }
+    let dev_text = s.origin.split_once(' ').map(|(_, d)| d).unwrap_or("");
+    let last = at(&s.origin, &format!("could not connect serial device to character backend '{dev_text}'"));
+    if let Some(c) = &s.new {
+        let dev =
+            open(&c.spec, FdSource::Inherited(inherited)).map_err(|e| format!("{}\n{last}", at(&s.origin, &e)))?;
+        state.cli_chardev_ids.push(c.spec.id.clone());
+        let slot = state.add_chardev(dev);
+        let wait = matches!(&c.spec.backend, crate::chardev::spec::BackendSpec::Socket(s) if s.server && s.wait);
+        if wait {
+            let name = state.chardev(slot).map(|d| d.filename()).unwrap_or_default();
+            eprintln!("{}", at(&s.origin, &format!("info: fdmon waiting for connection on: {name}")));
+            match crate::event_loop::wait_for_client(state, slot, signals) {
+                Ok(()) => {}
+                Err(crate::event_loop::WaitEnd::Signal(sig)) => {
+                    state.chardevs.clear();
+                    drop(pidfile.take());
+                    sys::signal::die_of(sig);
+                }
+                Err(crate::event_loop::WaitEnd::Fatal(text)) => return Err(text),
+            }
+        }
+    }
+    let slot = state.chardev_slot(&s.chardev).ok_or(last)?;
+    if let Some(c) = state.chardev_mut(slot) {
+        c.console = true;
+    }
+    state.console = Some(crate::console::Console::new(slot));
+    Ok(())
+}
+
 fn start(config: Config) -> Result<i32, String> {
     // First, before fdmon opens any fd of its own (the signal pipe below, the pid file,
     // listeners): take every inherited fd the command line names, so that a number that was
@@ -233,6 +275,10 @@ fn start(config: Config) -> Result<i32, String> {
         monitor::attach(&mut state, m.id.clone(), slot, mode).map_err(|e| at(&m.origin, &e.desc))?;
     }
 
+    if let Some(s) = &config.serial {
+        open_console(&mut state, s, &mut inherited, &signals, &mut pidfile)?;
+    }
+
     if !config.workload.is_empty() {
         for &fd in &config.pass_fds {
             if !inherited.is_open(fd) {
@@ -260,6 +306,9 @@ fn start(config: Config) -> Result<i32, String> {
             w.set_readiness(config.ready, Some(sock));
         } else {
             w.set_readiness(config.ready, None);
+        }
+        if let Some(con) = &state.console {
+            w.set_console_size(con.size.0, con.size.1);
         }
         state.workload = Some(w);
         if !config.start_paused {

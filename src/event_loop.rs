@@ -142,6 +142,10 @@ enum Token {
     Connecting(usize),
     /// The workload's readiness socket or pipe (see `notify`).
     Readiness,
+    /// The console's pty master; `read` when POLLIN was asked for.
+    Console {
+        read: bool,
+    },
 }
 
 struct Loop {
@@ -215,6 +219,11 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
             fds.push(PollFd::new(fd.as_raw_fd(), poll::IN));
             tokens.push(Token::Readiness);
         }
+        if let Some(i) = console_interest(state) {
+            let ev = if i.read { poll::IN } else { 0 } | if i.write { poll::OUT } else { 0 };
+            fds.push(PollFd::new(i.fd, ev));
+            tokens.push(Token::Console { read: i.read });
+        }
         if state.resetting() {
             let t = now + RESET_RESCAN;
             deadline = Some(deadline.map_or(t, |d| d.min(t)));
@@ -260,6 +269,7 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
                 }
                 Token::Connecting(slot) => reconnect(state, slot, true),
                 Token::Readiness => state.on_readiness_input(),
+                Token::Console { read } => console_io(state, rev, read),
             }
         }
     }
@@ -289,17 +299,49 @@ fn service(state: &mut State) {
         monitor::process_input(state, m);
         m += 1;
     }
+    console_service(state);
     for slot in 0..state.chardevs.len() {
         let Some(c) = state.chardev_mut(slot) else { continue };
-        let frontend = c.frontend;
+        let unused = !c.is_busy();
         let Some(conn) = c.conn_mut() else { continue };
-        if frontend.is_none() {
+        if unused {
             conn.inbuf.clear();
             conn.pending_fds.clear();
         }
         if conn.done() && state.exit.is_none() {
             disconnect(state, slot);
         }
+    }
+}
+
+/// The console: moves a new workload's pty master to it, and input from its chardev towards
+/// the pty.
+fn console_service(state: &mut State) {
+    let Some(con) = &mut state.console else { return };
+    if let Some(m) = state.workload.as_mut().and_then(|w| w.take_console_master()) {
+        con.attach(m);
+    }
+    if let Some(dev) = state.chardevs.get_mut(con.slot).and_then(Option::as_mut) {
+        con.take_input(dev);
+    }
+}
+
+fn console_interest(state: &State) -> Option<crate::console::Interest> {
+    let con = state.console.as_ref()?;
+    con.interest(state.chardev(con.slot)?)
+}
+
+/// The console's pty master is ready: input goes to the workload, output to the chardev.
+fn console_io(state: &mut State, rev: i16, read: bool) {
+    let Some(con) = &mut state.console else { return };
+    let Some(dev) = state.chardevs.get_mut(con.slot).and_then(Option::as_mut) else { return };
+    if rev & poll::OUT != 0 {
+        con.on_writable();
+    }
+    if read && rev & (poll::IN | poll::HUP | poll::ERR | poll::NVAL) != 0 {
+        con.on_readable(dev);
+    } else if !read && rev & (poll::HUP | poll::ERR | poll::NVAL) != 0 {
+        con.on_write_hang_up();
     }
 }
 
@@ -431,6 +473,11 @@ fn reap(state: &mut State) {
 /// The exit sequence: flush every client (bounded), close the chardevs, then end the workload
 /// with SIGTERM and, after the grace period (or a second signal), SIGKILL.
 fn finish(state: &mut State, signals: &SignalPipe, lp: &mut Loop, _code: i32) -> i32 {
+    if let Some(con) = &mut state.console {
+        if let Some(dev) = state.chardevs.get_mut(con.slot).and_then(Option::as_mut) {
+            con.drain(dev);
+        }
+    }
     let deadline = Instant::now() + FLUSH_TIMEOUT;
     loop {
         let mut fds = vec![PollFd::new(signals.fd().as_raw_fd(), poll::IN)];
@@ -478,6 +525,9 @@ fn finish(state: &mut State, signals: &SignalPipe, lp: &mut Loop, _code: i32) ->
     for c in state.chardevs.iter_mut() {
         *c = None;
     }
+    // The console's pty master closes with its chardev: the workload's session gets SIGHUP
+    // (an interactive shell, which ignores SIGTERM, ends at once).
+    state.console = None;
     terminate_workload(state, signals, lp);
     state.exit.map(|e| e.code).unwrap_or(0)
 }

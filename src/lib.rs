@@ -7,6 +7,7 @@ pub mod app;
 pub mod base64;
 pub mod chardev;
 pub mod client;
+pub mod console;
 pub mod error;
 pub mod event_loop;
 pub mod fdset;

@@ -67,6 +67,8 @@ pub struct State {
     pub uuid: String,
     pub fdsets: FdSets,
     pub workload: Option<Workload>,
+    /// The workload's console (`-serial`), on one chardev.
+    pub console: Option<crate::console::Console>,
     pub exit: Option<ExitRequest>,
     pub shutdown_timeout: Duration,
     /// Who waits for fdmon to be ready (see [`ReadyReport`]); `None` once told.
@@ -100,6 +102,7 @@ impl State {
             uuid: NIL_UUID.to_string(),
             fdsets: FdSets::default(),
             workload: None,
+            console: None,
             exit: None,
             shutdown_timeout: Duration::from_secs(5),
             ready_report: None,

@@ -54,6 +54,10 @@ pub struct Workload {
     pub ready: bool,
     /// The last `STATUS=` the current start sent.
     pub status: Option<String>,
+    /// `-serial`: every start gets a new pseudo-terminal of this size (see `console`).
+    console_size: Option<(u16, u16)>,
+    /// The master of the latest start's pty, until the console takes it.
+    console_master: Option<OwnedFd>,
 }
 
 impl Workload {
@@ -86,6 +90,8 @@ impl Workload {
             ready_pipe: None,
             ready: false,
             status: None,
+            console_size: None,
+            console_master: None,
         })
     }
 
@@ -179,21 +185,20 @@ impl Workload {
         }
     }
 
+    /// With `-serial`: from now on every start runs on a new pseudo-terminal of `cols` x
+    /// `rows` (its stdio and controlling terminal, in a new session); the master waits in
+    /// [`Workload::take_console_master`].
+    pub fn set_console_size(&mut self, cols: u16, rows: u16) {
+        self.console_size = Some((cols, rows));
+    }
+
+    /// The pty master of the latest start, once.
+    pub fn take_console_master(&mut self) -> Option<OwnedFd> {
+        self.console_master.take()
+    }
+
     /// Starts the child. The error names the program and the exec failure.
     pub fn start(&mut self) -> Result<Pid, String> {
-        let stdin = std::io::stdin();
-        // Hand the terminal over only when fdmon holds it (a background fdmon must not take the
-        // terminal away from its shell) and does not read it itself (a stdio monitor).
-        let give_tty = self.tty
-            && !self.keep_tty
-            && process::tty_foreground_pgrp(stdin.as_fd()).is_ok_and(|pg| pg == process::getpgrp());
-        let io = self.stdio.as_ref().map(|f| f.as_fd());
-        let spec = SpawnSpec {
-            argv: &self.argv,
-            keep_fds: &self.pass_fds,
-            foreground_tty: if give_tty { Some(stdin.as_fd()) } else { None },
-            stdio: [io, io, io],
-        };
         self.ready = false;
         self.status = None;
         self.ready_pipe = None;
@@ -209,12 +214,57 @@ impl Workload {
             _ => None,
         };
         let extra = pipe.as_ref().map(|((_, w), n)| (w.as_fd(), *n));
-        let spawned = process::spawn_with(&spec, extra);
+        // With a console (`-serial`): a new pty, the slave as stdio and controlling terminal of
+        // a new session; fdmon's own terminal is never given to it.
+        let pty = match self.console_size {
+            Some((cols, rows)) => Some(crate::sys::pty::open(cols, rows).map_err(|e| {
+                format!("cannot start workload '{}': cannot open a pseudo-terminal: {}", self.program, os_text(&e))
+            })?),
+            None => None,
+        };
+        let stdin = std::io::stdin();
+        let spawned = match &pty {
+            Some(pty) => {
+                let s = Some(pty.slave.as_fd());
+                let spec = SpawnSpec {
+                    argv: &self.argv,
+                    keep_fds: &self.pass_fds,
+                    foreground_tty: None,
+                    stdio: [s, s, s],
+                    session: s,
+                };
+                process::spawn_with(&spec, extra)
+            }
+            None => {
+                // Hand the terminal over only when fdmon holds it (a background fdmon must not
+                // take the terminal away from its shell) and does not read it itself (a stdio
+                // monitor).
+                let give_tty = self.tty
+                    && !self.keep_tty
+                    && process::tty_foreground_pgrp(stdin.as_fd()).is_ok_and(|pg| pg == process::getpgrp());
+                let io = self.stdio.as_ref().map(|f| f.as_fd());
+                let spec = SpawnSpec {
+                    argv: &self.argv,
+                    keep_fds: &self.pass_fds,
+                    foreground_tty: if give_tty { Some(stdin.as_fd()) } else { None },
+                    stdio: [io, io, io],
+                    session: None,
+                };
+                process::spawn_with(&spec, extra)
+            }
+        };
         if let (Some((p, _)), Ok(_)) = (pipe, &spawned) {
             // The write end now lives in the workload only.
             self.ready_pipe = Some(p.0);
         }
-        match spawned {
+        if let (Some(pty), Ok(_)) = (pty, &spawned) {
+            self.console_master = Some(pty.master);
+        }
+        self.spawned(spawned)
+    }
+
+    fn spawned(&mut self, r: Result<Pid, SpawnError>) -> Result<Pid, String> {
+        match r {
             Ok(pid) => {
                 self.ready = self.ready_mode == Readiness::Exec;
                 self.pid = Some(pid);

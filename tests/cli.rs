@@ -1201,6 +1201,32 @@ fn differential_cli_order_of_checks() {
     check_table("order", &rows_order());
 }
 
+/// `-serial` (the workload's console): QEMU 7.2's `serial_parse` texts, and its place after
+/// the chardevs and monitors. (fdmon's own refusals, a second `-serial`, `mon:` and `pty`, are
+/// unit tests in `opts::cli`.)
+fn rows_serial() -> Vec<Case> {
+    vec![
+        full(&["-serial", "chardev:nope"]),
+        full(&["-serial", "bogus"]),
+        full(&["-serial", ""]),
+        full(&["-serial", "tcp:host"]),
+        full(&["-serial", "unix:$D/x.sock,bogus"]),
+        full(&["-serial", "unix:$D/nodir/x.sock,server=on,wait=off"]),
+        full(&["-serial", "file:$D/nodir/x.log"]),
+        full(&["-qmp", "stdio", "-serial", "stdio"]),
+        full(&["-daemonize", "-serial", "stdio"]),
+        full(&["-chardev", "null,id=serial0", "-serial", "null"]),
+        full(&["-serial", "bogus", "-mon", "nosuch"]),
+        full(&["-serial", "chardev:nope", "-chardev", "bogus,id=x"]),
+        full(&["-serial", "none", "-serial", "chardev:nope"]),
+    ]
+}
+
+#[test]
+fn differential_cli_serial() {
+    check_table("serial", &rows_serial());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Legacy options working end to end.
 // ---------------------------------------------------------------------------------------------

@@ -189,6 +189,7 @@ fn info_commands_and_help() {
             "chardev-add",
             "chardev-remove",
             "closefd",
+            "console_resize",
             "cont|c",
             "getfd",
             "help|?",

@@ -235,9 +235,17 @@ pub struct Chardev {
     pub frontend: Option<usize>,
     /// Whether this is a `stdio` chardev (only one may exist at a time).
     pub stdio: bool,
+    /// Whether the workload's console (`-serial`) is on this chardev.
+    pub console: bool,
 }
 
 impl Chardev {
+    /// Whether a frontend uses this chardev: a monitor or the console (it cannot be removed,
+    /// and cannot take another frontend).
+    pub fn is_busy(&self) -> bool {
+        self.frontend.is_some() || self.console
+    }
+
     pub fn conn(&self) -> Option<&Conn> {
         match &self.backend {
             Backend::Server(s) => s.conn.as_ref(),

@@ -204,7 +204,7 @@ pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
         warn_if_reachable(&spec.id, listener);
     }
     let stdio = matches!(spec.backend, BackendSpec::Stdio { .. });
-    Ok(Chardev { id: spec.id.clone(), backend, frontend: None, stdio })
+    Ok(Chardev { id: spec.id.clone(), backend, frontend: None, stdio, console: false })
 }
 
 /// One stderr line when a TCP monitor listens on anything but loopback: whoever reaches the

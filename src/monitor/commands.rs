@@ -82,6 +82,7 @@ static ID_ARGS: Ty = Ty::Obj(&[req("id", &STR)]);
 static MONITOR_MODE: Ty = Ty::Enum(&["readline", "control"]);
 static MONITOR_ADD_ARGS: Ty =
     Ty::Obj(&[req("id", &STR), req("chardev", &STR), req("mode", &MONITOR_MODE), opt("pretty", &BOOL)]);
+static CONSOLE_RESIZE_ARGS: Ty = Ty::Obj(&[req("cols", &INT), req("rows", &INT)]);
 
 // Chardev backends, in QEMU's legacy "simple union" shape: {"type": T, "data": {...}}.
 const COMMON: [Member; 2] = [opt("logfile", &STR), opt("logappend", &BOOL)];
@@ -225,11 +226,12 @@ pub static COMMANDS: &[Command] = &[
     cmd!("query-workload", &EMPTY, &WORKLOAD_INFO_OPT, query_workload),
     cmd!("monitor-add", &MONITOR_ADD_ARGS, &EMPTY, monitor_add),
     cmd!("monitor-remove", &ID_ARGS, &EMPTY, monitor_remove),
+    cmd!("console-resize", &CONSOLE_RESIZE_ARGS, &EMPTY, console_resize),
 ];
 
 /// fdmon's own commands (not in QEMU 7.2): a comparison with QEMU's `query-commands` or
 /// `query-qmp-schema` leaves them out.
-pub static EXTENSIONS: &[&str] = &["query-workload", "monitor-add", "monitor-remove"];
+pub static EXTENSIONS: &[&str] = &["query-workload", "monitor-add", "monitor-remove", "console-resize"];
 
 pub fn find(name: &str) -> Option<&'static Command> {
     COMMANDS.iter().find(|c| c.name == name)
@@ -333,7 +335,7 @@ pub fn chardev_list(state: &State) -> Vec<(String, String, bool)> {
         .chardev_order
         .ids()
         .filter_map(|id| by_id.get(id))
-        .map(|c| (c.id.clone(), c.filename(), c.frontend.is_some()))
+        .map(|c| (c.id.clone(), c.filename(), c.is_busy()))
         .collect()
 }
 
@@ -360,7 +362,7 @@ fn query_chardev_backends(_: &mut State, _: &Caller, _: &Object) -> Result<Value
 pub fn chardev_remove(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
     let id = str_arg(args, "id");
     let slot = state.chardev_slot(id).ok_or_else(|| QmpError::generic(format!("Chardev '{id}' not found")))?;
-    if state.chardev(slot).is_some_and(|c| c.frontend.is_some()) {
+    if state.chardev(slot).is_some_and(|c| c.is_busy()) {
         return Err(QmpError::generic(format!("Chardev '{id}' is busy")));
     }
     state.remove_chardev(slot);
@@ -693,6 +695,28 @@ pub fn monitor_remove(state: &mut State, _: &Caller, args: &Object) -> Result<Va
     let id = str_arg(args, "id");
     let m = state.monitor_slot(id).ok_or_else(|| QmpError::generic(format!("Monitor '{id}' not found")))?;
     super::detach(state, m);
+    ok()
+}
+
+/// fdmon's `console-resize`: the window size of the workload's console (`-serial`), now (its
+/// foreground process group gets SIGWINCH) and for every later start. Shared with HMP.
+pub fn console_resize(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
+    let dim = |name: &str| {
+        let v = args.get(name).and_then(Value::as_i64).unwrap_or(0);
+        u16::try_from(v)
+            .ok()
+            .filter(|&d| d > 0)
+            .ok_or_else(|| QmpError::generic(format!("Parameter '{name}' expects a value between 1 and 65535")))
+    };
+    let (cols, rows) = (dim("cols")?, dim("rows")?);
+    let Some(con) = &mut state.console else {
+        return Err(QmpError::generic("No console: fdmon was started without -serial"));
+    };
+    con.resize(cols, rows)
+        .map_err(|e| QmpError::generic(format!("Cannot resize the console: {}", crate::error::os_text(&e))))?;
+    if let Some(w) = &mut state.workload {
+        w.set_console_size(cols, rows);
+    }
     ok()
 }
 

@@ -134,7 +134,7 @@ fn fdsets_after_close(state: &mut State) {
 /// reconnecting client when it connects (the event loop calls [`on_connect`]).
 pub fn attach(state: &mut State, id: Option<String>, slot: usize, mode: Mode) -> Result<usize, QmpError> {
     let Some(c) = state.chardev(slot) else { return Err(QmpError::generic("chardev not found")) };
-    if c.frontend.is_some() {
+    if c.is_busy() {
         return Err(QmpError::generic(format!("Device '{}' is in use", c.id)));
     }
     let attached = match c.backend {

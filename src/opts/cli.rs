@@ -65,6 +65,19 @@ pub struct MonitorSpec {
     pub deferred: Option<String>,
 }
 
+/// `-serial DEV`: the workload's console on a chardev (an existing one with `chardev:ID`, or
+/// `serial0` created from a legacy device). Opened after the monitors, as QEMU does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SerialSpec {
+    /// Id of the console's chardev.
+    pub chardev: String,
+    /// The chardev a legacy device creates (`serial0`); `None` for `chardev:ID`.
+    pub new: Option<CliChardev>,
+    pub origin: String,
+    /// Start-up stops here with this error text (after the monitors).
+    pub deferred: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddFdSpec {
     /// >= 3 unless `deferred` is set. The caller checks it is open and has no FD_CLOEXEC
@@ -87,6 +100,8 @@ pub struct Config {
     pub chardevs: Vec<CliChardev>,
     /// In command-line order; each uses a different chardev.
     pub monitors: Vec<MonitorSpec>,
+    /// `-serial`: at most one (fdmon has one workload console).
+    pub serial: Option<SerialSpec>,
     /// `-S`
     pub start_paused: bool,
     pub no_shutdown: bool,
@@ -177,6 +192,7 @@ enum OptId {
     Qmp,
     QmpPretty,
     Monitor,
+    Serial,
     Stopped,
     NoShutdown,
     Pidfile,
@@ -324,6 +340,17 @@ pub static OPTIONS: &[OptDef] = &[
             "tcp:host:port[,opts], stdio, chardev:id, or none",
         ],
         id: OptId::Monitor,
+    },
+    OptDef {
+        names: &["serial"],
+        arg: Some("dev"),
+        synopsis: &[],
+        help: &[
+            "the workload's console: its stdin, stdout and stderr are a new",
+            "pseudo-terminal (80x24, see console-resize), copied to 'dev':",
+            "chardev:id, a legacy device as for -monitor, or none; at most one",
+        ],
+        id: OptId::Serial,
     },
     OptDef {
         names: &["S"],
@@ -548,6 +575,8 @@ struct Parser {
     add_fd_ids: Vec<String>,
     pass_fds: Vec<(i32, String)>,
     monitor_index: u32,
+    /// `-serial` as typed: (argument, origin).
+    serial: Option<(String, String)>,
     start_paused: bool,
     no_shutdown: bool,
     daemonize: bool,
@@ -671,6 +700,19 @@ impl Parser {
                 // QEMU compares only the first four characters.
                 if !arg.starts_with("none") {
                     self.legacy_monitor(arg, origin, MonitorMode::Readline, false)?;
+                }
+            }
+            OptId::Serial => {
+                // QEMU: `none` is no serial port; anything else is parsed once the monitors
+                // exist (see `serial_spec`).
+                if arg != "none" {
+                    if let Some((_, first)) = &self.serial {
+                        return Err(fail_msg(
+                            &origin,
+                            &format!("only one -serial is supported (fdmon has one workload console: {first})"),
+                        ));
+                    }
+                    self.serial = Some((arg.to_string(), origin));
                 }
             }
             OptId::Name => {
@@ -854,6 +896,10 @@ impl Parser {
             });
         }
 
+        let serial = self.serial.as_ref().map(|(arg, origin)| {
+            serial_spec(arg, origin, &chardevs, &monitors, &self.chardev_ids, self.daemonize, stdio_used)
+        });
+
         let mut pass_fds = Vec::new();
         for (fd, origin) in &self.pass_fds {
             if *fd <= 2 {
@@ -881,6 +927,7 @@ impl Parser {
         Ok(Action::Run(Config {
             chardevs,
             monitors,
+            serial,
             start_paused: self.start_paused,
             no_shutdown: self.no_shutdown,
             name: self.name,
@@ -908,7 +955,64 @@ impl Config {
             .map(Deferred::Error)
             .or_else(|| self.chardevs.iter().find_map(|c| c.deferred.clone()))
             .or_else(|| self.monitors.iter().find_map(|m| m.deferred.clone().map(Deferred::Error)))
+            .or_else(|| self.serial.as_ref().and_then(|s| s.deferred.clone()).map(Deferred::Error))
     }
+}
+
+/// QEMU's `serial_parse`: `chardev:ID` names an existing chardev, anything else is a legacy
+/// device that becomes chardev `serial0`. Every failure ends with QEMU's `could not connect
+/// serial device to character backend 'DEV'` line, after the reason if there is one.
+fn serial_spec(
+    arg: &str,
+    origin: &str,
+    chardevs: &[CliChardev],
+    monitors: &[MonitorSpec],
+    chardev_ids: &[String],
+    daemonize: bool,
+    stdio_used: bool,
+) -> SerialSpec {
+    let last = format!("could not connect serial device to character backend '{arg}'");
+    let failed = |reason: Option<String>| match reason {
+        Some(r) => format!("{}{r}\n{}{last}", prefix(origin), prefix(origin)),
+        None => format!("{}{last}", prefix(origin)),
+    };
+    let mut spec = SerialSpec { chardev: String::new(), new: None, origin: origin.to_string(), deferred: None };
+    if let Some(id) = arg.strip_prefix("chardev:") {
+        spec.chardev = id.to_string();
+        if !chardevs.iter().any(|c| c.spec.id == id) {
+            spec.deferred = Some(failed(None));
+        } else if monitors.iter().any(|m| m.chardev == id && m.deferred.is_none()) {
+            // fdmon's own check (QEMU 7.2 with `-machine none` never connects the port): a
+            // chardev has one frontend, a monitor or the console.
+            spec.deferred = Some(failed(Some(OptError::DeviceInUse(id.to_string()).to_string())));
+        }
+        return spec;
+    }
+    let label = "serial0";
+    spec.chardev = label.to_string();
+    if chardev_ids.iter().any(|i| i == label) {
+        spec.deferred =
+            Some(failed(Some(OptError::DuplicateId { id: label.into(), list: "chardev".into() }.to_string())));
+        return spec;
+    }
+    let kv = match compat_chardev(label, arg) {
+        Ok(kv) => kv,
+        Err(e) => {
+            spec.deferred = Some(failed(e.map(|e| e.to_string())));
+            return spec;
+        }
+    };
+    match chardev_from_kv(&kv) {
+        Err(e) => spec.deferred = Some(failed(Some(e.to_string()))),
+        Ok(c) if matches!(c.backend, BackendSpec::Stdio { .. }) && daemonize => {
+            spec.deferred = Some(failed(Some(OptError::StdioWithDaemonize.to_string())))
+        }
+        Ok(c) if matches!(c.backend, BackendSpec::Stdio { .. }) && stdio_used => {
+            spec.deferred = Some(failed(Some(OptError::StdioInUse.to_string())))
+        }
+        Ok(c) => spec.new = Some(CliChardev { spec: c, deferred: None, origin: origin.to_string() }),
+    }
+    spec
 }
 
 fn socket_fd(spec: &ChardevSpec) -> Option<i32> {
@@ -1196,6 +1300,35 @@ mod tests {
     }
 
     #[test]
+    fn serial_option() {
+        // chardev:ID names an existing chardev; none is no console; a legacy device is serial0.
+        let c = cfg(&["-chardev", "ringbuf,id=r", "-serial", "chardev:r"]);
+        assert_eq!(c.serial, Some(SerialSpec { chardev: "r".into(), new: None, origin: "-serial chardev:r".into(), deferred: None }));
+        assert_eq!(cfg(&["-serial", "none"]).serial, None);
+        assert_eq!(cfg(&["-serial", "none", "-serial", "null"]).serial.unwrap().chardev, "serial0");
+        let s = cfg(&["-serial", "unix:/tmp/s.sock,server=on,wait=off"]).serial.unwrap();
+        assert_eq!(s.new.unwrap().spec, cfg(&["-chardev", "socket,id=serial0,path=/tmp/s.sock,server=on,wait=off"]).chardevs[0].spec);
+        let s = cfg(&["-serial", "file:/tmp/f.log"]).serial.unwrap();
+        assert_eq!(s.new.unwrap().spec.backend, BackendSpec::File { path: "/tmp/f.log".into(), append: false });
+        assert_eq!(cfg(&["-serial", "stdio"]).serial.unwrap().new.unwrap().spec.backend, BackendSpec::Stdio { signal: true });
+        // QEMU 7.2's texts (its reason, then "could not connect ..."), reported after the monitors.
+        let tail = |d: &str| format!("fdmon: -serial {d}: could not connect serial device to character backend '{d}'");
+        assert_eq!(err(&["-serial", "chardev:nope"]), tail("chardev:nope"));
+        assert_eq!(err(&["-serial", "bogus"]), format!("fdmon: -serial bogus: 'bogus' is not a valid char driver\n{}", tail("bogus")));
+        assert_eq!(err(&["-serial", ""]), format!("fdmon: -serial : '' is not a valid char driver\n{}", tail("")));
+        assert_eq!(err(&["-serial", "tcp:host"]), tail("tcp:host"));
+        assert_eq!(err(&["-serial", "unix:/x,bogus"]), format!("fdmon: -serial unix:/x,bogus: Invalid parameter 'bogus'\n{}", tail("unix:/x,bogus")));
+        assert_eq!(err(&["-qmp", "stdio", "-serial", "stdio"]), format!("fdmon: -serial stdio: cannot use stdio by multiple character devices\n{}", tail("stdio")));
+        assert_eq!(err(&["-daemonize", "-serial", "stdio"]), format!("fdmon: -serial stdio: cannot use stdio with -daemonize\n{}", tail("stdio")));
+        assert_eq!(err(&["-chardev", "null,id=serial0", "-serial", "null"]), format!("fdmon: -serial null: Duplicate ID 'serial0' for chardev\n{}", tail("null")));
+        // fdmon's own: one frontend per chardev, one console.
+        assert_eq!(err(&["-chardev", "null,id=n", "-mon", "n", "-serial", "chardev:n"]), format!("fdmon: -serial chardev:n: Device 'n' is in use\n{}", tail("chardev:n")));
+        assert_eq!(err(&["-serial", "null", "-serial", "chardev:x"]), "fdmon: -serial chardev:x: only one -serial is supported (fdmon has one workload console: -serial null)");
+        // The serial port comes after the monitors (QEMU's order).
+        assert_eq!(err(&["-serial", "bogus", "-monitor", "chardev:nope"]), "fdmon: -monitor chardev:nope: chardev \"nope\" not found");
+    }
+
+    #[test]
     fn help_comes_from_the_table() {
         let help = help_text();
         assert!(help.starts_with(&format!("{}usage: fdmon [options] [-- PROGRAM [ARGS...]]\n\n", version())));
@@ -1226,6 +1359,7 @@ mod tests {
             "-name string1[,process=string2][,debug-threads=on|off]\n",
             "-uuid %08x-%04x-%04x-%04x-%012x\n",
             "-pass-fd N      keep inherited fd N open for the workload (repeatable)\n",
+            "-serial dev     the workload's console: its stdin, stdout and stderr are a new\n",
             "-shutdown-timeout secs\n                seconds the workload gets",
             "-chardev help\n-chardev socket,id=id,fd=N",
             "-- PROGRAM [ARGS...]\n                run PROGRAM as the supervised workload",
@@ -1233,7 +1367,7 @@ mod tests {
             assert!(help.contains(line), "{line}");
         }
         // Every option the parser accepts is in the table and vice versa.
-        for name in ["chardev", "mon", "qmp", "qmp-pretty", "monitor", "S", "no-shutdown", "name", "uuid", "pidfile", "daemonize", "add-fd", "pass-fd", "shutdown-timeout", "ready", "version", "h", "help"] {
+        for name in ["chardev", "mon", "qmp", "qmp-pretty", "monitor", "serial", "S", "no-shutdown", "name", "uuid", "pidfile", "daemonize", "add-fd", "pass-fd", "shutdown-timeout", "ready", "version", "h", "help"] {
             assert!(lookup(&format!("-{name}")).is_some(), "{name}");
             assert!(lookup(&format!("--{name}")).is_some(), "{name}");
         }
@@ -1459,7 +1593,7 @@ mod tests {
     #[test]
     fn simple_options() {
         let c = cfg(&[]);
-        assert_eq!(c, Config { chardevs: vec![], monitors: vec![], start_paused: false, no_shutdown: false, name: None, process_name: None, uuid: None, pidfile: None, daemonize: false, add_fds: vec![], pass_fds: vec![], shutdown_timeout: Duration::from_secs(5), workload: vec![], ready: Readiness::Exec });
+        assert_eq!(c, Config { chardevs: vec![], monitors: vec![], serial: None, start_paused: false, no_shutdown: false, name: None, process_name: None, uuid: None, pidfile: None, daemonize: false, add_fds: vec![], pass_fds: vec![], shutdown_timeout: Duration::from_secs(5), workload: vec![], ready: Readiness::Exec });
         let c = cfg(&["-S", "-S", "-no-shutdown", "--no-shutdown", "-pidfile", "a", "-pidfile", "b"]);
         assert!(c.start_paused && c.no_shutdown);
         assert_eq!(c.pidfile.as_deref(), Some("b"));

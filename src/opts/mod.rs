@@ -15,6 +15,6 @@ pub use chardev::{
 };
 pub use cli::{
     help_text, parse_args, prefix, version_text, Action, AddFdSpec, CliChardev, CliError, Config, Deferred,
-    MonitorMode, MonitorSpec, Readiness, ADD_FD_NO_SET, OPTIONS,
+    MonitorMode, MonitorSpec, Readiness, SerialSpec, ADD_FD_NO_SET, OPTIONS,
 };
 pub use kv::{parse_kv, KvList, OptError};

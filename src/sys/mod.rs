@@ -12,6 +12,7 @@ use std::io;
 pub mod fd;
 pub mod poll;
 pub mod process;
+pub mod pty;
 pub mod signal;
 pub mod socket;
 pub mod tty;

@@ -32,6 +32,10 @@ pub struct SpawnSpec<'a> {
     /// Each given fd must be >= 3 or equal to its target number (`InvalidInput` otherwise), so
     /// no `dup2` can overwrite the source of another.
     pub stdio: [Option<BorrowedFd<'a>>; 3],
+    /// A terminal (the slave of a console pty) that becomes the child's controlling terminal:
+    /// the child leads a new session (`setsid` instead of `setpgid`, so its pgid and sid are its
+    /// pid) and takes the terminal with `TIOCSCTTY`. Use with `foreground_tty: None`.
+    pub session: Option<BorrowedFd<'a>>,
 }
 
 /// Why [`spawn`] failed.
@@ -81,6 +85,8 @@ struct ChildCtx {
     survivors: Vec<libc::c_int>,
     err_w: libc::c_int,
     tty: Option<libc::c_int>,
+    /// The controlling terminal of a new session (`SpawnSpec::session`).
+    ctty: Option<libc::c_int>,
     /// Sources for fds 0, 1, 2 (-1: inherit).
     stdio: [libc::c_int; 3],
     /// fdmon's pid, taken before the fork: the child checks that its parent is still this
@@ -150,7 +156,15 @@ unsafe fn child_exec(ctx: &ChildCtx) -> ! {
     // SAFETY: (whole block) plain libc calls on integers and on memory prepared before the
     // fork (`ctx`), which this process owns a private copy of; all async-signal-safe.
     unsafe {
-        libc::setpgid(0, 0);
+        if let Some(ctty) = ctx.ctty {
+            // A new session led by the child (also a new process group, pgid = pid), with the
+            // console as its controlling terminal.
+            if libc::setsid() == -1 || libc::ioctl(ctty, libc::TIOCSCTTY, 0) == -1 {
+                child_fail(ctx.err_w);
+            }
+        } else {
+            libc::setpgid(0, 0);
+        }
         // Die with fdmon. If fdmon died between fork and prctl, the signal was never armed
         // and the child was re-parented: getppid() tells, and the child ends itself.
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) == -1 {
@@ -248,7 +262,7 @@ fn sigset(full: bool) -> libc::sigset_t {
 
 /// Starts `spec.argv` as a child in a new process group of its own (pgid = pid).
 ///
-/// The child: `setpgid(0, 0)`; `PR_SET_PDEATHSIG` with `SIGKILL`, so it dies when fdmon
+/// The child: `setpgid(0, 0)` (with `spec.session`: `setsid` and `TIOCSCTTY` instead); `PR_SET_PDEATHSIG` with `SIGKILL`, so it dies when fdmon
 /// does (checked against fdmon's pid taken before the fork, so an fdmon that died before the
 /// prctl is noticed too; the kernel clears the setting when the child execs a set-user-ID or
 /// file-capability program, and it fires when the forking *thread* ends: fdmon has one);
@@ -316,6 +330,7 @@ pub fn spawn_with(spec: &SpawnSpec, extra: Option<(BorrowedFd, RawFd)>) -> Resul
         survivors,
         err_w: err_w.as_raw_fd(),
         tty: spec.foreground_tty.map(|t| t.as_raw_fd()),
+        ctty: spec.session.map(|t| t.as_raw_fd()),
         stdio,
         parent: getpid(),
         dfl: [0; 32],
@@ -348,9 +363,13 @@ pub fn spawn_with(spec: &SpawnSpec, extra: Option<(BorrowedFd, RawFd)>) -> Resul
         return Err(SpawnError::Fork(fork_err));
     }
     // Also from the parent, so the group exists when we return whatever the scheduling.
-    // EACCES (the child has exec'd already) and ESRCH are fine to ignore.
-    // SAFETY: setpgid takes two integers.
-    unsafe { libc::setpgid(pid, pid) };
+    // EACCES (the child has exec'd already) and ESRCH are fine to ignore. Not for a new
+    // session: the child must not be a group leader when it calls `setsid` (and it is one of
+    // its own as soon as the exec below has happened).
+    if spec.session.is_none() {
+        // SAFETY: setpgid takes two integers.
+        unsafe { libc::setpgid(pid, pid) };
+    }
 
     let mut buf = [0u8; 4];
     let mut got = 0;
@@ -644,7 +663,7 @@ mod tests {
 
     fn run(a: &[&str], keep: &[RawFd]) -> Result<Pid, SpawnError> {
         let argv = args(a);
-        spawn(&SpawnSpec { argv: &argv, keep_fds: keep, foreground_tty: None, stdio: [None; 3] })
+        spawn(&SpawnSpec { argv: &argv, keep_fds: keep, foreground_tty: None, stdio: [None; 3], session: None })
     }
 
     fn stat_field(pid: Pid, n: usize) -> String {
@@ -823,9 +842,14 @@ mod tests {
         // /dev/null is no terminal: tcsetpgrp fails in the child, which still runs.
         let null = fd::open_devnull().unwrap();
         let argv = args(&["sh", "-c", "exit 7"]);
-        let pid =
-            spawn(&SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: Some(null.as_fd()), stdio: [None; 3] })
-                .unwrap();
+        let pid = spawn(&SpawnSpec {
+            argv: &argv,
+            keep_fds: &[],
+            foreground_tty: Some(null.as_fd()),
+            stdio: [None; 3],
+            session: None,
+        })
+        .unwrap();
         assert_eq!(wait_pid(pid).unwrap(), WaitStatus::Exited(7));
     }
 
@@ -835,7 +859,9 @@ mod tests {
         let null = fd::open_devnull().unwrap();
         let argv = args(&["sleep", "30"]);
         let n = Some(null.as_fd());
-        let pid = spawn(&SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: None, stdio: [n, n, n] }).unwrap();
+        let pid =
+            spawn(&SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: None, stdio: [n, n, n], session: None })
+                .unwrap();
         for i in 0..3 {
             let target = std::fs::read_link(format!("/proc/{pid}/fd/{i}")).unwrap();
             assert_eq!(target, std::path::Path::new("/dev/null"), "fd {i}");
@@ -851,11 +877,29 @@ mod tests {
             keep_fds: &[],
             foreground_tty: None,
             stdio: [None, Some(stdin.as_fd()), None],
+            session: None,
         });
         match bad {
             Err(SpawnError::Fork(e)) => assert_eq!(e.kind(), io::ErrorKind::InvalidInput),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_session_child_leads_it_with_the_pty_as_controlling_terminal() {
+        let _g = lock();
+        let pty = super::super::pty::open(80, 24).unwrap();
+        let argv = args(&["sleep", "30"]);
+        let s = Some(pty.slave.as_fd());
+        let pid = spawn(&SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: None, stdio: [s, s, s], session: s })
+            .unwrap();
+        // Fields 5 (pgrp), 6 (session), 7 (tty_nr) and 8 (tpgid) of /proc/PID/stat.
+        assert_eq!(stat_field(pid, 5), pid.to_string());
+        assert_eq!(stat_field(pid, 6), pid.to_string());
+        assert_ne!(stat_field(pid, 7), "0");
+        assert_eq!(stat_field(pid, 8), pid.to_string());
+        kill_group(pid, libc::SIGKILL).unwrap();
+        wait_pid(pid).unwrap();
     }
 
     #[test]

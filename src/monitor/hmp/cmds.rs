@@ -77,6 +77,13 @@ pub(super) static COMMANDS: &[Cmd] = &[
         ..cmd("chardev-remove", &[Arg::Str], "id", "remove a character device that no monitor uses", chardev_remove)
     },
     cmd("closefd", &[Arg::Str], "name", "close a file descriptor named with getfd", closefd),
+    cmd(
+        "console_resize",
+        &[Arg::Int, Arg::Int],
+        "cols rows",
+        "set the window size of the workload's console (-serial)",
+        console_resize,
+    ),
     cmd("cont|c", &[], "", "resume the workload, starting it if it never ran", cont),
     cmd("getfd", &[Arg::Str], "name", "name the file descriptor that came with SCM_RIGHTS", getfd),
     cmd("help|?", &[Arg::OptRest], "[cmd]", "list the commands, or describe one", help),
@@ -303,6 +310,15 @@ fn stop(ctx: &mut Ctx, _: &[Val]) {
 
 fn cont(ctx: &mut Ctx, _: &[Val]) {
     ctx.call(commands::cont, &Object::new());
+}
+
+fn console_resize(ctx: &mut Ctx, a: &[Val]) {
+    let int = |v: &Val| match v {
+        Val::Int(n) => *n,
+        _ => 0,
+    };
+    let args = Object::new().with("cols", Value::Int(int(&a[0]))).with("rows", Value::Int(int(&a[1])));
+    ctx.call(commands::console_resize, &args);
 }
 
 fn system_reset(ctx: &mut Ctx, _: &[Val]) {
