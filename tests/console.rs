@@ -26,13 +26,6 @@ fn start(dir: &TempDir, extra: &[&str], workload: &[&str]) -> (Fdmon, Client, st
     (f, c, path)
 }
 
-fn workload_pid(c: &mut Client) -> Option<i32> {
-    let r = c.reply_to(r#"{"execute":"query-workload"}"#);
-    let v = parse(&r);
-    let w = v.as_object()?.get("return")?.as_object()?.get("workload")?.as_object()?.clone();
-    w.get("pid").and_then(|p| p.as_i64()).map(|p| p as i32)
-}
-
 /// Fields of /proc/PID/stat, numbered as in proc(5) (3 = state, 5 = pgrp, 6 = session,
 /// 7 = tty_nr).
 fn stat_field(pid: i32, n: usize) -> Option<String> {
@@ -300,4 +293,34 @@ fn stdio_and_null_consoles() {
     let (code, out, err) = run(&["-serial", "null", "--", "sh", "-c", &format!("tty > {marker}; echo lost")]);
     assert_eq!((code, out.as_str(), err.as_str()), (Some(0), "", ""));
     assert!(std::fs::read_to_string(&marker).unwrap().starts_with("/dev/pts/"));
+}
+
+#[test]
+fn a_console_with_fd_readiness_and_no_monitor_on_its_chardev() {
+    // The readiness pipe lands at fd 5 also in a console's new session.
+    let (mut f, mut q) = qmp_pair(&[
+        "-chardev",
+        "ringbuf,id=con",
+        "-serial",
+        "chardev:con",
+        "-ready",
+        "fd=5",
+        "--",
+        "sh",
+        "-c",
+        "tty; echo >&5; exec sleep 300",
+    ]);
+    q.negotiate();
+    let e = q.event();
+    assert!(e.starts_with(r#"{"event": "WORKLOAD_READY", "data": {"pid": "#), "{e}");
+    let mut seen = String::new();
+    wait_until("the console's output", || {
+        seen.push_str(&ringbuf_text(&mut q, "con"));
+        seen.contains("/dev/pts/")
+    });
+    // The console's chardev takes no monitor.
+    let r = q.reply_to(r#"{"execute":"monitor-add","arguments":{"id":"m","chardev":"con","mode":"readline"}}"#);
+    assert!(r.contains("Device 'con' is in use"), "{r}");
+    q.send(r#"{"execute":"quit"}"#);
+    assert_eq!(f.wait_output().0, Some(0));
 }

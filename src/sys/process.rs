@@ -728,7 +728,7 @@ mod tests {
         let n = probe.as_raw_fd() + 1;
         drop(probe);
         let argv = args(&["sh", "-c", "echo via-extra >&\"$0\"; exec 0<&-", &n.to_string()]);
-        let spec = SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: None, stdio: [None; 3] };
+        let spec = SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: None, stdio: [None; 3], session: None };
         let pid = spawn_with(&spec, Some((w.as_fd(), n))).unwrap();
         drop(w);
         let mut got = Vec::new();
@@ -744,7 +744,7 @@ mod tests {
         assert_eq!(wait_pid(pid).unwrap(), WaitStatus::Exited(0));
         let (_r2, w2) = fd::pipe(false).unwrap();
         let argv = args(&["/nonexistent/fdmon-no-such-program"]);
-        let spec = SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: None, stdio: [None; 3] };
+        let spec = SpawnSpec { argv: &argv, keep_fds: &[], foreground_tty: None, stdio: [None; 3], session: None };
         match spawn_with(&spec, Some((w2.as_fd(), n))) {
             Err(SpawnError::Exec(e)) => assert_eq!(e.raw_os_error(), Some(libc::ENOENT)),
             other => panic!("{other:?}"),
