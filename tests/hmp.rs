@@ -8,16 +8,11 @@ use common::*;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 
-const PROMPT: &str = "(qemu) ";
 const HMP_PAIR: &[&str] = &["-chardev", "socket,fd=3,id=mon", "-mon", "chardev=mon,mode=readline"];
-
-fn banner() -> String {
-    format!("fdmon {} monitor - type 'help' for more information\r\n{PROMPT}", env!("CARGO_PKG_VERSION"))
-}
 
 /// Reads the banner and first prompt, which must be exactly that.
 fn expect_banner(c: &mut Client) {
-    assert_eq!(c.until(PROMPT), banner());
+    assert_eq!(c.until(HMP_PROMPT), hmp_banner());
 }
 
 /// fdmon with an HMP monitor on a socketpair; the banner has been read.
@@ -54,27 +49,6 @@ fn hmp_and_qmp(extra: &[&str]) -> (Fdmon, Client, Client) {
     (f, h, q)
 }
 
-/// The echo of `line` typed one byte at a time (ASCII, no editing keys): before each redraw
-/// the cursor goes back over what was shown, then the whole line and erase-to-end-of-line.
-fn echo(line: &str) -> String {
-    let mut s = String::new();
-    for i in 1..=line.len() {
-        s.push_str(&"\x1b[D".repeat(i - 1));
-        s.push_str(&line[..i]);
-        s.push_str("\x1b[K");
-    }
-    s
-}
-
-/// Types `line` + Enter, checks the echo, and returns the output before the next prompt.
-fn hmp(c: &mut Client, line: &str) -> String {
-    c.send(&format!("{line}\n"));
-    let got = c.until(PROMPT);
-    let want = format!("{}\r\n", echo(line));
-    assert!(got.starts_with(&want), "echo of {line:?}: {got:?}");
-    got[want.len()..got.len() - PROMPT.len()].to_string()
-}
-
 fn hmc_request(line: &str) -> String {
     let arg = fdmon::json::to_string(&fdmon::json::Value::from(line));
     format!(r#"{{"execute":"human-monitor-command","arguments":{{"command-line":{arg}}}}}"#)
@@ -89,16 +63,19 @@ fn hmc(q: &mut Client, line: &str) -> String {
 fn banner_prompt_and_exact_echo() {
     let (_f, mut c) = hmp_pair(&[]);
     c.send("stop\n");
-    assert_eq!(c.until(PROMPT), "s\x1b[K\x1b[Dst\x1b[K\x1b[D\x1b[Dsto\x1b[K\x1b[D\x1b[D\x1b[Dstop\x1b[K\r\n(qemu) ");
+    assert_eq!(
+        c.until(HMP_PROMPT),
+        "s\x1b[K\x1b[Dst\x1b[K\x1b[D\x1b[Dsto\x1b[K\x1b[D\x1b[D\x1b[Dstop\x1b[K\r\n(qemu) "
+    );
     // An empty line.
     c.send("\n");
-    assert_eq!(c.until(PROMPT), "\r\n(qemu) ");
+    assert_eq!(c.until(HMP_PROMPT), "\r\n(qemu) ");
     // Without Enter only the echo comes back.
     c.send("info version");
-    assert_eq!(c.until("info version\x1b[K"), echo("info version"));
+    assert_eq!(c.until("info version\x1b[K"), hmp_echo("info version"));
     c.expect_silence();
     c.send("\n");
-    assert_eq!(c.until(PROMPT), format!("\r\n{}fdmon\r\n(qemu) ", env!("CARGO_PKG_VERSION")));
+    assert_eq!(c.until(HMP_PROMPT), format!("\r\n{}fdmon\r\n(qemu) ", env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
@@ -107,7 +84,7 @@ fn cr_lf_is_two_enters_and_editing_keys() {
     c.send("info status\r\n");
     assert_eq!(
         c.until("(qemu) \r\n(qemu) "),
-        format!("{}\r\nVM status: running\r\n(qemu) \r\n(qemu) ", echo("info status"))
+        format!("{}\r\nVM status: running\r\n(qemu) \r\n(qemu) ", hmp_echo("info status"))
     );
     // Ctrl-C and other control bytes are ignored.
     c.send("\x03\x00");
@@ -116,11 +93,11 @@ fn cr_lf_is_two_enters_and_editing_keys() {
     c.send("stopx\x7f");
     assert_eq!(
         c.until("stopx\x1b[K\x1b[D\x1b[D\x1b[D\x1b[D\x1b[Dstop\x1b[K"),
-        echo("stopx") + "\x1b[D\x1b[D\x1b[D\x1b[D\x1b[Dstop\x1b[K"
+        hmp_echo("stopx") + "\x1b[D\x1b[D\x1b[D\x1b[D\x1b[Dstop\x1b[K"
     );
     c.send("\n");
-    assert_eq!(c.until(PROMPT), "\r\n(qemu) ");
-    assert_eq!(hmp(&mut c, "info status"), "VM status: paused\r\n");
+    assert_eq!(c.until(HMP_PROMPT), "\r\n(qemu) ");
+    assert_eq!(hmp_line(&mut c, "info status"), "VM status: paused\r\n");
     c.send("ab\x08\x08");
     assert_eq!(c.until("\x1b[D\x1b[K"), "a\x1b[K\x1b[Dab\x1b[K\x1b[D\x1b[Da\x1b[K\x1b[D\x1b[K");
     // History: ESC [ A brings back the previous line.
@@ -138,32 +115,32 @@ fn cr_lf_is_two_enters_and_editing_keys() {
     );
     // Cursor left, then typing inserts before the cursor.
     c.send("cnt\x1b[D\x1b[Do\n");
-    let got = c.until(PROMPT);
+    let got = c.until(HMP_PROMPT);
     assert!(got.ends_with("\x1b[D\x1b[Dcont\x1b[K\x1b[D\x1b[D\r\n(qemu) "), "{got:?}");
-    assert_eq!(hmp(&mut c, "info status"), "VM status: running\r\n");
+    assert_eq!(hmp_line(&mut c, "info status"), "VM status: running\r\n");
 }
 
 #[test]
 fn tab_completion() {
     let (_f, mut c) = hmp_pair(&[]);
     c.send("info stat\t");
-    let want = format!("{}{}info status \x1b[K", echo("info stat"), "\x1b[D".repeat(9));
+    let want = format!("{}{}info status \x1b[K", hmp_echo("info stat"), "\x1b[D".repeat(9));
     assert_eq!(c.until("info status \x1b[K"), want);
     c.send("\n");
-    assert_eq!(c.until(PROMPT), "\r\nVM status: running\r\n(qemu) ");
+    assert_eq!(c.until(HMP_PROMPT), "\r\nVM status: running\r\n(qemu) ");
     c.send("s\t");
     assert_eq!(
         c.until("(qemu) s\x1b[K"),
         "s\x1b[K\r\ns                 stop              system_powerdown  system_reset      \r\n(qemu) s\x1b[K"
     );
     c.send("\x7f\n");
-    assert_eq!(c.until(PROMPT), "\x1b[D\x1b[K\r\n(qemu) ");
+    assert_eq!(c.until(HMP_PROMPT), "\x1b[D\x1b[K\r\n(qemu) ");
     c.send("info \t");
     assert_eq!(
         c.until("(qemu) info \x1b[K"),
         format!(
             "{}\r\nchardev   name      status    uuid      version   workload  \r\n(qemu) info \x1b[K",
-            echo("info ")
+            hmp_echo("info ")
         )
     );
 }
@@ -171,17 +148,17 @@ fn tab_completion() {
 #[test]
 fn info_commands_and_help() {
     let (_f, mut c) = hmp_pair(&["-name", "vm1", "-uuid", "12345678-1234-1234-1234-123456789abc"]);
-    assert_eq!(hmp(&mut c, "info version"), format!("{}fdmon\r\n", env!("CARGO_PKG_VERSION")));
-    assert_eq!(hmp(&mut c, "  info   version  "), format!("{}fdmon\r\n", env!("CARGO_PKG_VERSION")));
-    assert_eq!(hmp(&mut c, "info name"), "vm1\r\n");
-    assert_eq!(hmp(&mut c, "info uuid"), "12345678-1234-1234-1234-123456789abc\r\n");
-    assert_eq!(hmp(&mut c, "info chardev"), "mon: filename=unix:\r\n");
-    assert_eq!(hmp(&mut c, "info workload"), "workload: none\r\n");
-    assert_eq!(hmp(&mut c, "help stop"), "stop|s  -- pause the workload\r\n");
-    assert_eq!(hmp(&mut c, "? q"), "quit|q  -- exit fdmon now, ending the workload\r\n");
-    assert_eq!(hmp(&mut c, "help info status"), "info status  -- print the run state (running|paused)\r\n");
-    assert_eq!(hmp(&mut c, "help nonexist"), "unknown command: 'nonexist'\r\n");
-    let all = hmp(&mut c, "help");
+    assert_eq!(hmp_line(&mut c, "info version"), format!("{}fdmon\r\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(hmp_line(&mut c, "  info   version  "), format!("{}fdmon\r\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(hmp_line(&mut c, "info name"), "vm1\r\n");
+    assert_eq!(hmp_line(&mut c, "info uuid"), "12345678-1234-1234-1234-123456789abc\r\n");
+    assert_eq!(hmp_line(&mut c, "info chardev"), "mon: filename=unix:\r\n");
+    assert_eq!(hmp_line(&mut c, "info workload"), "workload: none\r\n");
+    assert_eq!(hmp_line(&mut c, "help stop"), "stop|s  -- pause the workload\r\n");
+    assert_eq!(hmp_line(&mut c, "? q"), "quit|q  -- exit fdmon now, ending the workload\r\n");
+    assert_eq!(hmp_line(&mut c, "help info status"), "info status  -- print the run state (running|paused)\r\n");
+    assert_eq!(hmp_line(&mut c, "help nonexist"), "unknown command: 'nonexist'\r\n");
+    let all = hmp_line(&mut c, "help");
     let names: Vec<&str> = all.lines().map(|l| l.split(' ').next().unwrap()).collect();
     assert_eq!(
         names,
@@ -205,145 +182,145 @@ fn info_commands_and_help() {
         ]
     );
     assert!(all.lines().all(|l| l.contains(" -- ")), "{all:?}");
-    let info = hmp(&mut c, "info");
-    assert_eq!(info, hmp(&mut c, "help info"));
+    let info = hmp_line(&mut c, "info");
+    assert_eq!(info, hmp_line(&mut c, "help info"));
     assert_eq!(info.lines().count(), 6);
     assert!(info.lines().all(|l| l.starts_with("info ")), "{info:?}");
 
     let (_f, mut c) = hmp_pair(&[]);
-    assert_eq!(hmp(&mut c, "info name"), "");
-    assert_eq!(hmp(&mut c, "info uuid"), "00000000-0000-0000-0000-000000000000\r\n");
+    assert_eq!(hmp_line(&mut c, "info name"), "");
+    assert_eq!(hmp_line(&mut c, "info uuid"), "00000000-0000-0000-0000-000000000000\r\n");
 }
 
 #[test]
 fn error_texts() {
     let (_f, mut c) = hmp_pair(&[]);
     let try_help = |msg: &str, cmd: &str| format!("{msg}\r\nTry \"help {cmd}\" for more information\r\n");
-    assert_eq!(hmp(&mut c, "bogus"), "unknown command: 'bogus'\r\n");
-    assert_eq!(hmp(&mut c, "INFO VERSION"), "unknown command: 'INFO'\r\n");
-    assert_eq!(hmp(&mut c, "info bogus"), "unknown command: 'info bogus'\r\n");
-    assert_eq!(hmp(&mut c, "info ver"), "unknown command: 'info ver'\r\n");
-    assert_eq!(hmp(&mut c, "getfd"), try_help("getfd: string expected", "getfd"));
-    assert_eq!(hmp(&mut c, "ringbuf_read"), try_help("ringbuf_read: string expected", "ringbuf_read"));
-    assert_eq!(hmp(&mut c, "ringbuf_read r1"), try_help("unexpected end of expression", "ringbuf_read"));
-    assert_eq!(hmp(&mut c, "ringbuf_read r1 a"), try_help("invalid char 'a' in expression", "ringbuf_read"));
-    assert_eq!(hmp(&mut c, "stop now"), try_help("stop|s: extraneous characters at the end of line", "stop"));
-    assert_eq!(hmp(&mut c, "q now"), try_help("quit|q: extraneous characters at the end of line", "q"));
+    assert_eq!(hmp_line(&mut c, "bogus"), "unknown command: 'bogus'\r\n");
+    assert_eq!(hmp_line(&mut c, "INFO VERSION"), "unknown command: 'INFO'\r\n");
+    assert_eq!(hmp_line(&mut c, "info bogus"), "unknown command: 'info bogus'\r\n");
+    assert_eq!(hmp_line(&mut c, "info ver"), "unknown command: 'info ver'\r\n");
+    assert_eq!(hmp_line(&mut c, "getfd"), try_help("getfd: string expected", "getfd"));
+    assert_eq!(hmp_line(&mut c, "ringbuf_read"), try_help("ringbuf_read: string expected", "ringbuf_read"));
+    assert_eq!(hmp_line(&mut c, "ringbuf_read r1"), try_help("unexpected end of expression", "ringbuf_read"));
+    assert_eq!(hmp_line(&mut c, "ringbuf_read r1 a"), try_help("invalid char 'a' in expression", "ringbuf_read"));
+    assert_eq!(hmp_line(&mut c, "stop now"), try_help("stop|s: extraneous characters at the end of line", "stop"));
+    assert_eq!(hmp_line(&mut c, "q now"), try_help("quit|q: extraneous characters at the end of line", "q"));
     assert_eq!(
-        hmp(&mut c, "info status x"),
+        hmp_line(&mut c, "info status x"),
         try_help("status: extraneous characters at the end of line", "info status")
     );
-    assert_eq!(hmp(&mut c, "ringbuf_read nope 1"), "Error: Device 'nope' not found\r\n");
-    assert_eq!(hmp(&mut c, "chardev-remove nope"), "Error: Chardev 'nope' not found\r\n");
-    assert_eq!(hmp(&mut c, "chardev-remove mon"), "Error: Chardev 'mon' is busy\r\n");
-    assert_eq!(hmp(&mut c, "chardev-add null"), "Error: chardev: no id specified\r\n");
+    assert_eq!(hmp_line(&mut c, "ringbuf_read nope 1"), "Error: Device 'nope' not found\r\n");
+    assert_eq!(hmp_line(&mut c, "chardev-remove nope"), "Error: Chardev 'nope' not found\r\n");
+    assert_eq!(hmp_line(&mut c, "chardev-remove mon"), "Error: Chardev 'mon' is busy\r\n");
+    assert_eq!(hmp_line(&mut c, "chardev-add null"), "Error: chardev: no id specified\r\n");
     assert_eq!(
-        hmp(&mut c, "chardev-add null,id=mon"),
+        hmp_line(&mut c, "chardev-add null,id=mon"),
         "Duplicate ID 'mon' for chardev\r\nError: Parsing chardev args failed\r\n"
     );
     assert_eq!(
-        hmp(&mut c, "chardev-add socket,path=/nonexistent/h2.sock,server=on,wait=off,id=c4,bogus=1"),
+        hmp_line(&mut c, "chardev-add socket,path=/nonexistent/h2.sock,server=on,wait=off,id=c4,bogus=1"),
         "Invalid parameter 'bogus'\r\nError: Parsing chardev args failed\r\n"
     );
     assert_eq!(
-        hmp(&mut c, "chardev-add socket,fd=3,server=on,wait=off,id=c2"),
+        hmp_line(&mut c, "chardev-add socket,fd=3,server=on,wait=off,id=c2"),
         "Error: File descriptor named '3' has not been found\r\n"
     );
     assert_eq!(
-        hmp(&mut c, "chardev-add socket,fd=lf,server,nowait,id=c3"),
+        hmp_line(&mut c, "chardev-add socket,fd=lf,server,nowait,id=c3"),
         "warning: short-form boolean option 'server' deprecated\r\nPlease use server=on instead\r\n\
          warning: short-form boolean option 'nowait' deprecated\r\nPlease use wait=off instead\r\n\
          Error: File descriptor named 'lf' has not been found\r\n"
     );
     // The monitor is still alive and well.
-    assert_eq!(hmp(&mut c, "info status"), "VM status: running\r\n");
+    assert_eq!(hmp_line(&mut c, "info status"), "VM status: running\r\n");
 }
 
 #[test]
 fn run_state_transitions() {
     let (_f, mut c) = hmp_pair(&[]);
-    let status = |c: &mut Client| hmp(c, "info status");
+    let status = |c: &mut Client| hmp_line(c, "info status");
     assert_eq!(status(&mut c), "VM status: running\r\n");
-    assert_eq!(hmp(&mut c, "stop"), "");
+    assert_eq!(hmp_line(&mut c, "stop"), "");
     assert_eq!(status(&mut c), "VM status: paused\r\n");
-    assert_eq!(hmp(&mut c, "c"), "");
+    assert_eq!(hmp_line(&mut c, "c"), "");
     assert_eq!(status(&mut c), "VM status: running\r\n");
-    assert_eq!(hmp(&mut c, "system_reset"), "");
+    assert_eq!(hmp_line(&mut c, "system_reset"), "");
     assert_eq!(status(&mut c), "VM status: running\r\n");
-    assert_eq!(hmp(&mut c, "s"), "");
-    assert_eq!(hmp(&mut c, "system_reset"), "");
+    assert_eq!(hmp_line(&mut c, "s"), "");
+    assert_eq!(hmp_line(&mut c, "system_reset"), "");
     assert_eq!(status(&mut c), "VM status: paused (prelaunch)\r\n");
-    assert_eq!(hmp(&mut c, "cont"), "");
+    assert_eq!(hmp_line(&mut c, "cont"), "");
     assert_eq!(status(&mut c), "VM status: running\r\n");
-    assert_eq!(hmp(&mut c, "system_powerdown"), "");
+    assert_eq!(hmp_line(&mut c, "system_powerdown"), "");
 
     let (_f, mut c) = hmp_pair(&["-S"]);
     assert_eq!(status(&mut c), "VM status: paused (prelaunch)\r\n");
-    assert_eq!(hmp(&mut c, "stop"), "");
+    assert_eq!(hmp_line(&mut c, "stop"), "");
     assert_eq!(status(&mut c), "VM status: paused (prelaunch)\r\n");
-    assert_eq!(hmp(&mut c, "cont"), "");
+    assert_eq!(hmp_line(&mut c, "cont"), "");
     assert_eq!(status(&mut c), "VM status: running\r\n");
 }
 
 #[test]
 fn ringbuf_read_and_write() {
     let (_f, mut c) = hmp_pair(&[]);
-    assert_eq!(hmp(&mut c, "chardev-add ringbuf,id=r1,size=64"), "");
-    assert_eq!(hmp(&mut c, "info chardev"), "mon: filename=unix:\r\nr1: filename=ringbuf\r\n");
-    assert_eq!(hmp(&mut c, r#"ringbuf_write r1 "quoted str""#), "");
-    assert_eq!(hmp(&mut c, "ringbuf_read r1 0x10"), "quoted str\r\n");
-    assert_eq!(hmp(&mut c, r"ringbuf_write r1 a\x20b"), "");
-    assert_eq!(hmp(&mut c, "ringbuf_read r1 (1+1)*4"), "a\\\\x20b\r\n");
-    assert_eq!(hmp(&mut c, "ringbuf_read r1 0"), "Error: size must be greater than zero\r\n");
+    assert_eq!(hmp_line(&mut c, "chardev-add ringbuf,id=r1,size=64"), "");
+    assert_eq!(hmp_line(&mut c, "info chardev"), "mon: filename=unix:\r\nr1: filename=ringbuf\r\n");
+    assert_eq!(hmp_line(&mut c, r#"ringbuf_write r1 "quoted str""#), "");
+    assert_eq!(hmp_line(&mut c, "ringbuf_read r1 0x10"), "quoted str\r\n");
+    assert_eq!(hmp_line(&mut c, r"ringbuf_write r1 a\x20b"), "");
+    assert_eq!(hmp_line(&mut c, "ringbuf_read r1 (1+1)*4"), "a\\\\x20b\r\n");
+    assert_eq!(hmp_line(&mut c, "ringbuf_read r1 0"), "Error: size must be greater than zero\r\n");
     // UTF-8 is echoed raw and stored as typed.
     c.send("ringbuf_write r1 \u{e9}\n");
-    assert!(c.until(PROMPT).ends_with("ringbuf_write r1 \u{e9}\x1b[K\r\n(qemu) "));
-    assert_eq!(hmp(&mut c, "ringbuf_read r1 10"), "\u{e9}\r\n");
+    assert!(c.until(HMP_PROMPT).ends_with("ringbuf_write r1 \u{e9}\x1b[K\r\n(qemu) "));
+    assert_eq!(hmp_line(&mut c, "ringbuf_read r1 10"), "\u{e9}\r\n");
     assert_eq!(
-        hmp(&mut c, "chardev-add ringbuf,id=r1"),
+        hmp_line(&mut c, "chardev-add ringbuf,id=r1"),
         "Error: attempt to add duplicate property 'r1' to object (type 'container')\r\n"
     );
-    assert_eq!(hmp(&mut c, "chardev-remove r1"), "");
-    assert_eq!(hmp(&mut c, "info chardev"), "mon: filename=unix:\r\n");
+    assert_eq!(hmp_line(&mut c, "chardev-remove r1"), "");
+    assert_eq!(hmp_line(&mut c, "info chardev"), "mon: filename=unix:\r\n");
 }
 
 #[test]
 fn getfd_then_chardev_add_of_a_passed_listener() {
     let dir = TempDir::new("hmpfd");
     let (_f, mut c) = hmp_pair(&[]);
-    assert_eq!(hmp(&mut c, "getfd myfd"), "Error: No file descriptor supplied via SCM_RIGHTS\r\n");
+    assert_eq!(hmp_line(&mut c, "getfd myfd"), "Error: No file descriptor supplied via SCM_RIGHTS\r\n");
     let path = dir.path("h1.sock");
     let l = UnixListener::bind(&path).unwrap();
 
     // The fd rides on the same message as the command line.
     c.send_fds("getfd myfd\n", &[&l]);
-    assert_eq!(c.until(PROMPT), format!("{}\r\n(qemu) ", echo("getfd myfd")));
+    assert_eq!(c.until(HMP_PROMPT), format!("{}\r\n(qemu) ", hmp_echo("getfd myfd")));
     drop(l);
     let f2 = std::fs::File::open("/dev/null").unwrap();
     c.send_fds("getfd 1x\n", &[&f2]);
     assert_eq!(
-        c.until(PROMPT),
+        c.until(HMP_PROMPT),
         format!(
             "{}\r\nError: Parameter 'fdname' expects a name not starting with a digit\r\n(qemu) ",
-            echo("getfd 1x")
+            hmp_echo("getfd 1x")
         )
     );
-    assert_eq!(hmp(&mut c, "chardev-add socket,fd=myfd,server=on,wait=off,id=c1"), "");
+    assert_eq!(hmp_line(&mut c, "chardev-add socket,fd=myfd,server=on,wait=off,id=c1"), "");
     let p = path.to_string_lossy();
     assert_eq!(
-        hmp(&mut c, "info chardev"),
+        hmp_line(&mut c, "info chardev"),
         // QEMU's hash-table order (see chardev::order).
         format!("c1: filename=disconnected:unix:{p},server=on\r\nmon: filename=unix:\r\n")
     );
     // The lookup consumed the name.
-    assert_eq!(hmp(&mut c, "closefd myfd"), "Error: File descriptor named 'myfd' not found\r\n");
-    assert_eq!(hmp(&mut c, "closefd nosuch"), "Error: File descriptor named 'nosuch' not found\r\n");
+    assert_eq!(hmp_line(&mut c, "closefd myfd"), "Error: File descriptor named 'myfd' not found\r\n");
+    assert_eq!(hmp_line(&mut c, "closefd nosuch"), "Error: File descriptor named 'nosuch' not found\r\n");
     assert_eq!(
-        hmp(&mut c, "chardev-add socket,fd=myfd,server=on,wait=off,id=c2"),
+        hmp_line(&mut c, "chardev-add socket,fd=myfd,server=on,wait=off,id=c2"),
         "Error: File descriptor named 'myfd' has not been found\r\n"
     );
     assert_eq!(
-        hmp(&mut c, "chardev-add socket,fd=x,server=on,wait=off,id=c1"),
+        hmp_line(&mut c, "chardev-add socket,fd=x,server=on,wait=off,id=c1"),
         "Error: Chardev with id 'c1' already exists\r\n"
     );
 
@@ -352,16 +329,16 @@ fn getfd_then_chardev_add_of_a_passed_listener() {
     let want = format!("c1: filename=unix:{p},server=on\r\nmon: filename=unix:\r\n");
     let mut last = String::new();
     wait_until("the client of c1 to be accepted", || {
-        last = hmp(&mut c, "info chardev");
+        last = hmp_line(&mut c, "info chardev");
         last == want
     });
 
     // getfd + closefd: nothing printed on success.
     let f3 = std::fs::File::open("/dev/null").unwrap();
     c.send_fds("getfd other\n", &[&f3]);
-    assert_eq!(c.until(PROMPT), format!("{}\r\n(qemu) ", echo("getfd other")));
-    assert_eq!(hmp(&mut c, "closefd other"), "");
-    assert_eq!(hmp(&mut c, "chardev-remove c1"), "");
+    assert_eq!(c.until(HMP_PROMPT), format!("{}\r\n(qemu) ", hmp_echo("getfd other")));
+    assert_eq!(hmp_line(&mut c, "closefd other"), "");
+    assert_eq!(hmp_line(&mut c, "chardev-remove c1"), "");
 }
 
 #[test]
@@ -375,10 +352,10 @@ fn inherited_listener_sessions_and_per_monitor_names() {
     let mut c = Client::connect(&path);
     expect_banner(&mut c);
     let p = path.to_string_lossy().into_owned();
-    assert_eq!(hmp(&mut c, "info chardev"), format!("mon: filename=unix:{p},server=on\r\n"));
+    assert_eq!(hmp_line(&mut c, "info chardev"), format!("mon: filename=unix:{p},server=on\r\n"));
     let f = std::fs::File::open("/dev/null").unwrap();
     c.send_fds("getfd kept\n", &[&f]);
-    assert_eq!(c.until(PROMPT), format!("{}\r\n(qemu) ", echo("getfd kept")));
+    assert_eq!(c.until(HMP_PROMPT), format!("{}\r\n(qemu) ", hmp_echo("getfd kept")));
     // Half a line, then the client goes away.
     c.send("info sta");
     c.until("info sta\x1b[K");
@@ -389,15 +366,15 @@ fn inherited_listener_sessions_and_per_monitor_names() {
     expect_banner(&mut c);
     c.send("\x1b[A");
     c.expect_silence();
-    assert_eq!(hmp(&mut c, "closefd kept"), "");
-    assert_eq!(hmp(&mut c, "closefd kept"), "Error: File descriptor named 'kept' not found\r\n");
+    assert_eq!(hmp_line(&mut c, "closefd kept"), "");
+    assert_eq!(hmp_line(&mut c, "closefd kept"), "Error: File descriptor named 'kept' not found\r\n");
 }
 
 #[test]
 fn quit_echoes_then_closes() {
     let (mut f, mut c) = hmp_pair(&[]);
     c.send("quit\n");
-    assert_eq!(c.until("\r\n"), format!("{}\r\n", echo("quit")));
+    assert_eq!(c.until("\r\n"), format!("{}\r\n", hmp_echo("quit")));
     c.expect_eof();
     assert_eq!(f.wait().code(), Some(0));
 
@@ -412,16 +389,16 @@ fn quit_echoes_then_closes() {
 #[test]
 fn workload_info() {
     let (mut f, mut c) = hmp_pair(&["--", "sleep", "30"]);
-    let w = hmp(&mut c, "info workload");
+    let w = hmp_line(&mut c, "info workload");
     let pid = w
         .strip_prefix("workload: sleep, pid ")
         .and_then(|r| r.strip_suffix(", ready\r\n"))
         .and_then(|p| p.parse::<i32>().ok())
         .unwrap_or_else(|| panic!("{w:?}"));
     assert!(pid > 0);
-    assert_eq!(hmp(&mut c, "stop"), "");
-    assert_eq!(hmp(&mut c, "info status"), "VM status: paused\r\n");
-    assert_eq!(hmp(&mut c, "cont"), "");
+    assert_eq!(hmp_line(&mut c, "stop"), "");
+    assert_eq!(hmp_line(&mut c, "info status"), "VM status: paused\r\n");
+    assert_eq!(hmp_line(&mut c, "cont"), "");
     c.send("q\n");
     c.until("\r\n");
     c.expect_eof();
@@ -444,8 +421,8 @@ fn human_monitor_command_over_qmp() {
     q.send(&hmc_request("stop"));
     assert_eq!(q.event(), r#"{"event": "STOP"}"#);
     assert_eq!(q.line(), r#"{"return": ""}"#);
-    assert_eq!(hmp(&mut h, "info status"), "VM status: paused\r\n");
-    assert_eq!(hmp(&mut h, "cont"), "");
+    assert_eq!(hmp_line(&mut h, "info status"), "VM status: paused\r\n");
+    assert_eq!(hmp_line(&mut h, "cont"), "");
     assert_eq!(q.event(), r#"{"event": "RESUME"}"#);
     h.expect_silence();
     // cpu-index: 0 is accepted and ignored (qmp-shell -H), anything else is an error.

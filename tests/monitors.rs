@@ -12,7 +12,6 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use fdmon::json::Value;
 
 const OK: &str = r#"{"return": {}}"#;
-const PROMPT: &str = "(qemu) ";
 
 fn jstr(s: &str) -> String {
     fdmon::json::to_string(&Value::from(s))
@@ -44,30 +43,6 @@ fn monitor_add(id: &str, chardev: &str, mode: &str, extra: &str) -> String {
 
 fn monitor_remove(id: &str) -> String {
     format!(r#"{{"execute":"monitor-remove","arguments":{{"id":"{id}"}}}}"#)
-}
-
-fn banner() -> String {
-    format!("fdmon {} monitor - type 'help' for more information\r\n{PROMPT}", env!("CARGO_PKG_VERSION"))
-}
-
-/// The echo of `line` typed one byte at a time (as tests/hmp.rs).
-fn echo(line: &str) -> String {
-    let mut s = String::new();
-    for i in 1..=line.len() {
-        s.push_str(&"\x1b[D".repeat(i - 1));
-        s.push_str(&line[..i]);
-        s.push_str("\x1b[K");
-    }
-    s
-}
-
-/// Types `line` + Enter on an HMP peer and returns the output before the next prompt.
-fn hmp(c: &mut Client, line: &str) -> String {
-    c.send(&format!("{line}\n"));
-    let got = c.until(PROMPT);
-    let want = format!("{}\r\n", echo(line));
-    assert!(got.starts_with(&want), "echo of {line:?}: {got:?}");
-    got[want.len()..got.len() - PROMPT.len()].to_string()
 }
 
 fn chardev_entry(c: &mut Client, id: &str) -> Value {
@@ -161,15 +136,15 @@ fn hmp_monitor_on_a_passed_listening_socket_greets_every_client() {
     assert!(frontend_open(&mut c, "h"), "a listener's frontend is open before any client");
     for round in 0..2 {
         let mut peer = Client::connect(&path);
-        assert_eq!(peer.until(PROMPT), banner(), "client {round}");
-        assert_eq!(hmp(&mut peer, "info status"), "VM status: running\r\n");
-        assert_eq!(hmp(&mut peer, "info chardev").lines().count(), 2);
+        assert_eq!(peer.until(HMP_PROMPT), hmp_banner(), "client {round}");
+        assert_eq!(hmp_line(&mut peer, "info status"), "VM status: running\r\n");
+        assert_eq!(hmp_line(&mut peer, "info chardev").lines().count(), 2);
         drop(peer);
     }
     // HMP commands act on the same state: a stop from the hot-added HMP reaches QMP.
     let mut peer = Client::connect(&path);
-    assert_eq!(peer.until(PROMPT), banner());
-    assert_eq!(hmp(&mut peer, "stop"), "");
+    assert_eq!(peer.until(HMP_PROMPT), hmp_banner());
+    assert_eq!(hmp_line(&mut peer, "stop"), "");
     assert_eq!(c.event(), r#"{"event": "STOP"}"#);
     assert_eq!(c.cmd(r#"{"execute":"chardev-remove","arguments":{"id":"h"}}"#), gerr("Chardev 'h' is busy"));
     assert_eq!(c.cmd(&monitor_remove("hm")), OK);
@@ -222,8 +197,8 @@ fn busy_chardevs_bad_ids_and_unknown_ids() {
     assert_eq!(c.cmd(&monitor_remove("m2")), OK);
     assert_eq!(c.cmd(&monitor_remove("m2")), gerr("Monitor 'm2' not found"));
     assert_eq!(c.cmd(&monitor_add("m2", "c2", "readline", "")), OK);
-    assert_eq!(peer.until(PROMPT), banner());
-    assert_eq!(hmp(&mut peer, "info status"), "VM status: running\r\n");
+    assert_eq!(peer.until(HMP_PROMPT), hmp_banner());
+    assert_eq!(hmp_line(&mut peer, "info status"), "VM status: running\r\n");
 }
 
 #[test]
@@ -303,7 +278,7 @@ fn command_line_monitors_with_ids_can_be_removed() {
     let mut c = Client::new(qa);
     c.negotiate();
     let mut h = Client::new(ha);
-    assert_eq!(h.until(PROMPT), banner());
+    assert_eq!(h.until(HMP_PROMPT), hmp_banner());
     assert_eq!(c.cmd(&chardev_remove("hc")), gerr("Chardev 'hc' is busy"));
     assert_eq!(c.cmd(&monitor_add("hmon", "rb", "control", "")), gerr("Duplicate ID 'hmon' for mon"));
     assert_eq!(c.cmd(&monitor_remove("hmon")), OK);
@@ -323,30 +298,33 @@ fn hmp_monitor_add_and_remove() {
     let (ha, hb) = UnixStream::pair().unwrap();
     let f = spawn_with_fds(&["-chardev", "socket,fd=3,id=hc", "-mon", "hc,id=h0"], vec![OwnedFd::from(hb)]);
     let mut h = Client::new(ha);
-    assert_eq!(h.until(PROMPT), banner());
-    assert_eq!(hmp(&mut h, "chardev-add ringbuf,id=r1"), "");
-    assert_eq!(hmp(&mut h, "monitor-add r1"), "Error: Parameter 'id' is missing\r\n");
-    assert_eq!(hmp(&mut h, "monitor-add id=x"), "Error: Parameter 'chardev' is missing\r\n");
-    assert_eq!(hmp(&mut h, "monitor-add r1,id=x,bogus=1"), "Error: Invalid parameter 'bogus'\r\n");
+    assert_eq!(h.until(HMP_PROMPT), hmp_banner());
+    assert_eq!(hmp_line(&mut h, "chardev-add ringbuf,id=r1"), "");
+    assert_eq!(hmp_line(&mut h, "monitor-add r1"), "Error: Parameter 'id' is missing\r\n");
+    assert_eq!(hmp_line(&mut h, "monitor-add id=x"), "Error: Parameter 'chardev' is missing\r\n");
+    assert_eq!(hmp_line(&mut h, "monitor-add r1,id=x,bogus=1"), "Error: Invalid parameter 'bogus'\r\n");
     assert_eq!(
-        hmp(&mut h, "monitor-add r1,id=x,mode=nope"),
+        hmp_line(&mut h, "monitor-add r1,id=x,mode=nope"),
         "Error: Parameter 'mode' does not accept value 'nope'\r\n"
     );
-    assert_eq!(hmp(&mut h, "monitor-add r1,id=x,pretty=on"), "Error: 'pretty' is not compatible with HMP monitors\r\n");
-    assert_eq!(hmp(&mut h, "monitor-add hc,id=x"), "Error: Device 'hc' is in use\r\n");
-    assert_eq!(hmp(&mut h, "monitor-add r1,id=h0"), "Error: Duplicate ID 'h0' for mon\r\n");
+    assert_eq!(
+        hmp_line(&mut h, "monitor-add r1,id=x,pretty=on"),
+        "Error: 'pretty' is not compatible with HMP monitors\r\n"
+    );
+    assert_eq!(hmp_line(&mut h, "monitor-add hc,id=x"), "Error: Device 'hc' is in use\r\n");
+    assert_eq!(hmp_line(&mut h, "monitor-add r1,id=h0"), "Error: Duplicate ID 'h0' for mon\r\n");
     // A QMP monitor on a ringbuf: the greeting lands in the ring at once.
-    assert_eq!(hmp(&mut h, "monitor-add chardev=r1,id=q1,mode=control"), "");
-    let ring = hmp(&mut h, "ringbuf_read r1 1000");
+    assert_eq!(hmp_line(&mut h, "monitor-add chardev=r1,id=q1,mode=control"), "");
+    let ring = hmp_line(&mut h, "ringbuf_read r1 1000");
     assert!(ring.starts_with(r#"{"QMP": {"version": "#), "{ring:?}");
-    assert_eq!(hmp(&mut h, "chardev-remove r1"), "Error: Chardev 'r1' is busy\r\n");
-    assert_eq!(hmp(&mut h, "monitor-remove nope"), "Error: Monitor 'nope' not found\r\n");
-    assert_eq!(hmp(&mut h, "monitor-remove q1"), "");
-    assert_eq!(hmp(&mut h, "chardev-remove r1"), "");
-    assert_eq!(hmp(&mut h, "help monitor-remove"), "monitor-remove id -- remove a monitor; its chardev stays\r\n");
+    assert_eq!(hmp_line(&mut h, "chardev-remove r1"), "Error: Chardev 'r1' is busy\r\n");
+    assert_eq!(hmp_line(&mut h, "monitor-remove nope"), "Error: Monitor 'nope' not found\r\n");
+    assert_eq!(hmp_line(&mut h, "monitor-remove q1"), "");
+    assert_eq!(hmp_line(&mut h, "chardev-remove r1"), "");
+    assert_eq!(hmp_line(&mut h, "help monitor-remove"), "monitor-remove id -- remove a monitor; its chardev stays\r\n");
     // The HMP monitor removes itself: the line's output (none), then no prompt, no more input.
     h.send("monitor-remove h0\n");
-    assert_eq!(h.until("\r\n"), format!("{}\r\n", echo("monitor-remove h0")));
+    assert_eq!(h.until("\r\n"), format!("{}\r\n", hmp_echo("monitor-remove h0")));
     h.send("info status\n");
     h.expect_silence();
     drop(f);

@@ -552,3 +552,33 @@ pub fn workload_pid(c: &mut Client) -> Option<i32> {
     let w = v.as_object()?.get("return")?.as_object()?.get("workload")?.as_object()?.clone();
     w.get("pid").and_then(|p| p.as_i64()).map(|p| p as i32)
 }
+
+/// HMP's prompt.
+pub const HMP_PROMPT: &str = "(qemu) ";
+
+/// fdmon's HMP banner and first prompt.
+pub fn hmp_banner() -> String {
+    format!("fdmon {} monitor - type 'help' for more information\r\n{HMP_PROMPT}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The echo of `line` typed one byte at a time (ASCII, no editing keys): before each redraw
+/// the cursor goes back over what was shown, then the whole line and erase-to-end-of-line.
+pub fn hmp_echo(line: &str) -> String {
+    let mut s = String::new();
+    for i in 1..=line.len() {
+        s.push_str(&"\x1b[D".repeat(i - 1));
+        s.push_str(&line[..i]);
+        s.push_str("\x1b[K");
+    }
+    s
+}
+
+/// Types `line` + Enter on an HMP peer, checks the echo, and returns the output before the
+/// next prompt.
+pub fn hmp_line(c: &mut Client, line: &str) -> String {
+    c.send(&format!("{line}\n"));
+    let got = c.until(HMP_PROMPT);
+    let want = format!("{}\r\n", hmp_echo(line));
+    assert!(got.starts_with(&want), "echo of {line:?}: {got:?}");
+    got[want.len()..got.len() - HMP_PROMPT.len()].to_string()
+}
