@@ -615,14 +615,24 @@ fn cmsg_buffer(nfds: usize) -> Vec<u64> {
     vec![0u64; cmsg_space(nfds).div_ceil(mem::size_of::<u64>())]
 }
 
-/// `recvmsg(MSG_CMSG_CLOEXEC)`, retried on `EINTR`. Fds that arrive with the data (every
-/// `SCM_RIGHTS` message, up to [`MAX_RECV_FDS`] in all) are appended to `fds` already owned,
-/// with `CLOEXEC` set. Returns `(bytes, truncated)`; `truncated` means `MSG_CTRUNC`: the
-/// sender passed more than fit, the kernel closed the excess, and the fds that did arrive are
-/// still in `fds` for the caller to keep or drop. `Ok((0, false))` is end of stream. It never
-/// blocks (`MSG_DONTWAIT`, whatever the socket's mode): nothing to read is `Err(WouldBlock)`.
-pub fn recv_with_fds(fd: BorrowedFd, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<(usize, bool)> {
-    let mut control = cmsg_buffer(MAX_RECV_FDS);
+/// A control message of [`recvmsg_dontwait`]: its level, type and payload.
+struct Cmsg<'a> {
+    level: libc::c_int,
+    kind: libc::c_int,
+    data: &'a [u8],
+}
+
+/// `recvmsg(MSG_DONTWAIT | MSG_CMSG_CLOEXEC | flags)` into `buf`, with a control buffer of
+/// `control_bytes`, retried on `EINTR`; `each` sees every control message. Returns the byte
+/// count and the message flags.
+fn recvmsg_dontwait(
+    fd: BorrowedFd,
+    buf: &mut [u8],
+    control_bytes: usize,
+    flags: libc::c_int,
+    mut each: impl FnMut(Cmsg<'_>),
+) -> io::Result<(usize, libc::c_int)> {
+    let mut control = vec![0u64; control_bytes.div_ceil(mem::size_of::<u64>())];
     let control_len = control.len() * mem::size_of::<u64>();
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // SAFETY: msghdr is plain old data; all-zero is a valid (empty) value.
@@ -635,36 +645,53 @@ pub fn recv_with_fds(fd: BorrowedFd, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> 
         msg.msg_flags = 0;
         // SAFETY: `msg` points to one iovec covering `buf` and to the control buffer of
         // `control_len` bytes; all of them outlive the call.
-        cvt_size(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT) })
+        cvt_size(unsafe {
+            libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT | flags)
+        })
     })?;
-    let truncated = msg.msg_flags & libc::MSG_CTRUNC != 0;
+    // SAFETY: CMSG_LEN is pure arithmetic.
+    let header = unsafe { libc::CMSG_LEN(0) } as usize;
     // SAFETY: `msg` was filled by a successful recvmsg: msg_control/msg_controllen describe
     // the initialized part of our control buffer, which is still alive.
     let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
     while !cmsg.is_null() {
         // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR return null or a header inside the buffer.
         let hdr = unsafe { &*cmsg };
-        if hdr.cmsg_level == libc::SOL_SOCKET && hdr.cmsg_type == libc::SCM_RIGHTS {
-            // SAFETY: CMSG_LEN is pure arithmetic.
-            let header = unsafe { libc::CMSG_LEN(0) } as usize;
-            let count = (hdr.cmsg_len as usize).saturating_sub(header) / FD_SIZE;
-            // SAFETY: the data of this cmsg starts at CMSG_DATA and holds `count` ints,
-            // inside the buffer (the kernel wrote cmsg_len accordingly).
-            let data = unsafe { libc::CMSG_DATA(cmsg) };
-            for i in 0..count {
-                // SAFETY: `i < count`, so the int lies within this cmsg's data; it may be
-                // unaligned, hence read_unaligned.
-                let raw = unsafe { ptr::read_unaligned(data.add(i * FD_SIZE).cast::<libc::c_int>()) };
-                if raw >= 0 {
-                    // SAFETY: the kernel just installed this fd for us; no one else owns it.
-                    fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
-                }
-            }
-        }
+        let payload = (hdr.cmsg_len as usize).saturating_sub(header);
+        // SAFETY: the payload of this cmsg starts at CMSG_DATA and holds `payload` bytes inside
+        // the control buffer (the kernel wrote cmsg_len accordingly); the buffer outlives `data`.
+        let data = unsafe { std::slice::from_raw_parts(libc::CMSG_DATA(cmsg), payload) };
+        each(Cmsg { level: hdr.cmsg_level, kind: hdr.cmsg_type, data });
         // SAFETY: `cmsg` is a valid header of `msg`'s control buffer.
         cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
     }
-    Ok((n, truncated))
+    Ok((n, msg.msg_flags))
+}
+
+/// Takes ownership of the fds of an `SCM_RIGHTS` payload.
+fn take_rights(data: &[u8], fds: &mut Vec<OwnedFd>) {
+    for chunk in data.chunks_exact(FD_SIZE) {
+        let raw = libc::c_int::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        if raw >= 0 {
+            // SAFETY: the kernel just installed this fd for us (SCM_RIGHTS); no one else owns it.
+            fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
+        }
+    }
+}
+
+/// `recvmsg(MSG_CMSG_CLOEXEC)`, retried on `EINTR`. Fds that arrive with the data (every
+/// `SCM_RIGHTS` message, up to [`MAX_RECV_FDS`] in all) are appended to `fds` already owned,
+/// with `CLOEXEC` set. Returns `(bytes, truncated)`; `truncated` means `MSG_CTRUNC`: the
+/// sender passed more than fit, the kernel closed the excess, and the fds that did arrive are
+/// still in `fds` for the caller to keep or drop. `Ok((0, false))` is end of stream. It never
+/// blocks (`MSG_DONTWAIT`, whatever the socket's mode): nothing to read is `Err(WouldBlock)`.
+pub fn recv_with_fds(fd: BorrowedFd, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<(usize, bool)> {
+    let (n, flags) = recvmsg_dontwait(fd, buf, cmsg_space(MAX_RECV_FDS), 0, |c| {
+        if c.level == libc::SOL_SOCKET && c.kind == libc::SCM_RIGHTS {
+            take_rights(c.data, fds);
+        }
+    })?;
+    Ok((n, flags & libc::MSG_CTRUNC != 0))
 }
 
 /// `sendmsg(MSG_NOSIGNAL)` of `data` with `fds` as one `SCM_RIGHTS` message (none if `fds` is
@@ -815,61 +842,21 @@ pub struct Datagram {
 pub fn recv_datagram(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<Datagram> {
     // SAFETY: CMSG_SPACE is pure arithmetic on its argument.
     let cred_space = unsafe { libc::CMSG_SPACE(mem::size_of::<libc::ucred>() as libc::c_uint) } as usize;
-    let mut control = vec![0u64; (cmsg_space(MAX_RECV_FDS) + cred_space).div_ceil(mem::size_of::<u64>())];
-    let control_len = control.len() * mem::size_of::<u64>();
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    // SAFETY: msghdr is plain old data; all-zero is a valid (empty) value.
-    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-    let n = retry(|| {
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = control_len as _;
-        msg.msg_flags = 0;
-        // SAFETY: `msg` points to one iovec covering `buf` and to the control buffer of
-        // `control_len` bytes; all of them outlive the call.
-        cvt_size(unsafe {
-            libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT | libc::MSG_TRUNC)
-        })
-    })?;
-    let mut out = Datagram {
-        len: n.min(buf.len()),
-        truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
-        fds: Vec::new(),
-        creds: None,
-    };
-    // SAFETY: `msg` was filled by a successful recvmsg: msg_control/msg_controllen describe
-    // the initialized part of our control buffer, which is still alive.
-    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    while !cmsg.is_null() {
-        // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR return null or a header inside the buffer.
-        let hdr = unsafe { &*cmsg };
-        // SAFETY: CMSG_LEN is pure arithmetic.
-        let header = unsafe { libc::CMSG_LEN(0) } as usize;
-        let payload = (hdr.cmsg_len as usize).saturating_sub(header);
-        // SAFETY: the data of this cmsg starts at CMSG_DATA, inside the buffer.
-        let data = unsafe { libc::CMSG_DATA(cmsg) };
-        if hdr.cmsg_level == libc::SOL_SOCKET && hdr.cmsg_type == libc::SCM_RIGHTS {
-            for i in 0..payload / FD_SIZE {
-                // SAFETY: the int lies within this cmsg's data; read_unaligned for alignment.
-                let raw = unsafe { ptr::read_unaligned(data.add(i * FD_SIZE).cast::<libc::c_int>()) };
-                if raw >= 0 {
-                    // SAFETY: the kernel just installed this fd for us; no one else owns it.
-                    out.fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
-                }
-            }
-        } else if hdr.cmsg_level == libc::SOL_SOCKET
-            && hdr.cmsg_type == libc::SCM_CREDENTIALS
-            && payload >= mem::size_of::<libc::ucred>()
-        {
-            // SAFETY: the payload holds a whole ucred (checked above); read_unaligned.
-            let c = unsafe { ptr::read_unaligned(data.cast::<libc::ucred>()) };
-            out.creds = Some(Creds { pid: c.pid, uid: c.uid });
+    let mut fds = Vec::new();
+    let mut creds = None;
+    let (n, flags) = recvmsg_dontwait(fd, buf, cmsg_space(MAX_RECV_FDS) + cred_space, libc::MSG_TRUNC, |c| {
+        if c.level != libc::SOL_SOCKET {
+            return;
         }
-        // SAFETY: `cmsg` is a valid header of `msg`'s control buffer.
-        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
-    }
-    Ok(out)
+        if c.kind == libc::SCM_RIGHTS {
+            take_rights(c.data, &mut fds);
+        } else if c.kind == libc::SCM_CREDENTIALS && c.data.len() >= mem::size_of::<libc::ucred>() {
+            // SAFETY: the payload holds a whole ucred (checked above); read_unaligned.
+            let u = unsafe { ptr::read_unaligned(c.data.as_ptr().cast::<libc::ucred>()) };
+            creds = Some(Creds { pid: u.pid, uid: u.uid });
+        }
+    })?;
+    Ok(Datagram { len: n.min(buf.len()), truncated: flags & libc::MSG_TRUNC != 0, fds, creds })
 }
 
 /// A connected pair of Unix stream sockets, `CLOEXEC`, blocking.
