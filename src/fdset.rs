@@ -81,7 +81,7 @@ impl FdSets {
     /// Sets in descending id order, fds in insertion order.
     pub fn query(&self) -> Value {
         let mut sets: Vec<&FdSet> = self.sets.iter().collect();
-        sets.sort_by(|a, b| b.id.cmp(&a.id));
+        sets.sort_by_key(|s| std::cmp::Reverse(s.id));
         Value::Array(
             sets.into_iter()
                 .map(|s| {

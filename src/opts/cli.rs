@@ -80,7 +80,7 @@ pub struct SerialSpec {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddFdSpec {
-    /// >= 3 unless `deferred` is set. The caller checks it is open and has no FD_CLOEXEC
+    /// At least 3 unless `deferred` is set. The caller checks it is open and has no FD_CLOEXEC
     /// (`fd is not valid or already in use`), then that `set` is >= 0 (QEMU's order).
     pub fd: i32,
     /// May be negative: `set option is required and must be non-negative` ([`ADD_FD_NO_SET`]).

@@ -238,6 +238,16 @@ pub fn stop_self(sig: i32) {
     }
 }
 
+/// Ends the process by `sig` with its default action (so the parent sees "killed by signal"),
+/// falling back to `_exit(128 + sig)` if the signal does not terminate.
+pub fn die_of(sig: i32) -> ! {
+    let _ = set_default(sig);
+    let _ = unblock(sig);
+    // SAFETY: raise(3) on the calling thread with a valid signal number.
+    unsafe { libc::raise(sig) };
+    crate::sys::process::exit_immediately(128 + sig)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,14 +318,4 @@ mod tests {
         assert!(!valid_catchable(32));
         assert!(!valid_catchable(libc::SIGSTOP));
     }
-}
-
-/// Ends the process by `sig` with its default action (so the parent sees "killed by signal"),
-/// falling back to `_exit(128 + sig)` if the signal does not terminate.
-pub fn die_of(sig: i32) -> ! {
-    let _ = set_default(sig);
-    let _ = unblock(sig);
-    // SAFETY: raise(3) on the calling thread with a valid signal number.
-    unsafe { libc::raise(sig) };
-    crate::sys::process::exit_immediately(128 + sig)
 }
