@@ -137,7 +137,13 @@ pub fn install(signals: &[i32]) -> io::Result<SignalPipe> {
     let pipe = SignalPipe { read };
     let handler = on_signal as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
     for &sig in signals {
-        set_action(sig, handler as libc::sighandler_t, libc::SA_SIGINFO | libc::SA_RESTART)?;
+        match set_action(sig, handler as libc::sighandler_t, libc::SA_SIGINFO | libc::SA_RESTART) {
+            Ok(()) => {}
+            // A real-time signal the environment keeps for itself (valgrind reserves SIGRTMAX,
+            // some debuggers and thread libraries others) keeps its default action.
+            Err(e) if sig >= libc::SIGRTMIN() && e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(pipe)
 }
