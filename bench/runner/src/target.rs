@@ -127,9 +127,13 @@ pub fn spawn(prefix: &[String], argv: &[String], fds: &[RawFd]) -> std::io::Resu
     let all: Vec<&String> = prefix.iter().chain(argv.iter()).collect();
     let mut cmd = Command::new(all[0]);
     cmd.args(&all[1..]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    // SAFETY: between fork and exec only dup2 (async-signal-safe) on data prepared before fork.
+    // SAFETY: between fork and exec only prctl and dup2 (async-signal-safe) on data prepared before fork.
     unsafe {
         cmd.pre_exec(move || {
+            // No target outlives the runner, even when the runner is killed.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             for &(from, to) in &moves {
                 if libc::dup2(from, to) < 0 {
                     return Err(std::io::Error::last_os_error());
