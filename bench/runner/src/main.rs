@@ -18,6 +18,7 @@ mod report;
 mod rtt;
 mod startup;
 mod stats;
+mod step;
 mod sys;
 mod target;
 mod tools;
@@ -48,6 +49,8 @@ pub struct Cfg {
     pub timeout: Duration,
     pub tool_timeout: Duration,
     pub budget: Duration,
+    /// The longest one throughput run may take (a slow target is measured over what it did).
+    pub run_cap: Duration,
     pub scratch: Scratch,
 }
 
@@ -91,7 +94,7 @@ pub fn which(prog: &str) -> Option<PathBuf> {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: fdmon-bench --fdmon BIN --floor BIN [--out FILE] [--smoke]");
+    eprintln!("usage: fdmon-bench --fdmon BIN --floor BIN [--out FILE] [--smoke] [--only startup|memory|request path|idle|size|tools]");
     std::process::exit(2)
 }
 
@@ -105,7 +108,7 @@ fn sizes(cfg: &Cfg, r: &mut Results) {
 }
 
 fn main() {
-    let (mut fdmon, mut floor, mut out, mut smoke) = (None, None, None, false);
+    let (mut fdmon, mut floor, mut out, mut smoke, mut only) = (None, None, None, false, None);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -113,6 +116,7 @@ fn main() {
             "--floor" => floor = args.next().map(PathBuf::from),
             "--out" => out = args.next().map(PathBuf::from),
             "--smoke" => smoke = true,
+            "--only" => only = args.next(),
             _ => usage(),
         }
     }
@@ -166,11 +170,12 @@ fn main() {
         rtt_n: if s { 20 } else { 5000 },
         pipe_n: if s { 50 } else { 100_000 },
         many_n: if s { 512 } else { 50_000 },
-        tool_k: if s { 5 } else { 200 },
+        tool_k: if s { 5 } else { 10 },
         idle_window: if s { Duration::from_millis(200) } else { Duration::from_secs(2) },
         timeout: Duration::from_secs(20),
-        tool_timeout: Duration::from_secs(120),
+        tool_timeout: Duration::from_secs(300),
         budget: Duration::from_secs(if s { 10 } else { 60 }),
+        run_cap: Duration::from_secs(if s { 5 } else { 8 }),
         scratch,
     };
     let t0 = Instant::now();
@@ -184,7 +189,7 @@ fn main() {
         ("tools", tools::run),
     ];
     for (name, f) in families {
-        if smoke && *name == "tools" {
+        if (smoke && *name == "tools") || only.as_ref().is_some_and(|o| o != name) {
             continue;
         }
         let t = Instant::now();

@@ -13,8 +13,8 @@ pub const HAND: &str = "## What each optimisation bought";
 
 fn num(x: f64) -> String {
     let a = x.abs();
-    if a == 0.0 {
-        "0".into()
+    if x == x.round() && a < 10_000.0 {
+        format!("{x:.0}")
     } else if a >= 10_000.0 {
         // Thousands separators for big counts.
         let s = format!("{:.0}", x);

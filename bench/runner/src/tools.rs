@@ -2,6 +2,8 @@
 //! per `query-status` ((X(N+K) − X(N)) / K), alone and beside 255 idle monitors:
 //! instructions (valgrind --tool=callgrind, total Ir), syscalls (lines of `strace -f`, every
 //! thread) and heap allocations (valgrind memcheck's "total heap usage: N allocs").
+//! fdmon and the floor are counted by ptrace single-step (`step.rs`: valgrind cannot run
+//! fdmon), QEMU by valgrind; the floor also by valgrind, as a calibration of the two methods.
 //! The floor ignores `quit` (it answers it like any line) and exits when its clients hang up.
 
 use std::os::fd::AsRawFd;
@@ -13,7 +15,7 @@ use crate::target::{argv, pairs, spawn, Kind, Via};
 use crate::{Cfg, Results};
 
 /// Commands before the measured ones, so lazy first-use work is not counted per command.
-const N0: usize = 10;
+const N0: usize = 2;
 
 #[derive(Clone, Copy)]
 enum Tool {
@@ -23,14 +25,6 @@ enum Tool {
 }
 
 impl Tool {
-    fn what(self) -> (&'static str, &'static str) {
-        match self {
-            Tool::Callgrind => ("instructions", "Ir"),
-            Tool::Strace => ("syscalls", "calls"),
-            Tool::Memcheck => ("allocations", "allocs"),
-        }
-    }
-
     pub fn prefix(self, out: &Path) -> Vec<String> {
         let o = out.display();
         match self {
@@ -79,53 +73,113 @@ pub fn commands() -> Vec<String> {
     [Tool::Callgrind, Tool::Strace, Tool::Memcheck].iter().map(|t| t.prefix(p).join(" ") + " TARGET...").collect()
 }
 
-/// One session under `tool`: `mons` monitors, `cmds` query-status on the first one.
-fn session(cfg: &Cfg, tool: Tool, k: Kind, mons: usize, cmds: usize) -> std::io::Result<f64> {
+#[derive(Clone, Copy)]
+enum Method {
+    Tool(Tool),
+    Step,
+}
+
+/// One session counted by `m`: `mons` monitors, `cmds` query-status on the first one.
+/// Step gives [instructions, allocations]; a tool its one count.
+fn session(cfg: &Cfg, m: Method, k: Kind, mons: usize, cmds: usize) -> std::io::Result<Vec<f64>> {
     let out = cfg.scratch.0.join("tool.out");
     let _ = std::fs::remove_file(&out);
     let (ours, theirs) = pairs(mons)?;
     let a = argv(&cfg.p, k, Via::Pair, mons, cfg.scratch.0.as_path());
     let fds: Vec<_> = theirs.iter().map(|f| f.as_raw_fd()).collect();
-    let mut proc = spawn(&tool.prefix(&out), &a, &fds)?;
+    let (mut proc, stepped) = match m {
+        Method::Tool(tool) => (Some(spawn(&tool.prefix(&out), &a, &fds)?), None),
+        Method::Step => (None, Some(crate::step::spawn(&a, &fds)?)),
+    };
     drop(theirs);
     let t = cfg.tool_timeout;
-    let mut conns: Vec<Conn> = ours.into_iter().map(Conn::new).collect();
-    for c in &mut conns {
-        c.lines(1, t)?;
+    let talk = || -> std::io::Result<()> {
+        let mut conns: Vec<Conn> = ours.into_iter().map(Conn::new).collect();
+        for c in &mut conns {
+            c.lines(1, t)?;
+        }
+        let c = &mut conns[0];
+        c.cmd(QMP_CAPABILITIES, t)?;
+        for _ in 0..cmds {
+            c.cmd(QUERY_STATUS, t)?;
+        }
+        c.cmd(QUIT, t)
+    };
+    let talked = talk();
+    if let Some((pid, rx)) = stepped {
+        let r = rx.recv_timeout(t);
+        if r.is_err() {
+            // SAFETY: kill on the pid of our own traced child, which has not been reaped yet.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = rx.recv_timeout(t);
+        }
+        talked?;
+        let c = r.map_err(|_| err("the traced target did not exit after quit"))??;
+        return Ok(vec![c.instructions, c.allocs]);
     }
-    let c = &mut conns[0];
-    c.cmd(QMP_CAPABILITIES, t)?;
-    for _ in 0..cmds {
-        c.cmd(QUERY_STATUS, t)?;
-    }
-    c.cmd(QUIT, t)?;
-    drop(conns);
-    if !proc.wait_exit(t) {
+    talked?;
+    let (Method::Tool(tool), Some(p)) = (m, proc.as_mut()) else { return Err(err("no process")) };
+    if !p.wait_exit(t) {
         return Err(err("the target did not exit after quit"));
     }
     let text = std::fs::read_to_string(&out);
     let _ = std::fs::remove_file(&out);
-    tool.parse(&text?).ok_or_else(|| err("no count in the tool's output"))
+    Ok(vec![tool.parse(&text?).ok_or_else(|| err("no count in the tool's output"))?])
+}
+
+/// Per session (0 commands) and per query-status ((X(N0+K) − X(N0)) / K), element `i` of the counts.
+fn counts(cfg: &Cfg, m: Method, k: Kind, mons: usize) -> std::io::Result<(Vec<f64>, Vec<f64>)> {
+    // Single-stepping beside 255 monitors costs minutes a session: fewer commands there.
+    let (n0, kk) = if matches!(m, Method::Step) && mons > 1 { (1, cfg.tool_k.min(2)) } else { (N0, cfg.tool_k) };
+    let s0 = session(cfg, m, k, mons, 0)?;
+    let n = session(cfg, m, k, mons, n0)?;
+    let nk = session(cfg, m, k, mons, n0 + kk)?;
+    Ok((s0, n.iter().zip(&nk).map(|(a, b)| (b - a) / kk as f64).collect()))
+}
+
+fn put(
+    r: &mut Results,
+    what: &str,
+    unit: &'static str,
+    beside: &str,
+    k: Kind,
+    c: &std::io::Result<(Vec<f64>, Vec<f64>)>,
+    i: usize,
+) {
+    let e = |x: &std::io::Error| err(&x.to_string());
+    let (s, q) = match c {
+        Ok((s, q)) => (Ok(s[i]), Ok(q[i])),
+        Err(x) => (Err(e(x)), Err(e(x))),
+    };
+    r.sample(&format!("{what} per session (exec → greeting → exit), {beside}"), unit, k, s);
+    r.sample(&format!("{what} per query-status, {beside}"), unit, k, q);
 }
 
 pub fn run(cfg: &Cfg, r: &mut Results) {
+    let step_kinds = [Kind::Fdmon, Kind::Floor];
     for _ in 0..cfg.rounds_tools {
-        for tool in [Tool::Callgrind, Tool::Strace, Tool::Memcheck] {
-            let (what, unit) = tool.what();
+        for mons in [1, MANY] {
+            let beside = if mons == 1 { "alone" } else { "beside 255 idle monitors" };
             for &k in &cfg.kinds {
-                for mons in [1, MANY] {
-                    let beside = if mons == 1 { "alone" } else { "beside 255 idle monitors" };
-                    let s0 = session(cfg, tool, k, mons, 0);
-                    let n = session(cfg, tool, k, mons, N0);
-                    let nk = session(cfg, tool, k, mons, N0 + cfg.tool_k);
-                    let per = match (&n, &nk) {
-                        (Ok(a), Ok(b)) => Ok((b - a) / cfg.tool_k as f64),
-                        (Err(e), _) | (_, Err(e)) => Err(err(&e.to_string())),
-                    };
-                    r.sample(&format!("{what} per session (exec → greeting → exit), {beside}"), unit, k, s0);
-                    r.sample(&format!("{what} per query-status, {beside}"), unit, k, per);
+                // Instructions and allocations: single-step for fdmon and the floor, valgrind for QEMU.
+                if step_kinds.contains(&k) {
+                    let c = counts(cfg, Method::Step, k, mons);
+                    put(r, "instructions", "Ir", beside, k, &c, 0);
+                    put(r, "allocations", "allocs", beside, k, &c, 1);
+                } else {
+                    let c = counts(cfg, Method::Tool(Tool::Callgrind), k, mons);
+                    put(r, "instructions", "Ir", beside, k, &c, 0);
+                    let c = counts(cfg, Method::Tool(Tool::Memcheck), k, mons);
+                    put(r, "allocations", "allocs", beside, k, &c, 0);
                 }
+                let c = counts(cfg, Method::Tool(Tool::Strace), k, mons);
+                put(r, "syscalls", "calls", beside, k, &c, 0);
             }
         }
+        // Calibration: the floor by valgrind too, beside its single-step counts above.
+        let c = counts(cfg, Method::Tool(Tool::Callgrind), Kind::Floor, 1);
+        put(r, "calibration, callgrind: instructions", "Ir", "alone", Kind::Floor, &c, 0);
+        let c = counts(cfg, Method::Tool(Tool::Memcheck), Kind::Floor, 1);
+        put(r, "calibration, memcheck: allocations", "allocs", "alone", Kind::Floor, &c, 0);
     }
 }
