@@ -149,3 +149,80 @@ fn step(pid: i32) -> std::io::Result<Counts> {
         unsafe { libc::ptrace(libc::PTRACE_SINGLESTEP, pid, 0, sig as usize) };
     }
 }
+
+/// A running target being single-stepped since `attach`.
+pub struct Attached {
+    pid: i32,
+    rx: mpsc::Receiver<std::io::Result<Counts>>,
+}
+
+/// Attaches to the running single-threaded `pid` and single-steps it until `finish`.
+pub fn attach(pid: i32) -> std::io::Result<Attached> {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (tx, rx) = mpsc::channel();
+    // The tracer is the thread that attached: attach and step on the same thread.
+    std::thread::spawn(move || {
+        // SAFETY: PTRACE_ATTACH to our own child (we are its parent, same uid).
+        if unsafe { libc::ptrace(libc::PTRACE_ATTACH, pid, 0, 0) } != 0 {
+            let _ = ready_tx.send(Err(std::io::Error::last_os_error()));
+            return;
+        }
+        let mut status = 0;
+        // SAFETY: waitpid for the attach stop of our tracee.
+        if unsafe { libc::waitpid(pid, &mut status, libc::__WALL) } < 0 {
+            let _ = ready_tx.send(Err(std::io::Error::last_os_error()));
+            return;
+        }
+        let _ = ready_tx.send(Ok(()));
+        let _ = tx.send(step_attached(pid));
+    });
+    ready_rx.recv_timeout(Duration::from_secs(20)).map_err(|_| err("the tracer thread did not attach"))??;
+    Ok(Attached { pid, rx })
+}
+
+impl Attached {
+    /// Stops counting (a SIGSTOP ends the stepping, and the tracer detaches) and returns the counts.
+    pub fn finish(self, t: Duration) -> std::io::Result<Counts> {
+        // SAFETY: kill on our own child, still running (traced).
+        unsafe { libc::kill(self.pid, libc::SIGSTOP) };
+        self.rx.recv_timeout(t).map_err(|_| err("the tracer did not finish"))?
+    }
+}
+
+fn step_attached(pid: i32) -> std::io::Result<Counts> {
+    let entries: Vec<usize> = allocator_offsets()
+        .and_then(|(path, offs)| Some((base_in(pid, &path)?, offs)))
+        .map_or(vec![], |(b, offs)| offs.iter().map(|o| b + o).collect());
+    let (mut n, mut allocs) = (0u64, 0u64);
+    let mut sig = 0;
+    loop {
+        // SAFETY: single-step our stopped tracee, delivering any signal it got.
+        unsafe { libc::ptrace(libc::PTRACE_SINGLESTEP, pid, 0, sig as usize) };
+        sig = 0;
+        let mut status = 0;
+        // SAFETY: waitpid on our tracee; status is valid for writes.
+        if unsafe { libc::waitpid(pid, &mut status, libc::__WALL) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            return Err(err("the target exited while traced"));
+        }
+        match libc::WSTOPSIG(status) {
+            libc::SIGTRAP => {
+                n += 1;
+                // SAFETY: PEEKUSER on our stopped tracee.
+                let rip = unsafe { libc::ptrace(libc::PTRACE_PEEKUSER, pid, 16 * 8, 0) } as usize;
+                if entries.contains(&rip) {
+                    allocs += 1;
+                }
+            }
+            libc::SIGSTOP => {
+                // Ours: detach, dropping the SIGSTOP, and leave the target running.
+                // SAFETY: detach from our stopped tracee.
+                unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
+                return Ok(Counts { instructions: n as f64, allocs: allocs as f64 });
+            }
+            s => sig = s,
+        }
+    }
+}

@@ -127,32 +127,63 @@ fn session(cfg: &Cfg, m: Method, k: Kind, mons: usize, cmds: usize) -> std::io::
     Ok(vec![tool.parse(&text?).ok_or_else(|| err("no count in the tool's output"))?])
 }
 
-/// Per session (0 commands) and per query-status ((X(N0+K) − X(N0)) / K), element `i` of the counts.
-fn counts(cfg: &Cfg, m: Method, k: Kind, mons: usize) -> std::io::Result<(Vec<f64>, Vec<f64>)> {
-    // Single-stepping beside 255 monitors costs minutes a session: fewer commands there.
-    let (n0, kk) = if matches!(m, Method::Step) && mons > 1 { (1, cfg.tool_k.min(2)) } else { (N0, cfg.tool_k) };
-    let s0 = session(cfg, m, k, mons, 0)?;
-    let n = session(cfg, m, k, mons, n0)?;
-    let nk = session(cfg, m, k, mons, n0 + kk)?;
-    Ok((s0, n.iter().zip(&nk).map(|(a, b)| (b - a) / kk as f64).collect()))
+type Pair = (std::io::Result<Vec<f64>>, std::io::Result<Vec<f64>>);
+
+/// Per session (0 commands) and per query-status ((X(N0+K) − X(N0)) / K).
+fn counts(cfg: &Cfg, m: Method, k: Kind, mons: usize) -> Pair {
+    if matches!(m, Method::Step) && mons > 1 {
+        return stepped_beside(cfg, k, mons);
+    }
+    let s0 = session(cfg, m, k, mons, 0);
+    let per = (|| {
+        let n = session(cfg, m, k, mons, N0)?;
+        let nk = session(cfg, m, k, mons, N0 + cfg.tool_k)?;
+        Ok(n.iter().zip(&nk).map(|(a, b)| (b - a) / cfg.tool_k as f64).collect())
+    })();
+    (s0, per)
 }
 
-fn put(
-    r: &mut Results,
-    what: &str,
-    unit: &'static str,
-    beside: &str,
-    k: Kind,
-    c: &std::io::Result<(Vec<f64>, Vec<f64>)>,
-    i: usize,
-) {
-    let e = |x: &std::io::Error| err(&x.to_string());
-    let (s, q) = match c {
-        Ok((s, q)) => (Ok(s[i]), Ok(q[i])),
-        Err(x) => (Err(e(x)), Err(e(x))),
+/// Beside 255 idle monitors, single-stepping a whole fdmon session takes too long (its start-up
+/// with 256 monitors ran for over 6 minutes): per query-status, the target starts untraced and
+/// is attached to for K commands after N0 warm-up ones (steps / K). Only the floor's session
+/// is stepped.
+fn stepped_beside(cfg: &Cfg, k: Kind, mons: usize) -> Pair {
+    let s0 = if k == Kind::Floor {
+        session(cfg, Method::Step, k, mons, 0)
+    } else {
+        Err(err("not measured: single-stepping fdmon's start-up with 256 monitors takes over 6 minutes"))
     };
-    r.sample(&format!("{what} per session (exec → greeting → exit), {beside}"), unit, k, s);
-    r.sample(&format!("{what} per query-status, {beside}"), unit, k, q);
+    (s0, per_query_attached(cfg, k, mons))
+}
+
+fn per_query_attached(cfg: &Cfg, k: Kind, mons: usize) -> std::io::Result<Vec<f64>> {
+    let (proc, mut conns) = crate::memory::start(cfg, k, mons)?;
+    let t = cfg.tool_timeout;
+    for _ in 0..N0 {
+        conns[0].cmd(QUERY_STATUS, t)?;
+    }
+    let a = crate::step::attach(proc.pid() as i32)?;
+    let mut talked = Ok(());
+    for _ in 0..cfg.tool_k {
+        talked = conns[0].cmd(QUERY_STATUS, t);
+        if talked.is_err() {
+            break;
+        }
+    }
+    let c = a.finish(t);
+    drop(proc);
+    talked?;
+    let c = c?;
+    Ok(vec![c.instructions / cfg.tool_k as f64, c.allocs / cfg.tool_k as f64])
+}
+
+fn put(r: &mut Results, what: &str, unit: &'static str, beside: &str, k: Kind, c: &Pair, i: usize) {
+    let pick = |x: &std::io::Result<Vec<f64>>| match x {
+        Ok(v) => Ok(v[i]),
+        Err(e) => Err(err(&e.to_string())),
+    };
+    r.sample(&format!("{what} per session (exec → greeting → exit), {beside}"), unit, k, pick(&c.0));
+    r.sample(&format!("{what} per query-status, {beside}"), unit, k, pick(&c.1));
 }
 
 pub fn run(cfg: &Cfg, r: &mut Results) {
