@@ -81,14 +81,17 @@ pub fn render(cfg: &Cfg, r: &Results, notes: &[String], took: Duration, out: Opt
     }
     s.push_str(&machine());
     let _ = writeln!(s, "- the run took {:.0} s; every figure is the median (min–max) over rounds; in each round the targets take turns (fdmon, floor, [floor-threads], QEMU), so noise hits them alike", took.as_secs_f64());
-    let _ = writeln!(s, "- rounds: startup {}, request path {}, memory and idle {}, tool counts {} (deterministic); ping-pong {} commands, pipelined {}, 256 monitors {} in all, per-query counts over K = {} commands after 10, idle window {:.1} s\n",
-        cfg.rounds_fast, cfg.rounds_mid, cfg.rounds_slow, cfg.rounds_tools, cfg.rtt_n, cfg.pipe_n, cfg.many_n, cfg.tool_k, cfg.idle_window.as_secs_f64());
+    let _ = writeln!(s, "- rounds: startup {}, request path {}, memory and idle {}, tool counts {} (deterministic); ping-pong {} commands, pipelined {}, 256 monitors {} in all, per-query counts over K = {} commands after {}, idle window {:.1} s",
+        cfg.rounds_fast, cfg.rounds_mid, cfg.rounds_slow, cfg.rounds_tools, cfg.rtt_n, cfg.pipe_n, cfg.many_n, cfg.tool_k,
+        crate::tools::N0,
+        cfg.idle_window.as_secs_f64());
     if !cfg.smoke {
         let _ = writeln!(s, "- counts: syscalls by `strace -f`; instructions and allocations of fdmon and the floor by ptrace single-step (`bench/runner/src/step.rs`: fdmon cannot run under valgrind, which refuses its SIGRTMAX handler), of QEMU by callgrind and memcheck; the calibration rows count the floor with valgrind too");
     }
     for n in notes {
         let _ = writeln!(s, "- note: {n}");
     }
+    s.push('\n');
     let _ = writeln!(s, "## Commands\n\nThe targets (shown with one monitor; N monitors repeat the `-chardev`/`-mon` pair at fds 3..3+N, `floor` lists the fds):\n\n```");
     let p = cfg.scratch.0.join("S.sock");
     for &k in &cfg.kinds_threads {

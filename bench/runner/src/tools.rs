@@ -15,7 +15,7 @@ use crate::target::{argv, pairs, spawn, Kind, Via};
 use crate::{Cfg, Results};
 
 /// Commands before the measured ones, so lazy first-use work is not counted per command.
-const N0: usize = 2;
+pub const N0: usize = 2;
 
 #[derive(Clone, Copy)]
 enum Tool {
