@@ -89,7 +89,7 @@ interop: venv
 # Benchmarks (not part of `make test`, which runs only the smoke run in tests/bench_smoke.rs):
 # bench/runner measures every figure side by side in interleaved rounds against bench/floor (and
 # QEMU 7.2 when installed) and writes BENCHMARKS.md, keeping its hand-written section. Needs
-# valgrind and strace (apt-get install -y valgrind strace); about 15 minutes on 2 cores.
+# valgrind and strace (apt-get install -y valgrind strace); about 8 minutes on 2 cores.
 # `fdmon-bench --only FAMILY` (startup, memory, request path, idle, size, tools) runs one family.
 # `make bench-smoke` runs every figure that needs no tool once with tiny counts and writes nothing.
 BENCH_DIR = target/bench
