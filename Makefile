@@ -7,7 +7,8 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV ?= .venv
 
-.PHONY: all build static run test check unit interop venv golden install uninstall clean fuzz
+.PHONY: all build static run test check unit interop venv golden install uninstall clean fuzz \
+	bench bench-build bench-smoke
 
 all: build
 
@@ -84,6 +85,25 @@ venv: $(VENV)/.ok
 interop: venv
 	$(CARGO) build
 	PYTHONDONTWRITEBYTECODE=1 FDMON=$(CURDIR)/target/debug/fdmon $(VENV)/bin/python -m unittest discover -s tests/interop -p 'test_*.py' -v
+
+# Benchmarks (not part of `make test`, which runs only the smoke run in tests/bench_smoke.rs):
+# bench/runner measures every figure side by side in interleaved rounds against bench/floor (and
+# QEMU 7.2 when installed) and writes BENCHMARKS.md, keeping its hand-written section. Needs
+# valgrind and strace (apt-get install -y valgrind strace); about 8 minutes on 2 cores.
+# `fdmon-bench --only FAMILY` (startup, memory, request path, idle, size, tools) runs one family.
+# `make bench-smoke` runs every figure that needs no tool once with tiny counts and writes nothing.
+BENCH_DIR = target/bench
+BENCH_CARGO = $(CARGO) build --release --quiet --target-dir $(BENCH_DIR) --manifest-path
+BENCH_RUN = $(BENCH_DIR)/release/fdmon-bench --fdmon target/release/fdmon --floor $(BENCH_DIR)/release/floor
+bench-build:
+	$(BENCH_CARGO) bench/floor/Cargo.toml
+	$(BENCH_CARGO) bench/runner/Cargo.toml
+
+bench: build bench-build
+	$(BENCH_RUN) --out BENCHMARKS.md
+
+bench-smoke: build bench-build
+	$(BENCH_RUN) --smoke
 
 # Fuzz every target in fuzz/ (needs `cargo install cargo-fuzz`); not part of `make test`.
 # SECS seconds per target (default 600), TARGETS to pick some (json hmp kv qmp).
