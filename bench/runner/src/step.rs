@@ -1,6 +1,5 @@
-//! Counting by `ptrace` single-step, for targets valgrind cannot run: fdmon installs a handler
-//! for every catchable signal, and valgrind refuses `sigaction` on the one it reserves
-//! (SIGRTMAX), so fdmon exits at once under valgrind ("cannot install signal handlers").
+//! Counting by `ptrace` single-step, which needs no valgrind and counts exactly what runs (it
+//! was written when fdmon could not start under valgrind, which reserves SIGRTMAX).
 //! Every user-space instruction of the (single-threaded) target is one step; a step that lands
 //! on the first instruction of libc's malloc, calloc, realloc, posix_memalign, aligned_alloc or
 //! memalign counts one allocation (memcheck's count includes reallocs too). Slow (a few µs a

@@ -2,8 +2,7 @@
 //! per `query-status` ((X(N+K) − X(N)) / K), alone and beside 255 idle monitors:
 //! instructions (valgrind --tool=callgrind, total Ir), syscalls (lines of `strace -f`, every
 //! thread) and heap allocations (valgrind memcheck's "total heap usage: N allocs").
-//! fdmon and the floor are counted by ptrace single-step (`step.rs`: valgrind cannot run
-//! fdmon), QEMU by valgrind; the floor also by valgrind, as a calibration of the two methods.
+//! fdmon and the floor are counted by ptrace single-step (`step.rs`), QEMU by valgrind; the floor also by valgrind, as a calibration of the two methods.
 //! The floor ignores `quit` (it answers it like any line) and exits when its clients hang up.
 
 use std::os::fd::AsRawFd;
