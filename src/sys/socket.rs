@@ -285,8 +285,12 @@ pub fn peer_addr(fd: BorrowedFd) -> io::Result<SockAddr> {
 }
 
 fn new_socket(family: libc::c_int, flags: libc::c_int) -> io::Result<OwnedFd> {
+    new_socket_of(family, libc::SOCK_STREAM, flags)
+}
+
+fn new_socket_of(family: libc::c_int, kind: libc::c_int, flags: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: socket takes no pointers; SOCK_CLOEXEC is always part of the type.
-    let fd = cvt(unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | flags, 0) })?;
+    let fd = cvt(unsafe { libc::socket(family, kind | libc::SOCK_CLOEXEC | flags, 0) })?;
     // SAFETY: socket just returned this fd; no one else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -294,6 +298,20 @@ fn new_socket(family: libc::c_int, flags: libc::c_int) -> io::Result<OwnedFd> {
 fn bind(fd: BorrowedFd, addr: &RawAddr) -> io::Result<()> {
     // SAFETY: `addr` points to `addr.len` initialized bytes of a socket address.
     cvt(unsafe { libc::bind(fd.as_raw_fd(), addr.as_ptr(), addr.len) }).map(drop)
+}
+
+/// `bind`; a filesystem socket is created mode 0600 whatever the process umask: bind runs under
+/// umask 0177, restored right after (umask is process-wide; fdmon is single-threaded).
+fn bind_private(fd: BorrowedFd, addr: &UnixAddr, raw: &RawAddr) -> io::Result<()> {
+    if !matches!(addr, UnixAddr::Path(_)) {
+        return bind(fd, raw);
+    }
+    // SAFETY: umask only swaps the process file-creation mask; it cannot fail.
+    let old = unsafe { libc::umask(0o177) };
+    let r = bind(fd, raw);
+    // SAFETY: as above; this restores the caller's mask before anything else runs.
+    unsafe { libc::umask(old) };
+    r
 }
 
 /// Blocking connect on a blocking socket. `EINTR` is handled: a Unix connect interrupted
@@ -343,16 +361,7 @@ fn wait_connected(fd: BorrowedFd) -> io::Result<()> {
 pub fn unix_listen(addr: &UnixAddr, tight: bool, backlog: i32) -> io::Result<OwnedFd> {
     let raw = RawAddr::from_unix(addr, tight)?;
     let sock = new_socket(libc::AF_UNIX, libc::SOCK_NONBLOCK)?;
-    if matches!(addr, UnixAddr::Path(_)) {
-        // SAFETY: umask only swaps the process file-creation mask; it cannot fail.
-        let old = unsafe { libc::umask(0o177) };
-        let r = bind(sock.as_fd(), &raw);
-        // SAFETY: as above; this restores the caller's mask before anything else runs.
-        unsafe { libc::umask(old) };
-        r?;
-    } else {
-        bind(sock.as_fd(), &raw)?;
-    }
+    bind_private(sock.as_fd(), addr, &raw)?;
     listen(sock.as_fd(), backlog)?;
     Ok(sock)
 }
@@ -773,22 +782,9 @@ pub fn send(fd: BorrowedFd, data: &[u8]) -> io::Result<usize> {
 /// [`recv_datagram`]).
 pub fn unix_datagram_bind(addr: &UnixAddr, tight: bool) -> io::Result<OwnedFd> {
     let raw = RawAddr::from_unix(addr, tight)?;
-    // SAFETY: socket takes no pointers; SOCK_CLOEXEC is part of the type.
-    let fd =
-        cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) })?;
-    // SAFETY: socket just returned this fd; no one else owns it.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let sock = new_socket_of(libc::AF_UNIX, libc::SOCK_DGRAM, libc::SOCK_NONBLOCK)?;
     setsockopt_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_PASSCRED, 1)?;
-    if matches!(addr, UnixAddr::Path(_)) {
-        // SAFETY: umask only swaps the process file-creation mask; it cannot fail.
-        let old = unsafe { libc::umask(0o177) };
-        let r = bind(sock.as_fd(), &raw);
-        // SAFETY: as above; restores the caller's mask.
-        unsafe { libc::umask(old) };
-        r?;
-    } else {
-        bind(sock.as_fd(), &raw)?;
-    }
+    bind_private(sock.as_fd(), addr, &raw)?;
     Ok(sock)
 }
 
