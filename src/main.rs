@@ -1,8 +1,11 @@
-//! The fdmon binary: everything happens in `fdmon::app`.
-#![forbid(unsafe_code)]
+//! The fdmon binary: everything happens in `fdmon::app`. The entry point is `main` in
+//! `src/sys/entry.rs` (C's `main`, in place of std's runtime start-up; see there why), the only
+//! unsafe code of this crate, kept beside the library's other system code.
+#![cfg_attr(not(test), no_main)]
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
 
-fn main() {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let code = fdmon::app::main(args);
-    std::process::exit(code);
-}
+#[cfg(not(test))]
+#[allow(unsafe_code)]
+#[path = "sys/entry.rs"]
+mod entry;

@@ -8,6 +8,11 @@
 //! the fd-passing figures compare with). Single-threaded, one blocking `poll()` loop, unless
 //! `--threads`: then one thread per fd with blocking reads (the thread-per-monitor floor).
 //! A connected socket that hangs up is closed; when no fd is left the floor exits.
+//!
+//! Started like fdmon: C's `main` in place of std's runtime start-up (see fdmon's
+//! `src/sys/entry.rs`), stdio sanitized the same way, linked with the same flags (the
+//! checkout's `.cargo/config.toml`, the same release profile).
+#![no_main]
 
 use std::os::raw::c_int;
 
@@ -114,10 +119,36 @@ fn path_listener(path: &str) -> c_int {
     }
 }
 
-fn main() {
+/// fds 0, 1 and 2 on /dev/null when closed, as std's start-up (and fdmon's) does.
+fn sanitize_standard_fds() {
+    let mut pfds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
+    // SAFETY: pfds is a valid array of 3 pollfds; timeout 0 never blocks.
+    if unsafe { libc::poll(pfds.as_mut_ptr(), 3, 0) } == -1 {
+        return;
+    }
+    for p in pfds {
+        // SAFETY: a constant NUL-terminated path.
+        if p.revents & libc::POLLNVAL != 0 && unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } == -1 {
+            std::process::abort();
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn main(argc: c_int, argv: *const *const std::os::raw::c_char) -> c_int {
+    sanitize_standard_fds();
+    let args: Vec<String> = (1..usize::try_from(argc).unwrap_or(0))
+        // SAFETY: libc passes argc NUL-terminated strings in argv.
+        .map(|i| unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) }.to_string_lossy().into_owned())
+        .collect();
+    serve(args);
+    0
+}
+
+fn serve(args: Vec<String>) {
     let mut threads = false;
     let mut fds: Vec<c_int> = Vec::new();
-    let mut args = std::env::args().skip(1);
+    let mut args = args.into_iter();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--threads" => threads = true,
