@@ -18,7 +18,6 @@ mod report;
 mod rtt;
 mod startup;
 mod stats;
-mod step;
 mod sys;
 mod target;
 mod tools;
@@ -205,7 +204,6 @@ fn main() {
             let want: &[Kind] = if f.name.starts_with("256 monitors") { &cfg.kinds_threads } else { &cfg.kinds };
             want.iter()
                 .filter(|k| !f.values.contains_key(k) && !(f.name.contains("1 monitor") && **k == Kind::FloorThreads))
-                .filter(|k| !f.name.starts_with("calibration") || **k == Kind::Floor)
                 .filter(|k| f.name.starts_with("binary") == false || **k != Kind::Qemu || cfg.p.qemu.is_some())
                 .map(|k| format!("{} ({})", f.name, k.name()))
                 .collect::<Vec<_>>()

@@ -86,7 +86,7 @@ pub fn render(cfg: &Cfg, r: &Results, notes: &[String], took: Duration, out: Opt
         crate::tools::N0,
         cfg.idle_window.as_secs_f64());
     if !cfg.smoke {
-        let _ = writeln!(s, "- counts: syscalls by `strace -f`; instructions and allocations of fdmon and the floor by ptrace single-step (`bench/runner/src/step.rs`, which also agrees with callgrind on the floor), of QEMU by callgrind and memcheck; the calibration rows count the floor with valgrind too");
+        let _ = writeln!(s, "- counts: syscalls by `strace -f`; instructions by callgrind (total Ir) and allocations by memcheck (\"total heap usage\"), the same for every target");
     }
     for n in notes {
         let _ = writeln!(s, "- note: {n}");
