@@ -1783,11 +1783,8 @@ fn differential_waiting_info_lines() {
 
 /// A QMP session over a socketpair with `extra` options (fdmon or QEMU).
 fn pair_session(imp: Imp, extra: &[String]) -> (Fdmon, Client) {
-    let (a, b) = UnixStream::pair().unwrap();
-    let mut args = strings(&["-chardev", "socket,fd=3,id=ctl", "-mon", "ctl,mode=control"]);
-    args.extend(extra.iter().cloned());
-    let f = start(imp, &args, vec![OwnedFd::from(b)]);
-    let mut c = Client::new(a);
+    let mon = ["-chardev", "socket,fd=3,id=ctl", "-mon", "ctl,mode=control"];
+    let (f, mut c) = differential::pair_session(imp, &mon, extra, Vec::new());
     c.negotiate();
     (f, c)
 }

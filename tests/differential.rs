@@ -8,13 +8,10 @@ mod common;
 
 use common::golden::{items, Golden, Transcript};
 use common::*;
-use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixStream;
 
-/// Starts `imp` with `args` and the given fds at 3, 4, ...
-fn start(imp: Imp, args: &[&str], fds: Vec<OwnedFd>) -> Fdmon {
-    start_imp(imp, args, fds)
-}
+/// The QMP monitor on the socketpair at fd 3 that every session case talks to.
+const QMP_MON: [&str; 4] = ["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control"];
+const NO_EXTRA: &[&str] = &[];
 
 /// Replaces what legitimately differs: event timestamps, the version triple and package.
 fn normalize(line: &str) -> String {
@@ -32,31 +29,12 @@ fn normalize(line: &str) -> String {
 
 /// Sends each request and collects every line up to the sentinel reply that follows it.
 fn transcript(c: &mut Client, requests: &[&str]) -> Vec<Vec<String>> {
-    let mut out = Vec::new();
-    for (i, r) in requests.iter().enumerate() {
-        let sentinel = format!(r#"{{"execute":"query-name","id":"sentinel-{i}"}}"#);
-        c.send(r);
-        c.send(&sentinel);
-        let want = format!(r#""id": "sentinel-{i}""#);
-        let mut lines = Vec::new();
-        loop {
-            let l = c.line();
-            if l.contains(&want) {
-                break;
-            }
-            lines.push(normalize(&l));
-        }
-        out.push(lines);
-    }
-    out
+    let each = |(i, r): (usize, &&str)| differential::exchange(c, i, r, &[]).iter().map(|l| normalize(l)).collect();
+    requests.iter().enumerate().map(each).collect()
 }
 
 fn qmp_pair_session(imp: Imp, extra: &[&str], requests: &[&str]) -> Vec<Vec<String>> {
-    let (a, b) = UnixStream::pair().unwrap();
-    let mut args = vec!["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control"];
-    args.extend_from_slice(extra);
-    let _p = start(imp, &args, vec![OwnedFd::from(b)]);
-    let mut c = Client::new(a);
+    let (_p, mut c) = differential::pair_session(imp, &QMP_MON, extra, Vec::new());
     let g = normalize(&c.line());
     let mut t = vec![vec![g]];
     t.extend(transcript(&mut c, requests));
@@ -209,10 +187,7 @@ fn differential_json_invalid_bytes() {
     // Raw bytes cannot go through &str requests: send them directly.
     let cases: &[&[u8]] = &[b"\xff", b"\x00", b"\"\xc3b\"", b"\"\xf4\x8f\xbf\xbf\"", b"\"\xc0\x80\"", b"[\"\xe9\"]"];
     golden::check_one("differential/json_invalid_bytes", "invalid bytes", &[], |imp| {
-        let (a, b) = UnixStream::pair().unwrap();
-        let _p =
-            start(imp, &["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control"], vec![OwnedFd::from(b)]);
-        let mut c = Client::new(a);
+        let (_p, mut c) = differential::pair_session(imp, &QMP_MON, NO_EXTRA, Vec::new());
         c.negotiate();
         let mut t = Vec::new();
         for (i, case) in cases.iter().enumerate() {
@@ -276,10 +251,7 @@ fn differential_run_states() {
 #[test]
 fn differential_quit() {
     golden::check_one("differential/quit", "quit", &[], |imp| {
-        let (a, b) = UnixStream::pair().unwrap();
-        let mut p =
-            start(imp, &["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control"], vec![OwnedFd::from(b)]);
-        let mut c = Client::new(a);
+        let (mut p, mut c) = differential::pair_session(imp, &QMP_MON, NO_EXTRA, Vec::new());
         c.negotiate();
         c.send(r#"{"execute":"quit","id":1}{"execute":"query-name","id":2}"#);
         let ev = normalize(&c.line());
@@ -305,10 +277,7 @@ fn normalize_pid(text: &str) -> String {
 #[test]
 fn differential_sigterm() {
     golden::check_one("differential/sigterm", "sigterm", &[], |imp| {
-        let (a, b) = UnixStream::pair().unwrap();
-        let mut p =
-            start(imp, &["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control"], vec![OwnedFd::from(b)]);
-        let mut c = Client::new(a);
+        let (mut p, mut c) = differential::pair_session(imp, &QMP_MON, NO_EXTRA, Vec::new());
         c.negotiate();
         p.signal(libc::SIGTERM);
         let ev = normalize(&c.line());
@@ -324,13 +293,8 @@ fn differential_sigterm() {
 #[test]
 fn differential_pretty() {
     golden::check_one("differential/pretty", "pretty", &[], |imp| {
-        let (a, b) = UnixStream::pair().unwrap();
-        let _p = start(
-            imp,
-            &["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control,pretty=on"],
-            vec![OwnedFd::from(b)],
-        );
-        let mut c = Client::new(a);
+        let mon = ["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control,pretty=on"];
+        let (_p, mut c) = differential::pair_session(imp, &mon, NO_EXTRA, Vec::new());
         c.until("}\r\n}\r\n");
         c.send(r#"{"execute":"qmp_capabilities","id":1}"#);
         let mut t = vec![("qmp_capabilities", c.until("\r\n}\r\n"))];
@@ -344,11 +308,8 @@ fn differential_pretty() {
 
 /// One HMP session: the bytes that come back for each line (echo included), banner removed.
 fn hmp_session(imp: Imp, extra: &[&str], lines: &[&str]) -> Transcript {
-    let (a, b) = UnixStream::pair().unwrap();
-    let mut args = vec!["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=readline"];
-    args.extend_from_slice(extra);
-    let _p = start(imp, &args, vec![OwnedFd::from(b)]);
-    let mut c = Client::new(a);
+    let mon = ["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=readline"];
+    let (_p, mut c) = differential::pair_session(imp, &mon, extra, Vec::new());
     let banner = c.until("(qemu) ");
     assert!(banner.ends_with("monitor - type 'help' for more information\r\n(qemu) "), "{banner:?}");
     let mut out = Vec::new();
@@ -413,13 +374,8 @@ fn differential_hmp() {
 #[test]
 fn differential_hmp_editing_and_quit() {
     golden::check_one("differential/hmp_editing_and_quit", "editing and quit", &[], |imp| {
-        let (a, b) = UnixStream::pair().unwrap();
-        let mut p = start(
-            imp,
-            &["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=readline"],
-            vec![OwnedFd::from(b)],
-        );
-        let mut c = Client::new(a);
+        let mon = ["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=readline"];
+        let (mut p, mut c) = differential::pair_session(imp, &mon, NO_EXTRA, Vec::new());
         c.until("(qemu) ");
         let mut t = Vec::new();
         // backspace, Ctrl-C, history up, \r\n as two Enters, cursor keys
@@ -502,15 +458,12 @@ impl Lcg {
 /// adds a null or ringbuf chardev, `-id` removes one), with `query-chardev` and HMP
 /// `info chardev` at every `?`.
 fn chardev_order_session(imp: Imp, cli: &[String], ops: &[String]) -> Transcript {
-    let (a, b) = UnixStream::pair().unwrap();
-    let mut args: Vec<String> =
-        ["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control"].iter().map(|s| s.to_string()).collect();
+    let mut args: Vec<String> = Vec::new();
     for id in cli {
         args.push("-chardev".into());
         args.push(format!("null,id={id}"));
     }
-    let _p = start_imp(imp, &args, vec![OwnedFd::from(b)]);
-    let mut c = Client::new(a);
+    let (_p, mut c) = differential::pair_session(imp, &QMP_MON, &args, Vec::new());
     c.negotiate();
     let mut t = Vec::new();
     let mut replies = Vec::new();

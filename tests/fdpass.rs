@@ -1352,22 +1352,13 @@ impl Run {
     fn exchange(&mut self, c: &mut Client, req: &str, passes: &[Pass]) -> Vec<String> {
         let send = self.make(passes);
         let text = substitute(req, &self.added, &self.dirs);
-        if send.is_empty() {
-            c.send(&text);
-        } else {
-            let refs: Vec<&dyn AsFd> = send.iter().map(|f| f as &dyn AsFd).collect();
-            c.send_fds(&text, &refs);
-        }
-        drop(send);
+        let refs: Vec<&dyn AsFd> = send.iter().map(|f| f as &dyn AsFd).collect();
         self.seq += 1;
-        c.send(&format!(r#"{{"execute":"query-name","id":"sentinel-{}"}}"#, self.seq));
-        let want = format!(r#""id": "sentinel-{}""#, self.seq);
+        let got = differential::exchange(c, self.seq, &text, &refs);
+        drop(refs);
+        drop(send);
         let mut lines = Vec::new();
-        loop {
-            let l = c.line();
-            if l.contains(&want) {
-                break;
-            }
+        for l in got {
             if req.contains("\"add-fd\"") && l.starts_with(r#"{"return": {"#) {
                 self.added.push(add_fd_number(&l));
             }
@@ -1397,15 +1388,9 @@ fn program(imp: Imp, args: &[&str]) -> (&'static str, Vec<String>) {
 /// state of every probe.
 fn run_steps(imp: Imp, extra: &[&str], cli_pipes: usize, steps: &[Step]) -> Vec<(Vec<String>, String)> {
     let mut run = Run::new(imp);
-    let (a, b) = UnixStream::pair().unwrap();
-    let mut args = vec!["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control"];
-    args.extend_from_slice(extra);
-    let mut fds = vec![OwnedFd::from(b)];
-    fds.extend(run.cli_pipes(cli_pipes));
-    let (prog, all) = program(imp, &args);
-    let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    let _p = spawn_program(prog, &all, fds);
-    let mut c = Client::new(a);
+    let mon = ["-chardev", "socket,id=mon,fd=3", "-mon", "chardev=mon,mode=control"];
+    let pipes = run.cli_pipes(cli_pipes);
+    let (_p, mut c) = differential::pair_session(imp, &mon, extra, pipes);
     let mut out = vec![(vec![normalize(&c.line(), &run.dirs, &[])], String::new())];
     for st in steps {
         let lines = run.exchange(&mut c, st.req, st.fds);

@@ -2,6 +2,7 @@
 //! speak QMP/HMP over real sockets with a timeout on every read, reap every child.
 #![allow(dead_code)]
 
+pub mod differential;
 pub mod golden;
 
 use std::io::{Read, Write};
