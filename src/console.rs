@@ -147,12 +147,13 @@ impl Console {
         conn.pending_fds.clear();
         if self.master.is_none() {
             // No workload on the console: input has nobody to go to.
-            conn.inbuf.clear();
+            conn.discard_input();
             return;
         }
         let room = INPUT_HIGH.saturating_sub(self.to_pty.len());
-        let n = room.min(conn.inbuf.len());
-        self.to_pty.extend(conn.inbuf.drain(..n));
+        let n = room.min(conn.input().len());
+        self.to_pty.extend(&conn.input()[..n]);
+        conn.consume_input(n);
     }
 }
 
@@ -161,7 +162,7 @@ impl Console {
 /// (output without a client is dropped, as in QEMU).
 fn can_take_output(dev: &Chardev) -> bool {
     match dev.conn() {
-        Some(c) => !c.closing && c.out.len() < OUT_HIGH,
+        Some(c) => !c.closing && c.pending_out().len() < OUT_HIGH,
         None => true,
     }
 }
@@ -240,11 +241,11 @@ mod tests {
         // Output waits for the client: the master is polled for writing only.
         con.take_input(&mut dev);
         assert_eq!(con.to_pty.len(), INPUT_HIGH);
-        assert_eq!(dev.conn().unwrap().inbuf.len(), 10, "the rest stays on the connection");
+        assert_eq!(dev.conn().unwrap().input().len(), 10, "the rest stays on the connection");
         let i = con.interest(&dev).unwrap();
         assert!(!i.read && i.write);
         if let Some(c) = dev.conn_mut() {
-            c.out.clear();
+            c.discard_output();
         }
         assert!(con.interest(&dev).unwrap().read);
     }

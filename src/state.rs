@@ -61,6 +61,16 @@ pub struct State {
     pub monitors: Vec<Option<Monitor>>,
     free_monitor_slots: Vec<usize>,
     monitors_freed_this_round: Vec<usize>,
+    /// The event loop's work list: chardev slots borrowed mutably (input read, output
+    /// written, a monitor attached or detached, ...) since the loop last serviced them. Every
+    /// mutable access goes through [`State::chardev_mut`] (or [`State::monitor_conn`]), which
+    /// adds the slot once; the loop then runs its input, writes its output at once and updates
+    /// its poll interest, without walking every chardev.
+    work: Vec<usize>,
+    /// `in_work[slot]`: the slot is on `work`.
+    in_work: Vec<bool>,
+    /// A chardev was added or removed: the loop rebuilds its poll set before it polls again.
+    pub sources_changed: bool,
     pub run_state: RunState,
     pub no_shutdown: bool,
     pub name: Option<String>,
@@ -96,6 +106,9 @@ impl State {
             monitors: Vec::new(),
             free_monitor_slots: Vec::new(),
             monitors_freed_this_round: Vec::new(),
+            work: Vec::new(),
+            in_work: Vec::new(),
+            sources_changed: true,
             run_state: RunState::Running,
             no_shutdown: false,
             name: None,
@@ -117,8 +130,42 @@ impl State {
         self.chardevs.get(slot).and_then(Option::as_ref)
     }
 
+    /// The chardev in `slot`, for changing it: the slot goes on the loop's work list.
     pub fn chardev_mut(&mut self, slot: usize) -> Option<&mut Chardev> {
+        if self.chardevs.get(slot).is_some_and(Option::is_some) {
+            self.touch(slot);
+        }
         self.chardevs.get_mut(slot).and_then(Option::as_mut)
+    }
+
+    /// Puts `slot` on the loop's work list (once).
+    pub fn touch(&mut self, slot: usize) {
+        if self.in_work.len() < self.chardevs.len() {
+            self.in_work.resize(self.chardevs.len(), false);
+        }
+        if let Some(flag @ false) = self.in_work.get_mut(slot) {
+            *flag = true;
+            self.work.push(slot);
+        }
+    }
+
+    /// The work list's length, and its entry `i` (the list may grow while it is worked on).
+    pub fn work_len(&self) -> usize {
+        self.work.len()
+    }
+
+    pub fn work_at(&self, i: usize) -> Option<usize> {
+        self.work.get(i).copied()
+    }
+
+    /// Empties the work list (keeping its capacity).
+    pub fn work_done(&mut self) {
+        for &slot in &self.work {
+            if let Some(f) = self.in_work.get_mut(slot) {
+                *f = false;
+            }
+        }
+        self.work.clear();
     }
 
     /// Stores a new chardev in a free slot (or a new one) and returns the slot. O(1).
@@ -126,14 +173,18 @@ impl State {
         self.chardev_order.insert(&c.id);
         // Only slots nothing refers to are on the free list: `remove_chardev` is called for
         // chardevs without a frontend, and monitors are the only holders of a slot number.
+        self.sources_changed = true;
         while let Some(slot) = self.free_slots.pop() {
             if let Some(entry @ None) = self.chardevs.get_mut(slot) {
                 *entry = Some(c);
+                self.touch(slot);
                 return slot;
             }
         }
         self.chardevs.push(Some(c));
-        self.chardevs.len() - 1
+        let slot = self.chardevs.len() - 1;
+        self.touch(slot);
+        slot
     }
 
     /// Closes the chardev in `slot` (its fds close, a socket path it created is removed) and
@@ -143,6 +194,7 @@ impl State {
             if let Some(c) = entry.take() {
                 self.chardev_order.remove(&c.id);
                 self.freed_this_round.push(slot);
+                self.sources_changed = true;
             }
         }
     }
