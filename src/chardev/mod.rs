@@ -627,6 +627,120 @@ mod tests {
     }
 
     #[test]
+    fn input_is_consumed_by_an_offset_and_the_buffer_reused() {
+        let (a, _b) = sys::socket::socketpair().unwrap();
+        let mut conn = Conn::new(a, true);
+        conn.inbuf.extend_from_slice(b"hello world");
+        let cap = conn.inbuf.capacity();
+        conn.consume_input(6);
+        assert_eq!(conn.input(), b"world");
+        assert!(conn.has_input());
+        // Taken out for the parser (the connection's buffer is empty meanwhile), put back
+        // with what was consumed.
+        let (buf, pos) = conn.take_input();
+        assert_eq!((&buf[pos..], conn.has_input()), (&b"world"[..], false));
+        conn.restore_input(buf, pos + 2);
+        assert_eq!(conn.input(), b"rld");
+        // Everything consumed: back to offset 0, same allocation.
+        conn.consume_input(100);
+        assert!(!conn.has_input() && conn.inbuf.is_empty());
+        assert_eq!(conn.inbuf.capacity(), cap);
+        conn.inbuf.extend_from_slice(b"x");
+        conn.discard_input();
+        assert!(!conn.has_input());
+    }
+
+    #[test]
+    fn output_is_sent_by_an_offset_and_pollout_only_after_a_full_socket() {
+        let (a, b) = sys::socket::socketpair().unwrap();
+        sys::fd::set_nonblocking(a.as_fd(), true).unwrap();
+        let mut conn = Conn::new(a, true);
+        conn.out.extend_from_slice(b"reply\r\n");
+        assert!(conn.can_write_now() && !conn.wants_writable());
+        conn.flush().unwrap();
+        assert!(!conn.has_output() && conn.out.is_empty(), "all sent: offset back to 0");
+        let cap = conn.out.capacity();
+        // Fill the peer: a partial write, then EAGAIN; only then is POLLOUT wanted.
+        let big = vec![b'y'; 4 << 20];
+        conn.out.extend_from_slice(&big);
+        conn.flush().unwrap();
+        let left = conn.pending_out().len();
+        assert!(left > 0 && left < big.len(), "{left}");
+        assert!(conn.wants_writable() && !conn.can_write_now());
+        // New output goes to the end; the pending bytes keep their order.
+        conn.out.push(b'z');
+        let mut got = 0usize;
+        let mut last = 0u8;
+        let mut buf = vec![0u8; 1 << 16];
+        while conn.has_output() {
+            conn.flush().unwrap();
+            while let Ok(n) = sys::socket::recv(b.as_fd(), &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got += n;
+                last = buf[n - 1];
+            }
+        }
+        assert_eq!((got, last), (b"reply\r\n".len() + big.len() + 1, b'z'));
+        assert!(!conn.wants_writable());
+        assert!(conn.out.capacity() >= cap);
+    }
+
+    #[test]
+    fn a_sent_prefix_is_compacted_only_when_large() {
+        let (a, _b) = sys::socket::socketpair().unwrap();
+        let mut conn = Conn::new(a, true);
+        conn.out = (0..300_000u32).map(|i| i as u8).collect();
+        conn.sent(10_000);
+        assert_eq!((conn.out.len(), conn.out_pos), (300_000, 10_000), "small prefix: kept, no copy");
+        conn.sent(150_000);
+        assert_eq!((conn.out.len(), conn.out_pos), (140_000, 0), "large prefix: moved out");
+        assert_eq!(conn.pending_out()[0], (160_000u32 % 256) as u8);
+        conn.sent(140_000);
+        assert!(!conn.has_output() && conn.out.is_empty());
+    }
+
+    #[test]
+    fn reads_go_into_spare_capacity_growing_to_a_bound() {
+        let (a, b) = sys::socket::socketpair().unwrap();
+        let mut conn = Conn::new(a, true);
+        let data = vec![b'q'; 3 * READ_CHUNK];
+        let (mut sent, mut got, mut reads) = (0, 0, 0);
+        while got < data.len() {
+            sent += sys::socket::send(b.as_fd(), &data[sent..]).unwrap_or(0);
+            assert!(matches!(conn.read(), ReadOutcome::Data));
+            assert!(conn.inbuf.capacity() <= READ_CHUNK, "bounded: {}", conn.inbuf.capacity());
+            if reads == 0 {
+                assert_eq!(conn.input().len(), READ_START);
+            }
+            reads += 1;
+            got += conn.input().len();
+            conn.consume_input(usize::MAX);
+        }
+        // The first read had READ_START of room; reads that filled their room grew it.
+        assert_eq!(conn.inbuf.capacity(), READ_CHUNK);
+        // fds arrive with the data; a message with more than 16 is MSG_CTRUNC, and the fds
+        // that arrived replace the queue.
+        while matches!(conn.read(), ReadOutcome::Data) {
+            conn.consume_input(usize::MAX);
+        }
+        let (r, w) = sys::fd::pipe(false).unwrap();
+        sys::socket::send_with_fds(b.as_fd(), b"f", &[r.as_fd()]).unwrap();
+        assert!(matches!(conn.read(), ReadOutcome::Data));
+        assert_eq!((conn.input(), conn.pending_fds.len()), (&b"f"[..], 1));
+        conn.consume_input(1);
+        let many: Vec<BorrowedFd> = (0..20).map(|_| w.as_fd()).collect();
+        sys::socket::send_with_fds(b.as_fd(), b"g", &many).unwrap();
+        assert!(matches!(conn.read(), ReadOutcome::Data));
+        assert!(!conn.pending_fds.is_empty() && conn.pending_fds.len() <= sys::socket::MAX_RECV_FDS);
+        assert!(matches!(conn.read(), ReadOutcome::WouldBlock));
+        drop(b);
+        conn.consume_input(1);
+        assert!(matches!(conn.read(), ReadOutcome::Eof) && conn.read_eof);
+    }
+
+    #[test]
     fn a_pipe_pair_keeps_writing_after_read_eof() {
         let (r, w) = sys::fd::pipe(true).unwrap();
         let mut conn = Conn::new(r, false);
