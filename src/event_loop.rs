@@ -284,6 +284,17 @@ impl Loop {
             }
             return;
         };
+        // The common case: a socket connection, whose one entry only changes its events.
+        if let Some(conn) = c.conn().filter(|conn| conn.wfd.is_none()) {
+            if old == 1 && self.tokens.get(start) == Some(&Token::Read(slot)) {
+                let ev = if conn.wants_readable() { poll::IN } else { 0 }
+                    | if conn.wants_writable() { poll::OUT } else { 0 };
+                if let Some(p) = self.fds.get_mut(start) {
+                    p.set(conn.fd.as_raw_fd(), ev);
+                }
+                return;
+            }
+        }
         let (e, n) = chardev_entries(slot, c, self.accept_paused_until.is_none());
         let same = n == old && e[..n].iter().enumerate().all(|(k, x)| self.tokens.get(start + k) == Some(&x.token));
         if !same {
@@ -475,10 +486,11 @@ fn service(state: &mut State, lp: &mut Loop) {
 /// Whether chardev `slot` has input its monitor can run now.
 fn runnable(state: &State, slot: usize) -> bool {
     let Some(c) = state.chardev(slot) else { return false };
-    let Some(m) = c.frontend else { return false };
-    let attached = state.monitor(m).is_some_and(|mon| mon.chardev == slot);
     let Some(conn) = c.conn() else { return false };
-    attached && state.exit.is_none() && conn.has_input() && !conn.closing && conn.pending_out().len() < OUT_HIGH
+    if !conn.has_input() || conn.closing || conn.pending_out().len() >= OUT_HIGH || state.exit.is_some() {
+        return false;
+    }
+    c.frontend.is_some_and(|m| state.monitor(m).is_some_and(|mon| mon.chardev == slot))
 }
 
 /// After chardev `slot`'s input ran: writes its output, drops unused input and a finished
@@ -489,16 +501,22 @@ fn settle(state: &mut State, lp: &mut Loop, slot: usize) -> bool {
         return false;
     };
     let unused = !c.is_busy();
-    if let Some(conn) = c.conn_mut() {
-        if unused {
-            conn.discard_input();
-            conn.pending_fds.clear();
-        }
-        if conn.can_write_now() {
-            write(state, slot);
-        }
+    let Some(conn) = c.conn_mut() else {
+        lp.update(state, slot);
+        return false;
+    };
+    if unused {
+        conn.discard_input();
+        conn.pending_fds.clear();
     }
-    if state.chardev(slot).and_then(|c| c.conn()).is_some_and(|conn| conn.done()) && state.exit.is_none() {
+    let mut failed = false;
+    if conn.can_write_now() && conn.flush().is_err() {
+        conn.discard_output();
+        conn.discard_input();
+        conn.closing = true;
+        failed = true;
+    }
+    if (failed || conn.done()) && state.exit.is_none() {
         disconnect(state, slot);
     }
     lp.update(state, slot);

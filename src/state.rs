@@ -93,6 +93,16 @@ pub struct ReadyReport {
     pub supervisor: Option<std::ffi::OsString>,
 }
 
+/// [`State::touch`] for a slot beyond the flags so far: grows them to the chardev table.
+#[cold]
+fn mark_slow(in_work: &mut Vec<bool>, work: &mut Vec<usize>, slot: usize, chardevs: usize) {
+    if slot < chardevs {
+        in_work.resize(chardevs, false);
+        in_work[slot] = true;
+        work.push(slot);
+    }
+}
+
 pub const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
 
 impl State {
@@ -131,21 +141,34 @@ impl State {
     }
 
     /// The chardev in `slot`, for changing it: the slot goes on the loop's work list.
+    #[inline]
     pub fn chardev_mut(&mut self, slot: usize) -> Option<&mut Chardev> {
-        if self.chardevs.get(slot).is_some_and(Option::is_some) {
-            self.touch(slot);
+        let n = self.chardevs.len();
+        let c = self.chardevs.get_mut(slot)?.as_mut()?;
+        match self.in_work.get_mut(slot) {
+            Some(true) => {}
+            Some(flag) => {
+                *flag = true;
+                self.work.push(slot);
+            }
+            None => mark_slow(&mut self.in_work, &mut self.work, slot, n),
         }
-        self.chardevs.get_mut(slot).and_then(Option::as_mut)
+        Some(c)
     }
 
     /// Puts `slot` on the loop's work list (once).
+    #[inline]
     pub fn touch(&mut self, slot: usize) {
-        if self.in_work.len() < self.chardevs.len() {
-            self.in_work.resize(self.chardevs.len(), false);
-        }
-        if let Some(flag @ false) = self.in_work.get_mut(slot) {
-            *flag = true;
-            self.work.push(slot);
+        match self.in_work.get_mut(slot) {
+            Some(true) => {}
+            Some(flag) => {
+                *flag = true;
+                self.work.push(slot);
+            }
+            None => {
+                let n = self.chardevs.len();
+                mark_slow(&mut self.in_work, &mut self.work, slot, n)
+            }
         }
     }
 
@@ -202,8 +225,12 @@ impl State {
     /// Makes the slots freed so far reusable. The event loop calls this right before it
     /// builds a new poll set from the table, so no stale poll result names a reused slot.
     pub fn recycle_freed_slots(&mut self) {
-        self.free_slots.append(&mut self.freed_this_round);
-        self.free_monitor_slots.append(&mut self.monitors_freed_this_round);
+        if !self.freed_this_round.is_empty() {
+            self.free_slots.append(&mut self.freed_this_round);
+        }
+        if !self.monitors_freed_this_round.is_empty() {
+            self.free_monitor_slots.append(&mut self.monitors_freed_this_round);
+        }
     }
 
     pub fn monitor(&self, m: usize) -> Option<&Monitor> {

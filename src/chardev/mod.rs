@@ -89,6 +89,7 @@ impl Conn {
         }
     }
 
+    #[inline]
     pub fn write_fd(&self) -> BorrowedFd<'_> {
         match &self.wfd {
             Some(w) => w.as_fd(),
@@ -97,10 +98,12 @@ impl Conn {
     }
 
     /// Input not yet consumed.
+    #[inline]
     pub fn input(&self) -> &[u8] {
         self.inbuf.get(self.in_pos..).unwrap_or(&[])
     }
 
+    #[inline]
     pub fn has_input(&self) -> bool {
         self.inbuf.len() > self.in_pos
     }
@@ -141,10 +144,12 @@ impl Conn {
     }
 
     /// Output not yet sent.
+    #[inline]
     pub fn pending_out(&self) -> &[u8] {
         self.out.get(self.out_pos..).unwrap_or(&[])
     }
 
+    #[inline]
     pub fn has_output(&self) -> bool {
         self.out.len() > self.out_pos
     }
@@ -158,16 +163,19 @@ impl Conn {
 
     /// Whether the loop should ask poll for POLLOUT: output waits and either the last write
     /// could not take it all, or this is a shared blocking fd (written only after POLLOUT).
+    #[inline]
     pub fn wants_writable(&self) -> bool {
         self.has_output() && (self.write_blocked || self.write_limit.is_some())
     }
 
     /// Whether the loop may write now without waiting for POLLOUT.
+    #[inline]
     pub fn can_write_now(&self) -> bool {
         self.has_output() && !self.write_blocked && self.write_limit.is_none()
     }
 
     /// Whether the loop should ask poll for POLLIN.
+    #[inline]
     pub fn wants_readable(&self) -> bool {
         !self.read_eof && !self.closing && !self.has_input() && self.pending_out().len() < OUT_HIGH
     }
@@ -209,15 +217,16 @@ impl Conn {
         }
         let room = self.inbuf.capacity() - self.inbuf.len();
         let result = if self.unix {
-            let mut fds = Vec::new();
-            let r = sys::socket::recv_with_fds_spare(self.fd.as_fd(), &mut self.inbuf, &mut fds);
+            // Fds arrive appended to the queue (which allocates only then).
+            let old = self.pending_fds.len();
+            let r = sys::socket::recv_with_fds_spare(self.fd.as_fd(), &mut self.inbuf, &mut self.pending_fds);
             match r {
                 Ok((n, truncated)) => {
-                    // A message carrying fds replaces the queue. With more than fit
-                    // (`MSG_CTRUNC`: the kernel closed the excess) the fds that arrived are kept,
-                    // as QEMU 7.2 does: `getfd` takes the first and closes the others.
-                    if truncated || !fds.is_empty() {
-                        self.pending_fds = fds;
+                    // A message carrying fds replaces the queue (the old fds close). With more
+                    // than fit (`MSG_CTRUNC`: the kernel closed the excess) the fds that arrived
+                    // are kept, as QEMU 7.2 does: `getfd` takes the first and closes the others.
+                    if old > 0 && (truncated || self.pending_fds.len() > old) {
+                        self.pending_fds.drain(..old);
                     }
                     Ok(n)
                 }
@@ -369,10 +378,12 @@ pub struct Chardev {
 impl Chardev {
     /// Whether a frontend uses this chardev: a monitor or the console (it cannot be removed,
     /// and cannot take another frontend).
+    #[inline]
     pub fn is_busy(&self) -> bool {
         self.frontend.is_some() || self.console
     }
 
+    #[inline]
     pub fn conn(&self) -> Option<&Conn> {
         match &self.backend {
             Backend::Server(s) => s.conn.as_ref(),
@@ -382,6 +393,7 @@ impl Chardev {
         }
     }
 
+    #[inline]
     pub fn conn_mut(&mut self) -> Option<&mut Conn> {
         match &mut self.backend {
             Backend::Server(s) => s.conn.as_mut(),

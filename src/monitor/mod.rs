@@ -179,12 +179,12 @@ pub fn process_input(state: &mut State, m: usize) {
         return;
     }
     let (buf, mut pos) = conn.take_input();
-    loop {
+    while pos < buf.len() {
         if state.exit.is_some() {
             break;
         }
         let Some(conn) = state.monitor_conn(m) else { break };
-        if pos >= buf.len() || conn.pending_out().len() >= OUT_HIGH || conn.closing {
+        if conn.pending_out().len() >= OUT_HIGH || conn.closing {
             break;
         }
         let end = buf.len().min(pos + slice);

@@ -650,7 +650,9 @@ unsafe fn recvmsg_dontwait(
     flags: libc::c_int,
     mut each: impl FnMut(Cmsg<'_>),
 ) -> io::Result<(usize, libc::c_int)> {
-    let mut control = [0u64; CONTROL_WORDS];
+    // Not zeroed: the kernel writes the control messages and `msg_controllen` says how much;
+    // only that part is read below.
+    let mut control = [mem::MaybeUninit::<u64>::uninit(); CONTROL_WORDS];
     if control_bytes > mem::size_of_val(&control) {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "control buffer too large"));
     }
@@ -676,7 +678,7 @@ unsafe fn recvmsg_dontwait(
     // SAFETY: CMSG_LEN is pure arithmetic.
     let header = unsafe { libc::CMSG_LEN(0) } as usize;
     // SAFETY: `msg` was filled by a successful recvmsg: msg_control/msg_controllen describe
-    // the initialized part of our control buffer, which is still alive.
+    // the part of our control buffer the kernel initialized, which is still alive.
     let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
     while !cmsg.is_null() {
         // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR return null or a header inside the buffer.
