@@ -226,10 +226,10 @@ struct Loop {
 }
 
 impl Loop {
-    fn new(signals: &SignalPipe) -> Loop {
+    fn new(signal_fd: RawFd) -> Loop {
         let mut fds = Vec::new();
         let mut tokens = Vec::new();
-        fds.push(PollFd::new(signals.fd().as_raw_fd(), poll::IN));
+        fds.push(PollFd::new(signal_fd, poll::IN));
         tokens.push(Token::Signal);
         fds.push(PollFd::new(-1, 0));
         tokens.push(Token::Readiness);
@@ -331,7 +331,7 @@ impl Loop {
 /// once as many as `poll` counted were seen. Replies are written in the round that produced
 /// them; POLLOUT is asked for only after a write could not take everything.
 pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
-    let mut lp = Loop::new(signals);
+    let mut lp = Loop::new(signals.fd().as_raw_fd());
     loop {
         service(state, &mut lp);
         if let Some(exit) = state.exit {
@@ -898,6 +898,83 @@ mod tests {
         assert_eq!(rounds as u32, POLL_ERROR_LIMIT - 1);
         assert!(t.elapsed() >= POLL_ERROR_BACKOFF * (POLL_ERROR_LIMIT - 1), "no back-off between tries");
         assert_eq!(text, format!("fdmon: poll failed {POLL_ERROR_LIMIT} times in a row: Invalid argument"));
+    }
+
+    fn connected(id: &str) -> (Chardev, std::os::fd::OwnedFd) {
+        let (a, b) = crate::sys::socket::socketpair().unwrap();
+        let backend = Backend::Connected(crate::chardev::Connected {
+            conn: Some(crate::chardev::Conn::new(a, true)),
+            gone: String::new(),
+            reconnect: None,
+        });
+        (Chardev { id: id.into(), backend, frontend: None, stdio: false, console: false }, b)
+    }
+
+    /// The token and fd of every chardev entry of the poll set.
+    fn entries(lp: &Loop) -> Vec<(usize, RawFd, i16)> {
+        lp.tokens[FIXED_ENTRIES..]
+            .iter()
+            .zip(&lp.fds[FIXED_ENTRIES..])
+            .map(|(t, p)| match t {
+                Token::Read(s) => (*s, p.fd(), p.events()),
+                _ => panic!("unexpected token"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_work_list_holds_each_touched_slot_once() {
+        let mut state = State::new();
+        let (a, _pa) = connected("a");
+        let (b, _pb) = connected("b");
+        let sa = state.add_chardev(a);
+        let sb = state.add_chardev(b);
+        assert_eq!((state.work_at(0), state.work_at(1), state.work_len()), (Some(sa), Some(sb), 2));
+        state.work_done();
+        assert_eq!(state.work_len(), 0);
+        assert!(state.chardev(sb).is_some(), "looking does not touch");
+        assert_eq!(state.work_len(), 0);
+        let _ = state.chardev_mut(sb);
+        let _ = state.monitor_conn(0);
+        let _ = state.chardev_mut(sb);
+        state.touch(99);
+        assert_eq!((state.work_at(0), state.work_len()), (Some(sb), 1), "once, and only live slots");
+    }
+
+    #[test]
+    fn the_poll_set_persists_and_a_freed_slot_waits_for_the_rebuild() {
+        let mut state = State::new();
+        let mut lp = Loop::new(-1);
+        let (a, _pa) = connected("a");
+        let (b, _pb) = connected("b");
+        let sa = state.add_chardev(a);
+        let sb = state.add_chardev(b);
+        state.work_done();
+        lp.rebuild(&mut state);
+        let fd_b = state.chardev(sb).and_then(|c| c.conn()).map(|c| c.fd.as_raw_fd()).unwrap();
+        assert_eq!(entries(&lp)[1], (sb, fd_b, poll::IN));
+        // Interest changes in place: output that could not be written asks for POLLOUT.
+        if let Some(c) = state.chardev_mut(sb).and_then(|c| c.conn_mut()) {
+            c.inbuf.extend_from_slice(b"pending");
+        }
+        lp.update(&state, sb);
+        assert!(!lp.stale);
+        assert_eq!(entries(&lp)[1], (sb, fd_b, 0), "no POLLIN while input waits");
+        // Removal: the set is stale, and the slot is not reused before the rebuild.
+        state.remove_chardev(sa);
+        lp.update(&state, sa);
+        assert!(lp.stale && state.sources_changed);
+        let (c, _pc) = connected("c");
+        let sc = state.add_chardev(c);
+        assert_ne!(sc, sa, "a slot freed in this round is not reused in it");
+        state.remove_chardev(sc);
+        lp.rebuild(&mut state);
+        assert!(!lp.stale && !state.sources_changed);
+        assert_eq!(entries(&lp).iter().map(|e| e.0).collect::<Vec<_>>(), vec![sb]);
+        let (d, _pd) = connected("d");
+        let sd = state.add_chardev(d);
+        assert!(sd == sa || sd == sc, "after the rebuild a freed slot is reused");
+        assert!(state.sources_changed, "and the set is rebuilt again before the next poll");
     }
 
     #[test]
