@@ -42,7 +42,10 @@ pub struct ExitRequest {
 pub struct State {
     /// Slots keep indices stable when chardevs are removed (monitors refer to chardevs by
     /// slot). A freed slot is reused by the next chardev, so the table never outgrows the
-    /// largest number of chardevs alive at once. Listing order is `chardev_order`.
+    /// largest number of chardevs alive at once. Listing order is `chardev_order`. Change a
+    /// chardev (or write to its connection) only through [`State::chardev_mut`] or
+    /// [`State::monitor_conn`]: they put it on the loop's work list, which is what gets its
+    /// output written and its poll interest updated.
     pub chardevs: Vec<Option<Chardev>>,
     /// The ids in QEMU's listing order (a model of its chardev hash table).
     pub chardev_order: crate::chardev::order::ChardevOrder,
