@@ -34,6 +34,9 @@ pub struct Console {
     pub to_pty: Vec<u8>,
     /// `(cols, rows)` for every new pty, and the current one's.
     pub size: (u16, u16),
+    /// Output read from the master, on its way to the chardev: reused (and read into its
+    /// spare capacity), so a read neither allocates nor zeroes.
+    read_buf: Vec<u8>,
 }
 
 /// What the loop should poll the master for.
@@ -46,7 +49,7 @@ pub struct Interest {
 
 impl Console {
     pub fn new(slot: usize) -> Console {
-        Console { slot, master: None, to_pty: Vec::new(), size: DEFAULT_SIZE }
+        Console { slot, master: None, to_pty: Vec::new(), size: DEFAULT_SIZE, read_buf: Vec::new() }
     }
 
     /// A new workload started on a new pty: the console moves to it (the old master, whose
@@ -83,15 +86,23 @@ impl Console {
     /// The master is readable (or hung up while reading was asked for): copies one chunk to
     /// `dev`. EIO or end of file means the workload's side closed: the master is dropped.
     pub fn on_readable(&mut self, dev: &mut Chardev) {
-        let Some(m) = &self.master else { return };
-        let mut buf = vec![0u8; READ_CHUNK];
-        match sys::fd::read(m.as_fd(), &mut buf) {
-            Ok(0) => self.hang_up(),
-            Ok(n) => write_output(dev, &buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        match self.read_master() {
+            Some(Ok(0)) => self.hang_up(),
+            Some(Ok(_)) => write_output(dev, &self.read_buf),
+            Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
             // EIO: no process has the slave open any more (the workload is gone).
-            Err(_) => self.hang_up(),
+            Some(Err(_)) => self.hang_up(),
+            None => {}
         }
+    }
+
+    /// One read of at most [`READ_CHUNK`] bytes from the master into `read_buf` (emptied
+    /// first); `None` without a master.
+    fn read_master(&mut self) -> Option<io::Result<usize>> {
+        let m = self.master.as_ref()?;
+        self.read_buf.clear();
+        self.read_buf.reserve_exact(READ_CHUNK);
+        Some(sys::fd::read_spare(m.as_fd(), &mut self.read_buf))
     }
 
     /// The master reported a hang-up without data while only writing was asked for: input
@@ -121,16 +132,15 @@ impl Console {
     pub fn drain(&mut self, dev: &mut Chardev) {
         let mut total = 0;
         while total < DRAIN_MAX {
-            let Some(m) = &self.master else { return };
-            let mut buf = vec![0u8; READ_CHUNK];
-            match sys::fd::read(m.as_fd(), &mut buf) {
-                Ok(0) => return self.hang_up(),
-                Ok(n) => {
-                    write_output(dev, &buf[..n]);
+            match self.read_master() {
+                None => return,
+                Some(Ok(0)) => return self.hang_up(),
+                Some(Ok(n)) => {
+                    write_output(dev, &self.read_buf);
                     total += n;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(_) => return self.hang_up(),
+                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Some(Err(_)) => return self.hang_up(),
             }
         }
     }
@@ -147,12 +157,13 @@ impl Console {
         conn.pending_fds.clear();
         if self.master.is_none() {
             // No workload on the console: input has nobody to go to.
-            conn.inbuf.clear();
+            conn.discard_input();
             return;
         }
         let room = INPUT_HIGH.saturating_sub(self.to_pty.len());
-        let n = room.min(conn.inbuf.len());
-        self.to_pty.extend(conn.inbuf.drain(..n));
+        let n = room.min(conn.input().len());
+        self.to_pty.extend(&conn.input()[..n]);
+        conn.consume_input(n);
     }
 }
 
@@ -161,7 +172,7 @@ impl Console {
 /// (output without a client is dropped, as in QEMU).
 fn can_take_output(dev: &Chardev) -> bool {
     match dev.conn() {
-        Some(c) => !c.closing && c.out.len() < OUT_HIGH,
+        Some(c) => !c.closing && c.pending_out().len() < OUT_HIGH,
         None => true,
     }
 }
@@ -240,11 +251,11 @@ mod tests {
         // Output waits for the client: the master is polled for writing only.
         con.take_input(&mut dev);
         assert_eq!(con.to_pty.len(), INPUT_HIGH);
-        assert_eq!(dev.conn().unwrap().inbuf.len(), 10, "the rest stays on the connection");
+        assert_eq!(dev.conn().unwrap().input().len(), 10, "the rest stays on the connection");
         let i = con.interest(&dev).unwrap();
         assert!(!i.read && i.write);
         if let Some(c) = dev.conn_mut() {
-            c.out.clear();
+            c.discard_output();
         }
         assert!(con.interest(&dev).unwrap().read);
     }

@@ -1,12 +1,14 @@
-//! The one `poll()` loop: rebuilds the pollfd array from the chardev registry each round, reads
-//! and writes with bounded buffers, accepts one client per server chardev, turns signals from the
-//! self-pipe into run-state events, and runs the exit sequence. Never blocks on a peer.
+//! The one `poll()` loop: keeps its pollfd array across rounds (rebuilt from the chardev
+//! registry only when sources come or go), services only the chardevs on the state's work
+//! list, reads and writes with bounded buffers (a reply is written in the round that made it),
+//! accepts one client per server chardev, turns signals from the self-pipe into run-state
+//! events, and runs the exit sequence. Never blocks on a peer.
 #![forbid(unsafe_code)]
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-use crate::chardev::{Backend, ReadOutcome, OUT_HIGH};
+use crate::chardev::{Backend, Chardev, OUT_HIGH};
 use crate::monitor;
 use crate::state::{RunState, State};
 use crate::sys::poll::{self, PollFd};
@@ -132,7 +134,7 @@ fn poll_checked(fds: &mut [PollFd], timeout: Option<Duration>, errors: &mut Poll
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Token {
     Signal,
     Listener(usize),
@@ -148,6 +150,63 @@ enum Token {
     },
 }
 
+/// The entries at the start of the poll set, whatever the chardevs: the signal pipe (0), the
+/// readiness source and the console (a negative fd while there is none).
+const READINESS_ENTRY: usize = 1;
+const CONSOLE_ENTRY: usize = 2;
+const FIXED_ENTRIES: usize = 3;
+
+/// One poll entry of a chardev.
+#[derive(Clone, Copy)]
+struct Entry {
+    token: Token,
+    fd: RawFd,
+    events: i16,
+}
+
+/// Most entries one chardev has (a connection with a separate write side).
+const MAX_SLOT_ENTRIES: usize = 3;
+
+/// The poll entries chardev `slot` needs now. Their number and tokens change only when a
+/// source comes or goes (a connection, a listener to accept on, a connect in progress); the
+/// fds and events of a present source change in place (a negative fd while a pipe's side has
+/// nothing to do, so it is not polled at all).
+fn chardev_entries(slot: usize, c: &Chardev, accept_ok: bool) -> ([Entry; MAX_SLOT_ENTRIES], usize) {
+    let mut e = [Entry { token: Token::Signal, fd: -1, events: 0 }; MAX_SLOT_ENTRIES];
+    let mut n = 0;
+    let mut push = |token, fd, events| {
+        if n < MAX_SLOT_ENTRIES {
+            e[n] = Entry { token, fd, events };
+            n += 1;
+        }
+    };
+    if let (Some(fd), _) = c.reconnect_wait() {
+        push(Token::Connecting(slot), fd.as_raw_fd(), poll::OUT);
+    }
+    if accept_ok {
+        if let Some(l) = c.listener_to_poll() {
+            push(Token::Listener(slot), l.as_raw_fd(), poll::IN);
+        }
+    }
+    if let Some(conn) = c.conn() {
+        let want_in = conn.wants_readable();
+        let want_out = conn.wants_writable();
+        match &conn.wfd {
+            None => {
+                let ev = if want_in { poll::IN } else { 0 } | if want_out { poll::OUT } else { 0 };
+                push(Token::Read(slot), conn.fd.as_raw_fd(), ev);
+            }
+            Some(w) => {
+                let (fd, ev) = if want_in { (conn.fd.as_raw_fd(), poll::IN) } else { (-1, 0) };
+                push(Token::Read(slot), fd, ev);
+                let (fd, ev) = if want_out { (w.as_raw_fd(), poll::OUT) } else { (-1, 0) };
+                push(Token::Write(slot), fd, ev);
+            }
+        }
+    }
+    (e, n)
+}
+
 struct Loop {
     accept_paused_until: Option<Instant>,
     /// A second terminating signal arrived while shutting down: no more grace.
@@ -155,97 +214,170 @@ struct Loop {
     poll_errors: PollErrors,
     /// `poll()` failed persistently: the exit sequence runs without waiting on fds.
     poll_broken: bool,
+    /// The poll set, kept across rounds: [`FIXED_ENTRIES`] first, then each chardev's.
+    fds: Vec<PollFd>,
+    tokens: Vec<Token>,
+    /// Per chardev slot: where its entries start in `fds` and how many there are.
+    slots: Vec<(usize, usize)>,
+    /// Slots of client chardevs with `reconnect=` (the only ones with timers).
+    reconnecting: Vec<usize>,
+    /// The poll set no longer has the right sources: rebuild it before polling.
+    stale: bool,
+}
+
+impl Loop {
+    fn new(signal_fd: RawFd) -> Loop {
+        let mut fds = Vec::new();
+        let mut tokens = Vec::new();
+        fds.push(PollFd::new(signal_fd, poll::IN));
+        tokens.push(Token::Signal);
+        fds.push(PollFd::new(-1, 0));
+        tokens.push(Token::Readiness);
+        fds.push(PollFd::new(-1, 0));
+        tokens.push(Token::Console { read: false });
+        Loop {
+            accept_paused_until: None,
+            kill_now: false,
+            poll_errors: PollErrors::default(),
+            poll_broken: false,
+            fds,
+            tokens,
+            slots: Vec::new(),
+            reconnecting: Vec::new(),
+            stale: true,
+        }
+    }
+
+    /// Builds the chardevs' part of the poll set from the registry (only when sources came or
+    /// went). Freed slots become reusable right before, so no entry names a reused slot.
+    fn rebuild(&mut self, state: &mut State) {
+        state.recycle_freed_slots();
+        state.sources_changed = false;
+        self.stale = false;
+        self.fds.truncate(FIXED_ENTRIES);
+        self.tokens.truncate(FIXED_ENTRIES);
+        self.slots.clear();
+        self.slots.resize(state.chardevs.len(), (FIXED_ENTRIES, 0));
+        self.reconnecting.clear();
+        let accept_ok = self.accept_paused_until.is_none();
+        for (slot, c) in state.chardevs.iter().enumerate() {
+            let Some(c) = c else { continue };
+            if c.has_reconnect() {
+                self.reconnecting.push(slot);
+            }
+            let (e, n) = chardev_entries(slot, c, accept_ok);
+            self.slots[slot] = (self.fds.len(), n);
+            for x in &e[..n] {
+                self.fds.push(PollFd::new(x.fd, x.events));
+                self.tokens.push(x.token);
+            }
+        }
+    }
+
+    /// Brings chardev `slot`'s entries up to date in place, or marks the set stale when its
+    /// sources changed.
+    fn update(&mut self, state: &State, slot: usize) {
+        let (start, old) = self.slots.get(slot).copied().unwrap_or((FIXED_ENTRIES, 0));
+        let Some(c) = state.chardev(slot) else {
+            if old > 0 {
+                self.stale = true;
+            }
+            return;
+        };
+        // The common case: a socket connection, whose one entry only changes its events.
+        if let Some(conn) = c.conn().filter(|conn| conn.wfd.is_none()) {
+            if old == 1 && self.tokens.get(start) == Some(&Token::Read(slot)) {
+                let ev = if conn.wants_readable() { poll::IN } else { 0 }
+                    | if conn.wants_writable() { poll::OUT } else { 0 };
+                if let Some(p) = self.fds.get_mut(start) {
+                    p.set(conn.fd.as_raw_fd(), ev);
+                }
+                return;
+            }
+        }
+        let (e, n) = chardev_entries(slot, c, self.accept_paused_until.is_none());
+        let same = n == old && e[..n].iter().enumerate().all(|(k, x)| self.tokens.get(start + k) == Some(&x.token));
+        if !same {
+            self.stale = true;
+            return;
+        }
+        for (k, x) in e[..n].iter().enumerate() {
+            if let Some(p) = self.fds.get_mut(start + k) {
+                p.set(x.fd, x.events);
+            }
+        }
+    }
+
+    /// The earliest timer: the accept back-off, a reconnect attempt, the reset rescan.
+    fn deadline(&self, state: &State) -> Option<Instant> {
+        let mut deadline = self.accept_paused_until;
+        for &slot in &self.reconnecting {
+            if let Some(t) = state.chardev(slot).and_then(|c| c.reconnect_wait().1) {
+                deadline = Some(deadline.map_or(t, |d| d.min(t)));
+            }
+        }
+        if state.resetting() {
+            let t = Instant::now() + RESET_RESCAN;
+            deadline = Some(deadline.map_or(t, |d| d.min(t)));
+        }
+        deadline
+    }
 }
 
 /// Runs until fdmon should exit; returns the exit status.
+///
+/// Each round: run the work list (see [`service`]), bring the poll set up to date (rebuilt
+/// only when sources came or went), poll, and handle the entries that reported, stopping
+/// once as many as `poll` counted were seen. Replies are written in the round that produced
+/// them; POLLOUT is asked for only after a write could not take everything.
 pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
-    let mut lp =
-        Loop { accept_paused_until: None, kill_now: false, poll_errors: PollErrors::default(), poll_broken: false };
+    let mut lp = Loop::new(signals.fd().as_raw_fd());
     loop {
-        service(state);
+        service(state, &mut lp);
         if let Some(exit) = state.exit {
             return finish(state, signals, &mut lp, exit.code);
         }
         state.recycle_freed_slots();
-        let mut fds = Vec::new();
-        let mut tokens = Vec::new();
-        fds.push(PollFd::new(signals.fd().as_raw_fd(), poll::IN));
-        tokens.push(Token::Signal);
-        let now = Instant::now();
-        let accept_ok = lp.accept_paused_until.is_none_or(|t| now >= t);
-        if accept_ok {
-            lp.accept_paused_until = None;
+        if lp.stale || state.sources_changed {
+            lp.rebuild(state);
         }
-        let mut deadline = lp.accept_paused_until;
-        for (slot, c) in state.chardevs.iter().enumerate() {
-            let Some(c) = c else { continue };
-            let (connecting, next_try) = c.reconnect_wait();
-            if let Some(fd) = connecting {
-                fds.push(PollFd::new(fd.as_raw_fd(), poll::OUT));
-                tokens.push(Token::Connecting(slot));
+        let readiness = state.workload.as_ref().and_then(|w| w.readiness_fd()).map(|fd| fd.as_raw_fd());
+        lp.fds[READINESS_ENTRY].set(readiness.unwrap_or(-1), if readiness.is_some() { poll::IN } else { 0 });
+        match console_interest(state) {
+            Some(i) => {
+                let ev = if i.read { poll::IN } else { 0 } | if i.write { poll::OUT } else { 0 };
+                lp.fds[CONSOLE_ENTRY].set(i.fd, ev);
+                lp.tokens[CONSOLE_ENTRY] = Token::Console { read: i.read };
             }
-            if let Some(t) = next_try {
-                deadline = Some(deadline.map_or(t, |d| d.min(t)));
-            }
-            if accept_ok {
-                if let Some(l) = c.listener_to_poll() {
-                    fds.push(PollFd::new(l.as_raw_fd(), poll::IN));
-                    tokens.push(Token::Listener(slot));
-                }
-            }
-            if let Some(conn) = c.conn() {
-                let want_in = !conn.read_eof && !conn.closing && conn.inbuf.is_empty() && conn.out.len() < OUT_HIGH;
-                let want_out = !conn.out.is_empty();
-                match &conn.wfd {
-                    None => {
-                        let ev = if want_in { poll::IN } else { 0 } | if want_out { poll::OUT } else { 0 };
-                        fds.push(PollFd::new(conn.fd.as_raw_fd(), ev));
-                        tokens.push(Token::Read(slot));
-                    }
-                    Some(w) => {
-                        if want_in {
-                            fds.push(PollFd::new(conn.fd.as_raw_fd(), poll::IN));
-                            tokens.push(Token::Read(slot));
-                        }
-                        if want_out {
-                            fds.push(PollFd::new(w.as_raw_fd(), poll::OUT));
-                            tokens.push(Token::Write(slot));
-                        }
-                    }
-                }
-            }
+            None => lp.fds[CONSOLE_ENTRY].set(-1, 0),
         }
-        if let Some(fd) = state.workload.as_ref().and_then(|w| w.readiness_fd()) {
-            fds.push(PollFd::new(fd.as_raw_fd(), poll::IN));
-            tokens.push(Token::Readiness);
-        }
-        if let Some(i) = console_interest(state) {
-            let ev = if i.read { poll::IN } else { 0 } | if i.write { poll::OUT } else { 0 };
-            fds.push(PollFd::new(i.fd, ev));
-            tokens.push(Token::Console { read: i.read });
-        }
-        if state.resetting() {
-            let t = now + RESET_RESCAN;
-            deadline = Some(deadline.map_or(t, |d| d.min(t)));
-        }
-        let timeout = deadline.map(|t| t.saturating_duration_since(now));
-        match poll_checked(&mut fds, timeout, &mut lp.poll_errors) {
-            Ok(_) => {}
+        let timeout = if state.work_len() > 0 {
+            Some(Duration::ZERO)
+        } else {
+            lp.deadline(state).map(|t| t.saturating_duration_since(Instant::now()))
+        };
+        let ready = match poll_checked(&mut lp.fds, timeout, &mut lp.poll_errors) {
+            Ok(n) => n,
             Err(text) => {
                 eprintln!("{text}");
                 lp.poll_broken = true;
                 state.fatal_error();
                 continue;
             }
-        }
+        };
         if state.resetting() {
             state.after_reap();
         }
-        for (pfd, tok) in fds.iter().zip(tokens) {
-            let rev = pfd.revents();
+        let mut seen = 0;
+        let mut i = 0;
+        while seen < ready && i < lp.fds.len() {
+            let rev = lp.fds[i].revents();
+            let tok = lp.tokens[i];
+            i += 1;
             if rev == 0 {
                 continue;
             }
+            seen += 1;
             match tok {
                 Token::Signal => handle_signals(state, signals, &mut lp),
                 Token::Listener(slot) => accept(state, slot, &mut lp),
@@ -285,33 +417,110 @@ fn reconnect(state: &mut State, slot: usize, ready: bool) {
     }
 }
 
-/// Runs buffered input, discards input nobody listens to, and drops finished connections.
-fn service(state: &mut State) {
-    for slot in 0..state.chardevs.len() {
-        reconnect(state, slot, false);
+/// Due timers: the end of the accept back-off, reconnect attempts (only chardevs with a
+/// reconnect timer are looked at, and the clock is read only when one of them is set).
+fn timers(state: &mut State, lp: &mut Loop) {
+    let reconnect_due =
+        lp.reconnecting.iter().any(|&s| state.chardev(s).is_some_and(|c| c.reconnect_wait().1.is_some()));
+    if !reconnect_due && lp.accept_paused_until.is_none() {
+        return;
     }
-    // By slot, re-reading the length: a monitor removed by a command in this round leaves an
-    // empty slot (reused only from the next round), which `process_input` skips; one added
-    // in this round is appended and runs its buffered input now, before the poll set is
-    // built (a non-empty input buffer is not polled for more).
-    let mut m = 0;
-    while m < state.monitors.len() {
-        monitor::process_input(state, m);
-        m += 1;
+    let now = Instant::now();
+    if lp.accept_paused_until.is_some_and(|t| now >= t) {
+        lp.accept_paused_until = None;
+        lp.stale = true;
     }
+    for i in 0..lp.reconnecting.len() {
+        let slot = lp.reconnecting[i];
+        if state.chardev(slot).and_then(|c| c.reconnect_wait().1).is_some_and(|t| now >= t) {
+            reconnect(state, slot, false);
+        }
+    }
+}
+
+/// Runs the work list: the buffered input of every chardev touched since the last round (by
+/// slot, the list growing while it runs: output to other monitors, a monitor added in this
+/// round running its buffered input now), then writes each one's output at once (except on a
+/// shared blocking fd, written only after POLLOUT), discards input nobody listens to, drops
+/// finished connections and updates poll interest. Repeats while a monitor that stopped at
+/// the output high-water mark can go on after its output was written.
+fn service(state: &mut State, lp: &mut Loop) {
+    timers(state, lp);
     console_service(state);
-    for slot in 0..state.chardevs.len() {
-        let Some(c) = state.chardev_mut(slot) else { continue };
-        let unused = !c.is_busy();
-        let Some(conn) = c.conn_mut() else { continue };
-        if unused {
-            conn.inbuf.clear();
-            conn.pending_fds.clear();
+    // Bounded, so that a monitor that never makes progress cannot hold the loop: whatever is
+    // left stays on the work list and the next poll does not wait.
+    for _ in 0..64 {
+        let mut i = 0;
+        while let Some(slot) = state.work_at(i) {
+            if let Some(m) = state.chardev(slot).and_then(|c| c.frontend) {
+                monitor::process_input(state, m);
+            }
+            i += 1;
         }
-        if conn.done() && state.exit.is_none() {
-            disconnect(state, slot);
+        let mut again = false;
+        let mut i = 0;
+        while let Some(slot) = state.work_at(i) {
+            again |= settle(state, lp, slot);
+            i += 1;
+        }
+        if !again {
+            state.work_done();
+            return;
         }
     }
+    // Keep the slots whose input can still run for the next round.
+    let mut i = 0;
+    let mut keep = Vec::new();
+    while let Some(slot) = state.work_at(i) {
+        if runnable(state, slot) {
+            keep.push(slot);
+        }
+        i += 1;
+    }
+    state.work_done();
+    for slot in keep {
+        state.touch(slot);
+    }
+}
+
+/// Whether chardev `slot` has input its monitor can run now.
+fn runnable(state: &State, slot: usize) -> bool {
+    let Some(c) = state.chardev(slot) else { return false };
+    let Some(conn) = c.conn() else { return false };
+    if !conn.has_input() || conn.closing || conn.pending_out().len() >= OUT_HIGH || state.exit.is_some() {
+        return false;
+    }
+    c.frontend.is_some_and(|m| state.monitor(m).is_some_and(|mon| mon.chardev == slot))
+}
+
+/// After chardev `slot`'s input ran: writes its output, drops unused input and a finished
+/// connection, updates its poll entries. Returns whether its monitor can run more input now.
+fn settle(state: &mut State, lp: &mut Loop, slot: usize) -> bool {
+    let Some(c) = state.chardev_mut(slot) else {
+        lp.update(state, slot);
+        return false;
+    };
+    let unused = !c.is_busy();
+    let Some(conn) = c.conn_mut() else {
+        lp.update(state, slot);
+        return false;
+    };
+    if unused {
+        conn.discard_input();
+        conn.pending_fds.clear();
+    }
+    let mut failed = false;
+    if conn.can_write_now() && conn.flush().is_err() {
+        conn.discard_output();
+        conn.discard_input();
+        conn.closing = true;
+        failed = true;
+    }
+    if (failed || conn.done()) && state.exit.is_none() {
+        disconnect(state, slot);
+    }
+    lp.update(state, slot);
+    runnable(state, slot)
 }
 
 /// The console: moves a new workload's pty master to it, and input from its chardev towards
@@ -321,9 +530,12 @@ fn console_service(state: &mut State) {
     if let Some(m) = state.workload.as_mut().and_then(|w| w.take_console_master()) {
         con.attach(m);
     }
-    if let Some(dev) = state.chardevs.get_mut(con.slot).and_then(Option::as_mut) {
+    let slot = con.slot;
+    if let Some(dev) = state.chardevs.get_mut(slot).and_then(Option::as_mut) {
         con.take_input(dev);
     }
+    // Its interest follows the console's (input taken, output added): look at it this round.
+    state.touch(slot);
 }
 
 fn console_interest(state: &State) -> Option<crate::console::Interest> {
@@ -333,6 +545,9 @@ fn console_interest(state: &State) -> Option<crate::console::Interest> {
 
 /// The console's pty master is ready: input goes to the workload, output to the chardev.
 fn console_io(state: &mut State, rev: i16, read: bool) {
+    if let Some(slot) = state.console.as_ref().map(|c| c.slot) {
+        state.touch(slot);
+    }
     let Some(con) = &mut state.console else { return };
     let Some(dev) = state.chardevs.get_mut(con.slot).and_then(Option::as_mut) else { return };
     if rev & poll::OUT != 0 {
@@ -345,22 +560,18 @@ fn console_io(state: &mut State, rev: i16, read: bool) {
     }
 }
 
+/// One read (its input runs when the work list does, this round).
 fn read(state: &mut State, slot: usize) {
     let Some(conn) = state.chardev_mut(slot).and_then(|c| c.conn_mut()) else { return };
-    match conn.read() {
-        ReadOutcome::Data | ReadOutcome::WouldBlock => {}
-        ReadOutcome::Eof | ReadOutcome::Error => {}
-    }
-    if let Some(m) = state.chardev(slot).and_then(|c| c.frontend) {
-        monitor::process_input(state, m);
-    }
+    // End of stream and errors set `read_eof`; the work list then drops a finished connection.
+    let _ = conn.read();
 }
 
 fn write(state: &mut State, slot: usize) {
     let Some(conn) = state.chardev_mut(slot).and_then(|c| c.conn_mut()) else { return };
     if conn.flush().is_err() {
-        conn.out.clear();
-        conn.inbuf.clear();
+        conn.discard_output();
+        conn.discard_input();
         conn.closing = true;
         if state.exit.is_none() {
             disconnect(state, slot);
@@ -382,8 +593,8 @@ fn read_side_gone(state: &mut State, slot: usize) {
 
 fn hang_up(state: &mut State, slot: usize) {
     if let Some(conn) = state.chardev_mut(slot).and_then(|c| c.conn_mut()) {
-        conn.out.clear();
-        conn.inbuf.clear();
+        conn.discard_output();
+        conn.discard_input();
         conn.closing = true;
     }
     if state.exit.is_none() {
@@ -416,6 +627,7 @@ fn accept(state: &mut State, slot: usize, lp: &mut Loop) {
             ) =>
         {
             lp.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+            lp.stale = true;
         }
         Err(_) => {}
     }
@@ -484,7 +696,7 @@ fn finish(state: &mut State, signals: &SignalPipe, lp: &mut Loop, _code: i32) ->
         let mut slots = vec![usize::MAX];
         for (slot, c) in state.chardevs.iter().enumerate() {
             if let Some(conn) = c.as_ref().and_then(|c| c.conn()) {
-                if !conn.out.is_empty() {
+                if conn.has_output() {
                     fds.push(PollFd::new(conn.write_fd().as_raw_fd(), poll::OUT));
                     slots.push(slot);
                 }
@@ -514,8 +726,7 @@ fn finish(state: &mut State, signals: &SignalPipe, lp: &mut Loop, _code: i32) ->
         // Without poll, one best-effort write to every socket peer (sockets never block
         // here; a pipe or terminal might, so they are left alone).
         for slot in 0..state.chardevs.len() {
-            let socket =
-                state.chardev(slot).and_then(|c| c.conn()).is_some_and(|c| c.wfd.is_none() && !c.out.is_empty());
+            let socket = state.chardev(slot).and_then(|c| c.conn()).is_some_and(|c| c.wfd.is_none() && c.has_output());
             if socket {
                 write(state, slot);
             }
@@ -687,6 +898,83 @@ mod tests {
         assert_eq!(rounds as u32, POLL_ERROR_LIMIT - 1);
         assert!(t.elapsed() >= POLL_ERROR_BACKOFF * (POLL_ERROR_LIMIT - 1), "no back-off between tries");
         assert_eq!(text, format!("fdmon: poll failed {POLL_ERROR_LIMIT} times in a row: Invalid argument"));
+    }
+
+    fn connected(id: &str) -> (Chardev, std::os::fd::OwnedFd) {
+        let (a, b) = crate::sys::socket::socketpair().unwrap();
+        let backend = Backend::Connected(crate::chardev::Connected {
+            conn: Some(crate::chardev::Conn::new(a, true)),
+            gone: String::new(),
+            reconnect: None,
+        });
+        (Chardev { id: id.into(), backend, frontend: None, stdio: false, console: false }, b)
+    }
+
+    /// The token and fd of every chardev entry of the poll set.
+    fn entries(lp: &Loop) -> Vec<(usize, RawFd, i16)> {
+        lp.tokens[FIXED_ENTRIES..]
+            .iter()
+            .zip(&lp.fds[FIXED_ENTRIES..])
+            .map(|(t, p)| match t {
+                Token::Read(s) => (*s, p.fd(), p.events()),
+                _ => panic!("unexpected token"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_work_list_holds_each_touched_slot_once() {
+        let mut state = State::new();
+        let (a, _pa) = connected("a");
+        let (b, _pb) = connected("b");
+        let sa = state.add_chardev(a);
+        let sb = state.add_chardev(b);
+        assert_eq!((state.work_at(0), state.work_at(1), state.work_len()), (Some(sa), Some(sb), 2));
+        state.work_done();
+        assert_eq!(state.work_len(), 0);
+        assert!(state.chardev(sb).is_some(), "looking does not touch");
+        assert_eq!(state.work_len(), 0);
+        let _ = state.chardev_mut(sb);
+        let _ = state.monitor_conn(0);
+        let _ = state.chardev_mut(sb);
+        state.touch(99);
+        assert_eq!((state.work_at(0), state.work_len()), (Some(sb), 1), "once, and only live slots");
+    }
+
+    #[test]
+    fn the_poll_set_persists_and_a_freed_slot_waits_for_the_rebuild() {
+        let mut state = State::new();
+        let mut lp = Loop::new(-1);
+        let (a, _pa) = connected("a");
+        let (b, _pb) = connected("b");
+        let sa = state.add_chardev(a);
+        let sb = state.add_chardev(b);
+        state.work_done();
+        lp.rebuild(&mut state);
+        let fd_b = state.chardev(sb).and_then(|c| c.conn()).map(|c| c.fd.as_raw_fd()).unwrap();
+        assert_eq!(entries(&lp)[1], (sb, fd_b, poll::IN));
+        // Interest changes in place: output that could not be written asks for POLLOUT.
+        if let Some(c) = state.chardev_mut(sb).and_then(|c| c.conn_mut()) {
+            c.inbuf.extend_from_slice(b"pending");
+        }
+        lp.update(&state, sb);
+        assert!(!lp.stale);
+        assert_eq!(entries(&lp)[1], (sb, fd_b, 0), "no POLLIN while input waits");
+        // Removal: the set is stale, and the slot is not reused before the rebuild.
+        state.remove_chardev(sa);
+        lp.update(&state, sa);
+        assert!(lp.stale && state.sources_changed);
+        let (c, _pc) = connected("c");
+        let sc = state.add_chardev(c);
+        assert_ne!(sc, sa, "a slot freed in this round is not reused in it");
+        state.remove_chardev(sc);
+        lp.rebuild(&mut state);
+        assert!(!lp.stale && !state.sources_changed);
+        assert_eq!(entries(&lp).iter().map(|e| e.0).collect::<Vec<_>>(), vec![sb]);
+        let (d, _pd) = connected("d");
+        let sd = state.add_chardev(d);
+        assert!(sd == sa || sd == sc, "after the rebuild a freed slot is reused");
+        assert!(state.sources_changed, "and the set is rebuilt again before the next poll");
     }
 
     #[test]

@@ -42,7 +42,10 @@ pub struct ExitRequest {
 pub struct State {
     /// Slots keep indices stable when chardevs are removed (monitors refer to chardevs by
     /// slot). A freed slot is reused by the next chardev, so the table never outgrows the
-    /// largest number of chardevs alive at once. Listing order is `chardev_order`.
+    /// largest number of chardevs alive at once. Listing order is `chardev_order`. Change a
+    /// chardev (or write to its connection) only through [`State::chardev_mut`] or
+    /// [`State::monitor_conn`]: they put it on the loop's work list, which is what gets its
+    /// output written and its poll interest updated.
     pub chardevs: Vec<Option<Chardev>>,
     /// The ids in QEMU's listing order (a model of its chardev hash table).
     pub chardev_order: crate::chardev::order::ChardevOrder,
@@ -61,6 +64,16 @@ pub struct State {
     pub monitors: Vec<Option<Monitor>>,
     free_monitor_slots: Vec<usize>,
     monitors_freed_this_round: Vec<usize>,
+    /// The event loop's work list: chardev slots borrowed mutably (input read, output
+    /// written, a monitor attached or detached, ...) since the loop last serviced them. Every
+    /// mutable access goes through [`State::chardev_mut`] (or [`State::monitor_conn`]), which
+    /// adds the slot once; the loop then runs its input, writes its output at once and updates
+    /// its poll interest, without walking every chardev.
+    work: Vec<usize>,
+    /// `in_work[slot]`: the slot is on `work`.
+    in_work: Vec<bool>,
+    /// A chardev was added or removed: the loop rebuilds its poll set before it polls again.
+    pub sources_changed: bool,
     pub run_state: RunState,
     pub no_shutdown: bool,
     pub name: Option<String>,
@@ -83,6 +96,16 @@ pub struct ReadyReport {
     pub supervisor: Option<std::ffi::OsString>,
 }
 
+/// [`State::touch`] for a slot beyond the flags so far: grows them to the chardev table.
+#[cold]
+fn mark_slow(in_work: &mut Vec<bool>, work: &mut Vec<usize>, slot: usize, chardevs: usize) {
+    if slot < chardevs {
+        in_work.resize(chardevs, false);
+        in_work[slot] = true;
+        work.push(slot);
+    }
+}
+
 pub const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
 
 impl State {
@@ -96,6 +119,9 @@ impl State {
             monitors: Vec::new(),
             free_monitor_slots: Vec::new(),
             monitors_freed_this_round: Vec::new(),
+            work: Vec::new(),
+            in_work: Vec::new(),
+            sources_changed: true,
             run_state: RunState::Running,
             no_shutdown: false,
             name: None,
@@ -117,8 +143,55 @@ impl State {
         self.chardevs.get(slot).and_then(Option::as_ref)
     }
 
+    /// The chardev in `slot`, for changing it: the slot goes on the loop's work list.
+    #[inline]
     pub fn chardev_mut(&mut self, slot: usize) -> Option<&mut Chardev> {
-        self.chardevs.get_mut(slot).and_then(Option::as_mut)
+        let n = self.chardevs.len();
+        let c = self.chardevs.get_mut(slot)?.as_mut()?;
+        match self.in_work.get_mut(slot) {
+            Some(true) => {}
+            Some(flag) => {
+                *flag = true;
+                self.work.push(slot);
+            }
+            None => mark_slow(&mut self.in_work, &mut self.work, slot, n),
+        }
+        Some(c)
+    }
+
+    /// Puts `slot` on the loop's work list (once).
+    #[inline]
+    pub fn touch(&mut self, slot: usize) {
+        match self.in_work.get_mut(slot) {
+            Some(true) => {}
+            Some(flag) => {
+                *flag = true;
+                self.work.push(slot);
+            }
+            None => {
+                let n = self.chardevs.len();
+                mark_slow(&mut self.in_work, &mut self.work, slot, n)
+            }
+        }
+    }
+
+    /// The work list's length, and its entry `i` (the list may grow while it is worked on).
+    pub fn work_len(&self) -> usize {
+        self.work.len()
+    }
+
+    pub fn work_at(&self, i: usize) -> Option<usize> {
+        self.work.get(i).copied()
+    }
+
+    /// Empties the work list (keeping its capacity).
+    pub fn work_done(&mut self) {
+        for &slot in &self.work {
+            if let Some(f) = self.in_work.get_mut(slot) {
+                *f = false;
+            }
+        }
+        self.work.clear();
     }
 
     /// Stores a new chardev in a free slot (or a new one) and returns the slot. O(1).
@@ -126,14 +199,18 @@ impl State {
         self.chardev_order.insert(&c.id);
         // Only slots nothing refers to are on the free list: `remove_chardev` is called for
         // chardevs without a frontend, and monitors are the only holders of a slot number.
+        self.sources_changed = true;
         while let Some(slot) = self.free_slots.pop() {
             if let Some(entry @ None) = self.chardevs.get_mut(slot) {
                 *entry = Some(c);
+                self.touch(slot);
                 return slot;
             }
         }
         self.chardevs.push(Some(c));
-        self.chardevs.len() - 1
+        let slot = self.chardevs.len() - 1;
+        self.touch(slot);
+        slot
     }
 
     /// Closes the chardev in `slot` (its fds close, a socket path it created is removed) and
@@ -143,6 +220,7 @@ impl State {
             if let Some(c) = entry.take() {
                 self.chardev_order.remove(&c.id);
                 self.freed_this_round.push(slot);
+                self.sources_changed = true;
             }
         }
     }
@@ -150,8 +228,12 @@ impl State {
     /// Makes the slots freed so far reusable. The event loop calls this right before it
     /// builds a new poll set from the table, so no stale poll result names a reused slot.
     pub fn recycle_freed_slots(&mut self) {
-        self.free_slots.append(&mut self.freed_this_round);
-        self.free_monitor_slots.append(&mut self.monitors_freed_this_round);
+        if !self.freed_this_round.is_empty() {
+            self.free_slots.append(&mut self.freed_this_round);
+        }
+        if !self.monitors_freed_this_round.is_empty() {
+            self.free_monitor_slots.append(&mut self.monitors_freed_this_round);
+        }
     }
 
     pub fn monitor(&self, m: usize) -> Option<&Monitor> {

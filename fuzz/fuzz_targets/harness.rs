@@ -52,10 +52,11 @@ pub fn feed(st: &mut State, bytes: &[u8]) {
             return;
         }
         let Some(c) = st.monitor_conn(0) else { return };
-        if c.inbuf.is_empty() || c.closing {
+        if !c.has_input() || c.closing {
             return;
         }
-        assert!(c.out.len() < OUT_HIGH * 64, "one slice of input produced {} bytes of output", c.out.len());
-        c.out.clear();
+        let out = c.pending_out().len();
+        assert!(out < OUT_HIGH * 64, "one slice of input produced {out} bytes of output");
+        c.discard_output();
     }
 }

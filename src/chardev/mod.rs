@@ -14,21 +14,40 @@ use std::path::PathBuf;
 
 use crate::sys;
 
-/// Bytes read from a connection in one call.
+/// Most bytes a connection's input buffer holds (the most one read takes in).
 pub const READ_CHUNK: usize = 64 * 1024;
+/// Room for the first read of a connection; it doubles after each read that filled the room,
+/// up to [`READ_CHUNK`], so a pipelining peer soon gets large reads and an idle one costs little.
+pub const READ_START: usize = 512;
 /// Output above this stops the monitor from reading more input from that peer.
 pub const OUT_HIGH: usize = 256 * 1024;
+/// A consumed prefix of the output buffer at least this large (and at least half the buffer)
+/// is moved out of the way; smaller ones wait until everything was sent.
+const COMPACT_MIN: usize = 64 * 1024;
 
 /// One peer connection (or a pair of fds for stdio and pipes).
+///
+/// Both buffers are consumed by an offset, never drained from the front: `inbuf[in_pos..]` is
+/// input not yet consumed by the monitor, `out[out_pos..]` output not yet sent. Each offset
+/// goes back to 0 when everything was consumed, so the buffers are reused without copying.
 pub struct Conn {
     pub fd: OwnedFd,
     /// Separate write side (pipe and stdio backends); sockets write to `fd`.
     pub wfd: Option<OwnedFd>,
     /// Whether SCM_RIGHTS can arrive here (AF_UNIX sockets only).
     pub unix: bool,
-    /// Input read but not yet consumed by the monitor.
+    /// Input read (into its spare capacity); consumed up to `in_pos`. Use [`Conn::input`],
+    /// [`Conn::consume_input`] and [`Conn::has_input`].
     pub inbuf: Vec<u8>,
+    in_pos: usize,
+    /// Output: new output is appended at the END (`extend_from_slice`, `push`); sent up to
+    /// `out_pos`. Use [`Conn::pending_out`] and [`Conn::has_output`] to see what is left.
     pub out: Vec<u8>,
+    out_pos: usize,
+    /// The last write hit `EAGAIN` or was partial: wait for POLLOUT before writing again.
+    write_blocked: bool,
+    /// The last read filled all the room it had: give the next one more.
+    read_filled: bool,
     /// fds received with SCM_RIGHTS, waiting for `getfd` / `add-fd`.
     pub pending_fds: Vec<OwnedFd>,
     pub read_eof: bool,
@@ -57,7 +76,11 @@ impl Conn {
             wfd: None,
             unix,
             inbuf: Vec::new(),
+            in_pos: 0,
             out: Vec::new(),
+            out_pos: 0,
+            write_blocked: false,
+            read_filled: false,
             pending_fds: Vec::new(),
             read_eof: false,
             closing: false,
@@ -66,6 +89,7 @@ impl Conn {
         }
     }
 
+    #[inline]
     pub fn write_fd(&self) -> BorrowedFd<'_> {
         match &self.wfd {
             Some(w) => w.as_fd(),
@@ -73,21 +97,136 @@ impl Conn {
         }
     }
 
-    /// Reads one chunk into `inbuf`, collecting SCM_RIGHTS fds (at most
-    /// `sys::socket::MAX_RECV_FDS`, QEMU's 16, per read). A message carrying fds replaces the
-    /// pending queue (the old fds close when dropped).
+    /// Input not yet consumed.
+    #[inline]
+    pub fn input(&self) -> &[u8] {
+        self.inbuf.get(self.in_pos..).unwrap_or(&[])
+    }
+
+    #[inline]
+    pub fn has_input(&self) -> bool {
+        self.inbuf.len() > self.in_pos
+    }
+
+    /// Marks the first `n` bytes of [`Conn::input`] consumed.
+    pub fn consume_input(&mut self, n: usize) {
+        self.in_pos = self.in_pos.saturating_add(n).min(self.inbuf.len());
+        if self.in_pos == self.inbuf.len() {
+            self.inbuf.clear();
+            self.in_pos = 0;
+        }
+    }
+
+    /// Drops all unconsumed input (the buffer's capacity stays).
+    pub fn discard_input(&mut self) {
+        self.inbuf.clear();
+        self.in_pos = 0;
+    }
+
+    /// Moves the input buffer out (leaving an empty one, without allocating) with the offset of
+    /// its first unconsumed byte, so a monitor can parse slices of it while it writes to this
+    /// connection. Give it back with [`Conn::restore_input`].
+    pub fn take_input(&mut self) -> (Vec<u8>, usize) {
+        let pos = std::mem::replace(&mut self.in_pos, 0);
+        (std::mem::take(&mut self.inbuf), pos)
+    }
+
+    /// Puts back a buffer from [`Conn::take_input`], consumed up to `pos`. Input that arrived
+    /// meanwhile (none does: reads happen in the loop) would be kept after it.
+    pub fn restore_input(&mut self, mut buf: Vec<u8>, pos: usize) {
+        if !self.inbuf.is_empty() {
+            let rest = self.input().to_vec();
+            buf.extend_from_slice(&rest);
+        }
+        self.inbuf = buf;
+        self.in_pos = 0;
+        self.consume_input(pos);
+    }
+
+    /// Output not yet sent.
+    #[inline]
+    pub fn pending_out(&self) -> &[u8] {
+        self.out.get(self.out_pos..).unwrap_or(&[])
+    }
+
+    #[inline]
+    pub fn has_output(&self) -> bool {
+        self.out.len() > self.out_pos
+    }
+
+    /// Drops all unsent output (the buffer's capacity stays).
+    pub fn discard_output(&mut self) {
+        self.out.clear();
+        self.out_pos = 0;
+        self.write_blocked = false;
+    }
+
+    /// Whether the loop should ask poll for POLLOUT: output waits and either the last write
+    /// could not take it all, or this is a shared blocking fd (written only after POLLOUT).
+    #[inline]
+    pub fn wants_writable(&self) -> bool {
+        self.has_output() && (self.write_blocked || self.write_limit.is_some())
+    }
+
+    /// Whether the loop may write now without waiting for POLLOUT.
+    #[inline]
+    pub fn can_write_now(&self) -> bool {
+        self.has_output() && !self.write_blocked && self.write_limit.is_none()
+    }
+
+    /// Whether the loop should ask poll for POLLIN.
+    #[inline]
+    pub fn wants_readable(&self) -> bool {
+        !self.read_eof && !self.closing && !self.has_input() && self.pending_out().len() < OUT_HIGH
+    }
+
+    fn sent(&mut self, n: usize) {
+        self.out_pos = self.out_pos.saturating_add(n).min(self.out.len());
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        } else if self.out_pos >= COMPACT_MIN && self.out_pos >= self.out.len() / 2 {
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
+    }
+
+    /// Makes room for a read: reuses the consumed prefix, and grows the capacity (bounded by
+    /// [`READ_CHUNK`]) after reads that filled it. Returns false when there is no room (the
+    /// buffer holds [`READ_CHUNK`] unconsumed bytes).
+    fn make_room(&mut self) -> bool {
+        if self.in_pos > 0 {
+            self.inbuf.drain(..self.in_pos);
+            self.in_pos = 0;
+        }
+        let len = self.inbuf.len();
+        let cap = self.inbuf.capacity();
+        let want = if self.read_filled { cap.saturating_mul(2) } else { cap }.clamp(READ_START, READ_CHUNK);
+        if want > cap {
+            self.inbuf.reserve_exact(want - len);
+        }
+        self.inbuf.capacity() > len && len < READ_CHUNK
+    }
+
+    /// Reads once into the spare capacity of `inbuf` (no zeroing, no copy), collecting
+    /// SCM_RIGHTS fds (at most `sys::socket::MAX_RECV_FDS`, QEMU's 16, per read). A message
+    /// carrying fds replaces the pending queue (the old fds close when dropped).
     pub fn read(&mut self) -> ReadOutcome {
-        let mut buf = [0u8; READ_CHUNK];
+        if !self.make_room() {
+            return ReadOutcome::WouldBlock;
+        }
+        let room = self.inbuf.capacity() - self.inbuf.len();
         let result = if self.unix {
-            let mut fds = Vec::new();
-            let r = sys::socket::recv_with_fds(self.fd.as_fd(), &mut buf, &mut fds);
+            // Fds arrive appended to the queue (which allocates only then).
+            let old = self.pending_fds.len();
+            let r = sys::socket::recv_with_fds_spare(self.fd.as_fd(), &mut self.inbuf, &mut self.pending_fds);
             match r {
                 Ok((n, truncated)) => {
-                    // A message carrying fds replaces the queue. With more than fit
-                    // (`MSG_CTRUNC`: the kernel closed the excess) the fds that arrived are kept,
-                    // as QEMU 7.2 does: `getfd` takes the first and closes the others.
-                    if truncated || !fds.is_empty() {
-                        self.pending_fds = fds;
+                    // A message carrying fds replaces the queue (the old fds close). With more
+                    // than fit (`MSG_CTRUNC`: the kernel closed the excess) the fds that arrived
+                    // are kept, as QEMU 7.2 does: `getfd` takes the first and closes the others.
+                    if old > 0 && (truncated || self.pending_fds.len() > old) {
+                        self.pending_fds.drain(..old);
                     }
                     Ok(n)
                 }
@@ -95,7 +234,7 @@ impl Conn {
             }
         } else {
             // MSG_DONTWAIT on a socket; a pipe or tty is only read after POLLIN.
-            sys::socket::recv(self.fd.as_fd(), &mut buf)
+            sys::socket::recv_spare(self.fd.as_fd(), &mut self.inbuf)
         };
         match result {
             Ok(0) => {
@@ -103,7 +242,7 @@ impl Conn {
                 ReadOutcome::Eof
             }
             Ok(n) => {
-                self.inbuf.extend_from_slice(&buf[..n]);
+                self.read_filled = n == room;
                 ReadOutcome::Data
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
@@ -114,35 +253,32 @@ impl Conn {
         }
     }
 
-    /// Writes as much of `out` as the peer takes (one bounded write on a shared blocking fd:
-    /// call it only after POLLOUT). Err means the peer is gone.
+    /// Writes what the peer takes of the pending output: one write (a partial one means the
+    /// peer is full: the loop then waits for POLLOUT). On a shared blocking fd the write is
+    /// bounded by `write_limit`: call it only after POLLOUT. Err means the peer is gone.
     pub fn flush(&mut self) -> io::Result<()> {
-        if let Some(limit) = self.write_limit {
-            if self.out.is_empty() {
-                return Ok(());
-            }
-            let n = self.out.len().min(limit);
-            return match sys::socket::send(self.write_fd(), &self.out[..n]) {
-                Ok(0) => Err(io::Error::from(io::ErrorKind::WriteZero)),
-                Ok(n) => {
-                    self.out.drain(..n);
-                    Ok(())
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-                Err(e) => Err(e),
-            };
+        if !self.has_output() {
+            self.write_blocked = false;
+            return Ok(());
         }
-        while !self.out.is_empty() {
-            match sys::socket::send(self.write_fd(), &self.out) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-                Ok(n) => {
-                    self.out.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(e),
+        let pending = self.pending_out();
+        let n = match self.write_limit {
+            Some(limit) => pending.len().min(limit),
+            None => pending.len(),
+        };
+        match sys::socket::send(self.write_fd(), &pending[..n]) {
+            Ok(0) => Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(sent) => {
+                self.write_blocked = sent < n;
+                self.sent(sent);
+                Ok(())
             }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.write_blocked = true;
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
-        Ok(())
     }
 
     /// Whether this connection is finished and should be dropped. A pipe or stdio pair keeps
@@ -150,7 +286,7 @@ impl Conn {
     /// stdin's EOF).
     pub fn done(&self) -> bool {
         let ended = self.closing || (self.read_eof && self.wfd.is_none());
-        ended && self.out.is_empty() && self.inbuf.is_empty()
+        ended && !self.has_output() && !self.has_input()
     }
 }
 
@@ -242,10 +378,12 @@ pub struct Chardev {
 impl Chardev {
     /// Whether a frontend uses this chardev: a monitor or the console (it cannot be removed,
     /// and cannot take another frontend).
+    #[inline]
     pub fn is_busy(&self) -> bool {
         self.frontend.is_some() || self.console
     }
 
+    #[inline]
     pub fn conn(&self) -> Option<&Conn> {
         match &self.backend {
             Backend::Server(s) => s.conn.as_ref(),
@@ -255,6 +393,7 @@ impl Chardev {
         }
     }
 
+    #[inline]
     pub fn conn_mut(&mut self) -> Option<&mut Conn> {
         match &mut self.backend {
             Backend::Server(s) => s.conn.as_mut(),
@@ -367,6 +506,11 @@ impl Chardev {
         }
     }
 
+    /// Whether this is a client socket with `reconnect=` (it has a reconnect timer).
+    pub fn has_reconnect(&self) -> bool {
+        matches!(&self.backend, Backend::Connected(Connected { reconnect: Some(_), .. }))
+    }
+
     /// For the loop: the in-progress connect to wait on, and when the next attempt is due.
     pub fn reconnect_wait(&self) -> (Option<BorrowedFd<'_>>, Option<std::time::Instant>) {
         match &self.backend {
@@ -380,8 +524,10 @@ impl Chardev {
     /// Drives a reconnecting client: starts a due attempt, or finishes one whose socket became
     /// writable (`ready`). Returns true when a connection was just established.
     pub fn reconnect_step(&mut self, now: std::time::Instant, ready: bool) -> bool {
-        let id = self.id.clone();
-        let Some(r) = self.reconnect_mut() else { return false };
+        let id = &self.id;
+        let Backend::Connected(Connected { conn: None, reconnect: Some(r), .. }) = &mut self.backend else {
+            return false;
+        };
         let outcome = if let Some((fd, idx)) = r.connecting.take() {
             if !ready {
                 r.connecting = Some((fd, idx));
@@ -482,14 +628,128 @@ mod tests {
         conn.write_limit = Some(sys::fd::PIPE_BUF);
         conn.out = vec![b'x'; 3 * sys::fd::PIPE_BUF + 1];
         conn.flush().unwrap();
-        assert_eq!(conn.out.len(), 2 * sys::fd::PIPE_BUF + 1);
+        assert_eq!(conn.pending_out().len(), 2 * sys::fd::PIPE_BUF + 1);
         conn.flush().unwrap();
         conn.flush().unwrap();
         conn.flush().unwrap();
-        assert!(conn.out.is_empty());
+        assert!(!conn.has_output());
         let mut buf = vec![0u8; 4 * sys::fd::PIPE_BUF];
         assert_eq!(sys::fd::read(r.as_fd(), &mut buf).unwrap(), 3 * sys::fd::PIPE_BUF + 1);
         assert!(!sys::fd::is_nonblocking(conn.write_fd()).unwrap());
+    }
+
+    #[test]
+    fn input_is_consumed_by_an_offset_and_the_buffer_reused() {
+        let (a, _b) = sys::socket::socketpair().unwrap();
+        let mut conn = Conn::new(a, true);
+        conn.inbuf.extend_from_slice(b"hello world");
+        let cap = conn.inbuf.capacity();
+        conn.consume_input(6);
+        assert_eq!(conn.input(), b"world");
+        assert!(conn.has_input());
+        // Taken out for the parser (the connection's buffer is empty meanwhile), put back
+        // with what was consumed.
+        let (buf, pos) = conn.take_input();
+        assert_eq!((&buf[pos..], conn.has_input()), (&b"world"[..], false));
+        conn.restore_input(buf, pos + 2);
+        assert_eq!(conn.input(), b"rld");
+        // Everything consumed: back to offset 0, same allocation.
+        conn.consume_input(100);
+        assert!(!conn.has_input() && conn.inbuf.is_empty());
+        assert_eq!(conn.inbuf.capacity(), cap);
+        conn.inbuf.extend_from_slice(b"x");
+        conn.discard_input();
+        assert!(!conn.has_input());
+    }
+
+    #[test]
+    fn output_is_sent_by_an_offset_and_pollout_only_after_a_full_socket() {
+        let (a, b) = sys::socket::socketpair().unwrap();
+        sys::fd::set_nonblocking(a.as_fd(), true).unwrap();
+        let mut conn = Conn::new(a, true);
+        conn.out.extend_from_slice(b"reply\r\n");
+        assert!(conn.can_write_now() && !conn.wants_writable());
+        conn.flush().unwrap();
+        assert!(!conn.has_output() && conn.out.is_empty(), "all sent: offset back to 0");
+        let cap = conn.out.capacity();
+        // Fill the peer: a partial write, then EAGAIN; only then is POLLOUT wanted.
+        let big = vec![b'y'; 4 << 20];
+        conn.out.extend_from_slice(&big);
+        conn.flush().unwrap();
+        let left = conn.pending_out().len();
+        assert!(left > 0 && left < big.len(), "{left}");
+        assert!(conn.wants_writable() && !conn.can_write_now());
+        // New output goes to the end; the pending bytes keep their order.
+        conn.out.push(b'z');
+        let mut got = 0usize;
+        let mut last = 0u8;
+        let mut buf = vec![0u8; 1 << 16];
+        while conn.has_output() {
+            conn.flush().unwrap();
+            while let Ok(n) = sys::socket::recv(b.as_fd(), &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got += n;
+                last = buf[n - 1];
+            }
+        }
+        assert_eq!((got, last), (b"reply\r\n".len() + big.len() + 1, b'z'));
+        assert!(!conn.wants_writable());
+        assert!(conn.out.capacity() >= cap);
+    }
+
+    #[test]
+    fn a_sent_prefix_is_compacted_only_when_large() {
+        let (a, _b) = sys::socket::socketpair().unwrap();
+        let mut conn = Conn::new(a, true);
+        conn.out = (0..300_000u32).map(|i| i as u8).collect();
+        conn.sent(10_000);
+        assert_eq!((conn.out.len(), conn.out_pos), (300_000, 10_000), "small prefix: kept, no copy");
+        conn.sent(150_000);
+        assert_eq!((conn.out.len(), conn.out_pos), (140_000, 0), "large prefix: moved out");
+        assert_eq!(conn.pending_out()[0], (160_000u32 % 256) as u8);
+        conn.sent(140_000);
+        assert!(!conn.has_output() && conn.out.is_empty());
+    }
+
+    #[test]
+    fn reads_go_into_spare_capacity_growing_to_a_bound() {
+        let (a, b) = sys::socket::socketpair().unwrap();
+        let mut conn = Conn::new(a, true);
+        let data = vec![b'q'; 3 * READ_CHUNK];
+        let (mut sent, mut got, mut reads) = (0, 0, 0);
+        while got < data.len() {
+            sent += sys::socket::send(b.as_fd(), &data[sent..]).unwrap_or(0);
+            assert!(matches!(conn.read(), ReadOutcome::Data));
+            assert!(conn.inbuf.capacity() <= READ_CHUNK, "bounded: {}", conn.inbuf.capacity());
+            if reads == 0 {
+                assert_eq!(conn.input().len(), READ_START);
+            }
+            reads += 1;
+            got += conn.input().len();
+            conn.consume_input(usize::MAX);
+        }
+        // The first read had READ_START of room; reads that filled their room grew it.
+        assert_eq!(conn.inbuf.capacity(), READ_CHUNK);
+        // fds arrive with the data; a message with more than 16 is MSG_CTRUNC, and the fds
+        // that arrived replace the queue.
+        while matches!(conn.read(), ReadOutcome::Data) {
+            conn.consume_input(usize::MAX);
+        }
+        let (r, w) = sys::fd::pipe(false).unwrap();
+        sys::socket::send_with_fds(b.as_fd(), b"f", &[r.as_fd()]).unwrap();
+        assert!(matches!(conn.read(), ReadOutcome::Data));
+        assert_eq!((conn.input(), conn.pending_fds.len()), (&b"f"[..], 1));
+        conn.consume_input(1);
+        let many: Vec<BorrowedFd> = (0..20).map(|_| w.as_fd()).collect();
+        sys::socket::send_with_fds(b.as_fd(), b"g", &many).unwrap();
+        assert!(matches!(conn.read(), ReadOutcome::Data));
+        assert!(!conn.pending_fds.is_empty() && conn.pending_fds.len() <= sys::socket::MAX_RECV_FDS);
+        assert!(matches!(conn.read(), ReadOutcome::WouldBlock));
+        drop(b);
+        conn.consume_input(1);
+        assert!(matches!(conn.read(), ReadOutcome::Eof) && conn.read_eof);
     }
 
     #[test]

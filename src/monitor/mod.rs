@@ -163,27 +163,42 @@ pub fn detach(state: &mut State, m: usize) {
 }
 
 /// Consumes buffered input of monitor `m` while its output is below the high-water mark.
+///
+/// The parser gets slices of the connection's input buffer itself, without a copy: the buffer
+/// is taken out of the connection (which may be written to meanwhile) and put back with the
+/// offset of what is left.
 pub fn process_input(state: &mut State, m: usize) {
-    loop {
+    let Some(mon) = state.monitor(m) else { return };
+    let (mode, slot) = (mon.mode, mon.chardev);
+    let slice = match mode {
+        Mode::Control { .. } => INPUT_SLICE,
+        Mode::Readline => HMP_INPUT_SLICE,
+    };
+    let Some(conn) = state.chardev_mut(slot).and_then(|c| c.conn_mut()) else { return };
+    if !conn.has_input() {
+        return;
+    }
+    let (buf, mut pos) = conn.take_input();
+    while pos < buf.len() {
         if state.exit.is_some() {
-            return;
+            break;
         }
-        let Some(conn) = state.monitor_conn(m) else { return };
-        if conn.inbuf.is_empty() || conn.out.len() >= OUT_HIGH || conn.closing {
-            return;
+        let Some(conn) = state.monitor_conn(m) else { break };
+        if conn.pending_out().len() >= OUT_HIGH || conn.closing {
+            break;
         }
-        let Some(mode) = state.monitor(m).map(|mon| mon.mode) else { return };
-        let slice = match mode {
-            Mode::Control { .. } => INPUT_SLICE,
-            Mode::Readline => HMP_INPUT_SLICE,
-        };
-        let Some(conn) = state.monitor_conn(m) else { return };
-        let n = conn.inbuf.len().min(slice);
-        let chunk: Vec<u8> = conn.inbuf.drain(..n).collect();
+        let end = buf.len().min(pos + slice);
+        let chunk = &buf[pos..end];
+        pos = end;
         match mode {
-            Mode::Control { .. } => qmp::feed(state, m, &chunk),
-            Mode::Readline => hmp::feed(state, m, &chunk),
+            Mode::Control { .. } => qmp::feed(state, m, chunk),
+            Mode::Readline => hmp::feed(state, m, chunk),
         }
+    }
+    // Back to the chardev it came from (a monitor removed meanwhile leaves the rest there, as
+    // input nobody runs; slots are not reused within a round).
+    if let Some(conn) = state.chardev_mut(slot).and_then(|c| c.conn_mut()) {
+        conn.restore_input(buf, pos);
     }
 }
 

@@ -229,6 +229,17 @@ pub fn read(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
     })
 }
 
+/// [`read`] into the spare capacity of `buf` (appending, no zeroing): `Ok(0)` is end of file.
+/// `buf` must have spare capacity (`InvalidInput` otherwise).
+pub fn read_spare(fd: BorrowedFd, buf: &mut Vec<u8>) -> io::Result<usize> {
+    super::fill_spare(buf, |ptr, len| {
+        retry(|| {
+            // SAFETY: `ptr` is valid for writes of `len` bytes for the whole call (fill_spare).
+            cvt_size(unsafe { libc::read(fd.as_raw_fd(), ptr.cast(), len) })
+        })
+    })
+}
+
 /// `write(2)`, retried on `EINTR`. May write less than `buf.len()`.
 pub fn write(fd: BorrowedFd, buf: &[u8]) -> io::Result<usize> {
     retry(|| {

@@ -47,6 +47,32 @@ pub(crate) fn retry<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     }
 }
 
+/// Lets `fill` write into the spare capacity of `buf` (its allocated but unused tail), then
+/// makes the bytes it wrote part of `buf`, as std's `BorrowedBuf` does: no zeroing and no copy.
+/// `fill` gets a pointer valid for writes of the given length and must return how many bytes
+/// it initialized from the start; it is always a syscall wrapper of this module (`recv`,
+/// `read`, `recvmsg`). No spare capacity is `InvalidInput` (a read of 0 bytes would look like
+/// end of stream).
+pub(crate) fn fill_spare(
+    buf: &mut Vec<u8>,
+    fill: impl FnOnce(*mut u8, usize) -> io::Result<usize>,
+) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    let room = spare.len();
+    if room == 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no room to read into"));
+    }
+    let n = fill(spare.as_mut_ptr().cast::<u8>(), room)?;
+    if n > room {
+        return Err(io::Error::other("the kernel reported more bytes than the buffer holds"));
+    }
+    let len = buf.len();
+    // SAFETY: `fill` (a read-like syscall) initialized the first `n` bytes of the spare
+    // capacity, and `n <= room`, so `len + n` is within the capacity and all initialized.
+    unsafe { buf.set_len(len + n) };
+    Ok(n)
+}
+
 /// An `io::Error` from a raw errno value, e.g. `errno(libc::EBADF)`.
 pub(crate) fn errno(code: libc::c_int) -> io::Error {
     io::Error::from_raw_os_error(code)

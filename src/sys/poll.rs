@@ -22,9 +22,9 @@ pub const PRI: i16 = libc::POLLPRI;
 
 /// One entry of the array passed to [`poll`]; layout-identical to `struct pollfd`.
 ///
-/// It holds a plain fd number, not a borrow: the loop rebuilds the array from its registry
-/// each round. A number that was closed meanwhile reports [`NVAL`]; a negative number is
-/// skipped by the kernel (its `revents` stay 0).
+/// It holds a plain fd number, not a borrow: the loop keeps the array across rounds and
+/// rebuilds it from its registry when the set of sources changes. A number that was closed
+/// meanwhile reports [`NVAL`]; a negative number is skipped by the kernel (its `revents` stay 0).
 #[derive(Clone, Copy)]
 #[repr(transparent)]
 pub struct PollFd(libc::pollfd);
@@ -47,6 +47,14 @@ impl PollFd {
 
     /// Change the events asked for (clears `revents`).
     pub fn set_events(&mut self, events: i16) {
+        self.0.events = events;
+        self.0.revents = 0;
+    }
+
+    /// Watch `fd` for `events` instead (clears `revents`); a negative `fd` disables the entry
+    /// (the kernel skips it), so an array can keep its shape while interest comes and goes.
+    pub fn set(&mut self, fd: RawFd, events: i16) {
+        self.0.fd = fd;
         self.0.events = events;
         self.0.revents = 0;
     }
@@ -82,10 +90,10 @@ fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
 /// Waits until one of `fds` is ready or `timeout` passes (`None` = forever). Returns how many
 /// entries have nonzero `revents`; 0 on timeout. A signal (`EINTR`) also returns `Ok(0)`, with
 /// every `revents` cleared: the caller checks its self-pipe and deadline on the next round.
+/// On success the kernel has written every entry's `revents` (0 for a negative fd), so the
+/// array is not cleared first: a large, mostly idle set costs nothing per entry here. After
+/// another error, `revents` are unspecified.
 pub fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<usize> {
-    for p in fds.iter_mut() {
-        p.0.revents = 0;
-    }
     // SAFETY: PollFd is repr(transparent) over libc::pollfd, so the slice is a valid array
     // of `fds.len()` pollfd structs that the kernel may write `revents` into.
     let r =

@@ -624,6 +624,10 @@ fn cmsg_buffer(nfds: usize) -> Vec<u64> {
     vec![0u64; cmsg_space(nfds).div_ceil(mem::size_of::<u64>())]
 }
 
+/// Size in `u64` words of the control buffer [`recvmsg_dontwait`] keeps on the stack: room for
+/// `MAX_RECV_FDS` fds plus credentials (112 bytes on Linux x86-64 and aarch64), with margin.
+const CONTROL_WORDS: usize = 32;
+
 /// A control message of [`recvmsg_dontwait`]: its level, type and payload.
 struct Cmsg<'a> {
     level: libc::c_int,
@@ -631,37 +635,50 @@ struct Cmsg<'a> {
     data: &'a [u8],
 }
 
-/// `recvmsg(MSG_DONTWAIT | MSG_CMSG_CLOEXEC | flags)` into `buf`, with a control buffer of
-/// `control_bytes`, retried on `EINTR`; `each` sees every control message. Returns the byte
-/// count and the message flags.
-fn recvmsg_dontwait(
+/// `recvmsg(MSG_DONTWAIT | MSG_CMSG_CLOEXEC | flags)` into the `len` bytes at `ptr`, with a
+/// control buffer of `control_bytes` (at most `CONTROL_WORDS` words, on the stack: no
+/// allocation per call), retried on `EINTR`; `each` sees every control message. Returns the
+/// byte count and the message flags.
+///
+/// # Safety
+/// `ptr` must be valid for writes of `len` bytes for the whole call.
+unsafe fn recvmsg_dontwait(
     fd: BorrowedFd,
-    buf: &mut [u8],
+    ptr: *mut u8,
+    len: usize,
     control_bytes: usize,
     flags: libc::c_int,
     mut each: impl FnMut(Cmsg<'_>),
 ) -> io::Result<(usize, libc::c_int)> {
-    let mut control = vec![0u64; control_bytes.div_ceil(mem::size_of::<u64>())];
-    let control_len = control.len() * mem::size_of::<u64>();
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // Not zeroed: the kernel writes the control messages and `msg_controllen` says how much;
+    // only that part is read below.
+    let mut control = [mem::MaybeUninit::<u64>::uninit(); CONTROL_WORDS];
+    if control_bytes > mem::size_of_val(&control) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "control buffer too large"));
+    }
+    let mut iov = libc::iovec { iov_base: ptr.cast(), iov_len: len };
     // SAFETY: msghdr is plain old data; all-zero is a valid (empty) value.
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
     let n = retry(|| {
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = control_len as _;
+        msg.msg_controllen = control_bytes as _;
         msg.msg_flags = 0;
-        // SAFETY: `msg` points to one iovec covering `buf` and to the control buffer of
-        // `control_len` bytes; all of them outlive the call.
+        // SAFETY: `msg` points to one iovec covering `len` writable bytes at `ptr` (the
+        // caller's contract) and to the control buffer, of at least `control_bytes` bytes;
+        // all of them outlive the call.
         cvt_size(unsafe {
             libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT | flags)
         })
     })?;
+    if msg.msg_controllen == 0 {
+        return Ok((n, msg.msg_flags));
+    }
     // SAFETY: CMSG_LEN is pure arithmetic.
     let header = unsafe { libc::CMSG_LEN(0) } as usize;
     // SAFETY: `msg` was filled by a successful recvmsg: msg_control/msg_controllen describe
-    // the initialized part of our control buffer, which is still alive.
+    // the part of our control buffer the kernel initialized, which is still alive.
     let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
     while !cmsg.is_null() {
         // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR return null or a header inside the buffer.
@@ -694,12 +711,39 @@ fn take_rights(data: &[u8], fds: &mut Vec<OwnedFd>) {
 /// sender passed more than fit, the kernel closed the excess, and the fds that did arrive are
 /// still in `fds` for the caller to keep or drop. `Ok((0, false))` is end of stream. It never
 /// blocks (`MSG_DONTWAIT`, whatever the socket's mode): nothing to read is `Err(WouldBlock)`.
+/// The control buffer lives on the stack; `fds` grows only when fds arrive.
 pub fn recv_with_fds(fd: BorrowedFd, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<(usize, bool)> {
-    let (n, flags) = recvmsg_dontwait(fd, buf, cmsg_space(MAX_RECV_FDS), 0, |c| {
-        if c.level == libc::SOL_SOCKET && c.kind == libc::SCM_RIGHTS {
-            take_rights(c.data, fds);
-        }
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
+    unsafe { recv_rights(fd, buf.as_mut_ptr(), buf.len(), fds) }
+}
+
+/// [`recv_with_fds`] into the spare capacity of `buf` (appending, no zeroing, no copy): the
+/// connection's input buffer is read into directly. `buf` must have spare capacity
+/// (`InvalidInput` otherwise).
+pub fn recv_with_fds_spare(fd: BorrowedFd, buf: &mut Vec<u8>, fds: &mut Vec<OwnedFd>) -> io::Result<(usize, bool)> {
+    let mut truncated = false;
+    let n = super::fill_spare(buf, |ptr, len| {
+        // SAFETY: `ptr` is valid for writes of `len` bytes for the whole call (fill_spare).
+        let (n, t) = unsafe { recv_rights(fd, ptr, len, fds) }?;
+        truncated = t;
+        Ok(n)
     })?;
+    Ok((n, truncated))
+}
+
+/// The `recvmsg` of [`recv_with_fds`].
+///
+/// # Safety
+/// `ptr` must be valid for writes of `len` bytes for the whole call.
+unsafe fn recv_rights(fd: BorrowedFd, ptr: *mut u8, len: usize, fds: &mut Vec<OwnedFd>) -> io::Result<(usize, bool)> {
+    // SAFETY: forwarded from the caller's contract.
+    let (n, flags) = unsafe {
+        recvmsg_dontwait(fd, ptr, len, cmsg_space(MAX_RECV_FDS), 0, |c| {
+            if c.level == libc::SOL_SOCKET && c.kind == libc::SCM_RIGHTS {
+                take_rights(c.data, fds);
+            }
+        })
+    }?;
     Ok((n, flags & libc::MSG_CTRUNC != 0))
 }
 
@@ -756,6 +800,22 @@ pub fn recv(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
     });
     match r {
         Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => super::fd::read(fd, buf),
+        other => other,
+    }
+}
+
+/// [`recv`] into the spare capacity of `buf` (appending, no zeroing, no copy), with the same
+/// `read()` fallback for what is not a socket. `buf` must have spare capacity (`InvalidInput`
+/// otherwise).
+pub fn recv_spare(fd: BorrowedFd, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let r = super::fill_spare(buf, |ptr, len| {
+        retry(|| {
+            // SAFETY: `ptr` is valid for writes of `len` bytes for the whole call (fill_spare).
+            cvt_size(unsafe { libc::recv(fd.as_raw_fd(), ptr.cast(), len, libc::MSG_DONTWAIT) })
+        })
+    });
+    match r {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => fd::read_spare(fd, buf),
         other => other,
     }
 }
@@ -840,7 +900,8 @@ pub fn recv_datagram(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<Datagram> {
     let cred_space = unsafe { libc::CMSG_SPACE(mem::size_of::<libc::ucred>() as libc::c_uint) } as usize;
     let mut fds = Vec::new();
     let mut creds = None;
-    let (n, flags) = recvmsg_dontwait(fd, buf, cmsg_space(MAX_RECV_FDS) + cred_space, libc::MSG_TRUNC, |c| {
+    let control = cmsg_space(MAX_RECV_FDS) + cred_space;
+    let each = |c: Cmsg<'_>| {
         if c.level != libc::SOL_SOCKET {
             return;
         }
@@ -851,7 +912,9 @@ pub fn recv_datagram(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<Datagram> {
             let u = unsafe { ptr::read_unaligned(c.data.as_ptr().cast::<libc::ucred>()) };
             creds = Some(Creds { pid: u.pid, uid: u.uid });
         }
-    })?;
+    };
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
+    let (n, flags) = unsafe { recvmsg_dontwait(fd, buf.as_mut_ptr(), buf.len(), control, libc::MSG_TRUNC, each) }?;
     Ok(Datagram { len: n.min(buf.len()), truncated: flags & libc::MSG_TRUNC != 0, fds, creds })
 }
 
@@ -1011,6 +1074,67 @@ mod tests {
         // Sending to it by address.
         assert_eq!(unix_datagram_send(&addr, b"hi").unwrap(), 2);
         assert_eq!(recv_datagram(rx.as_fd(), &mut buf).unwrap().len, 2);
+    }
+
+    #[test]
+    fn recv_into_spare_capacity_appends_without_touching_the_rest() {
+        let (a, b) = socketpair().unwrap();
+        let mut buf = Vec::with_capacity(8);
+        buf.extend_from_slice(b"ab");
+        let mut got = Vec::new();
+        send_with_fds(a.as_fd(), b"0123456789", &[]).unwrap();
+        // Only the spare capacity (6 bytes) is read; the rest stays queued.
+        let (n, trunc) = recv_with_fds_spare(b.as_fd(), &mut buf, &mut got).unwrap();
+        assert_eq!((n, trunc, got.len()), (6, false, 0));
+        assert_eq!(buf, b"ab012345");
+        assert_eq!(buf.capacity(), 8, "no reallocation");
+        // No spare capacity left: refused, not mistaken for end of stream.
+        let e = recv_with_fds_spare(b.as_fd(), &mut buf, &mut got).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(recv_spare(b.as_fd(), &mut buf).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        buf.clear();
+        assert_eq!(recv_spare(b.as_fd(), &mut buf).unwrap(), 4);
+        assert_eq!(buf, b"6789");
+        assert_eq!(recv_spare(b.as_fd(), &mut buf).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        drop(a);
+        assert_eq!(recv_with_fds_spare(b.as_fd(), &mut buf, &mut got).unwrap(), (0, false));
+        assert_eq!(buf, b"6789");
+        // A pipe (not a socket) is read with read().
+        let (r, w) = fd::pipe(true).unwrap();
+        fd::write(w.as_fd(), b"xyz").unwrap();
+        assert_eq!(recv_spare(r.as_fd(), &mut buf).unwrap(), 3);
+        assert_eq!(buf, b"6789xyz");
+        drop(w);
+        assert_eq!(recv_spare(r.as_fd(), &mut buf).unwrap(), 0);
+    }
+
+    #[test]
+    fn recv_into_spare_capacity_takes_fds_and_reports_ctrunc() {
+        let (a, b) = socketpair().unwrap();
+        let (r, w) = fd::pipe(false).unwrap();
+        let mut buf = Vec::with_capacity(16);
+        let mut got = Vec::new();
+        send_with_fds(a.as_fd(), b"fd", &[w.as_fd(), r.as_fd()]).unwrap();
+        assert_eq!(recv_with_fds_spare(b.as_fd(), &mut buf, &mut got).unwrap(), (2, false));
+        assert_eq!((buf.as_slice(), got.len()), (&b"fd"[..], 2));
+        assert!(got.iter().all(|f| fd::is_cloexec(f.as_fd()).unwrap()));
+        // More than MAX_RECV_FDS: MSG_CTRUNC, the fds that fit are owned, the rest closed.
+        let dups: Vec<OwnedFd> = (0..20).map(|_| fd::dup_cloexec(w.as_fd()).unwrap()).collect();
+        let borrowed: Vec<BorrowedFd> = dups.iter().map(|d| d.as_fd()).collect();
+        send_with_fds(a.as_fd(), b"z", &borrowed).unwrap();
+        drop(borrowed);
+        drop(dups);
+        drop(w);
+        let mut more = Vec::new();
+        assert_eq!(recv_with_fds_spare(b.as_fd(), &mut buf, &mut more).unwrap(), (1, true));
+        assert_eq!(buf, b"fdz");
+        assert!(!more.is_empty() && more.len() <= MAX_RECV_FDS, "{}", more.len());
+        drop(more);
+        drop(got);
+        // No copy of the write end survived (no leak): end of file.
+        let mut tmp = [0u8; 1];
+        wait_readable(r.as_fd());
+        assert_eq!(fd::read(r.as_fd(), &mut tmp).unwrap(), 0);
     }
 
     #[test]
