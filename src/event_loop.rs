@@ -162,6 +162,7 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
     let mut lp =
         Loop { accept_paused_until: None, kill_now: false, poll_errors: PollErrors::default(), poll_broken: false };
     loop {
+        monitor::events::deliver(state);
         service(state);
         if let Some(exit) = state.exit {
             return finish(state, signals, &mut lp, exit.code);
@@ -240,6 +241,7 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
         }
         if state.resetting() {
             state.after_reap();
+            monitor::events::deliver(state);
         }
         for (pfd, tok) in fds.iter().zip(tokens) {
             let rev = pfd.revents();
@@ -271,6 +273,8 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
                 Token::Readiness => state.on_readiness_input(),
                 Token::Console { read } => console_io(state, rev, read),
             }
+            // What this source caused goes out before the next source's commands run.
+            monitor::events::deliver(state);
         }
     }
 }
@@ -505,6 +509,7 @@ fn finish(state: &mut State, signals: &SignalPipe, lp: &mut Loop, _code: i32) ->
             }
             if slot == usize::MAX {
                 handle_signals(state, signals, lp);
+                monitor::events::deliver(state);
             } else {
                 write(state, slot);
             }

@@ -9,6 +9,7 @@ pub mod chardev;
 pub mod client;
 pub mod console;
 pub mod error;
+pub mod event;
 pub mod event_loop;
 pub mod fdset;
 pub mod json;

@@ -1,6 +1,7 @@
 //! The one state every command operates on: chardevs, monitors, fd sets, the run state and the
 //! workload. The run-state machine lives here as plain methods; it sends signals through
-//! `workload` and events through the monitors, and never blocks on a peer.
+//! `workload`, records events in an outbox (the monitor layer delivers them), and never
+//! blocks on a peer. Nothing here calls into `monitor`.
 #![forbid(unsafe_code)]
 
 use std::os::fd::AsFd;
@@ -8,9 +9,9 @@ use std::time::Duration;
 
 use crate::chardev::{Chardev, Conn};
 use crate::error::QmpError;
+use crate::event::{Event, Outbox};
 use crate::fdset::FdSets;
-use crate::json::{Object, Value};
-use crate::monitor::Monitor;
+use crate::monitor::session::Monitor;
 use crate::sys::process::WaitStatus;
 use crate::workload::Workload;
 
@@ -73,6 +74,8 @@ pub struct State {
     pub shutdown_timeout: Duration,
     /// Who waits for fdmon to be ready (see [`ReadyReport`]); `None` once told.
     pub ready_report: Option<ReadyReport>,
+    /// Events not yet sent (`monitor::events::deliver` sends them).
+    pub events: Outbox,
 }
 
 /// Whom fdmon tells once it is ready: the original process of `-daemonize` (a status byte:
@@ -106,6 +109,7 @@ impl State {
             exit: None,
             shutdown_timeout: Duration::from_secs(5),
             ready_report: None,
+            events: Outbox::default(),
         }
     }
 
@@ -169,7 +173,7 @@ impl State {
 
     /// Whether no monitor has a peer attached (QEMU's "last client left" for fd sets).
     pub fn no_monitor_clients(&self) -> bool {
-        self.monitors.iter().flatten().all(|m| matches!(m.session, crate::monitor::Session::Idle))
+        self.monitors.iter().flatten().all(|m| !m.has_client())
     }
 
     /// Stores `mon` in a free slot (or a new one) and makes it its chardev's frontend. The
@@ -221,27 +225,15 @@ impl State {
         self.chardev_mut(slot)?.conn_mut()
     }
 
-    /// Sends an event to every QMP client that finished capabilities negotiation.
-    pub fn emit(&mut self, event: &str, data: Option<Object>) {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let ts = Object::new()
-            .with("seconds", Value::Int(now.as_secs() as i64))
-            .with("microseconds", Value::Int(i64::from(now.subsec_micros())));
-        let mut ev = Object::new().with("timestamp", Value::Object(ts)).with("event", Value::from(event));
-        if let Some(d) = data {
-            ev.insert("data", Value::Object(d));
-        }
-        let ev = Value::Object(ev);
-        for m in 0..self.monitors.len() {
-            if self.monitor(m).is_some_and(Monitor::wants_events) {
-                crate::monitor::send_value(self, m, &ev);
-            }
-        }
+    /// Records an event, stamped now, for every QMP client that has finished capabilities
+    /// negotiation when the monitor layer delivers it (after the command running now, or at
+    /// the end of this loop step).
+    pub fn emit(&mut self, event: Event) {
+        self.events.push(event);
     }
 
-    fn emit_shutdown(&mut self, guest: bool, reason: &str) {
-        let data = Object::new().with("guest", Value::Bool(guest)).with("reason", Value::from(reason));
-        self.emit("SHUTDOWN", Some(data));
+    fn emit_shutdown(&mut self, guest: bool, reason: &'static str) {
+        self.emit(Event::Shutdown { guest, reason });
     }
 
     /// Starts the workload; once it is ready (at once without `-ready`: then the caller
@@ -276,7 +268,7 @@ impl State {
 
     fn workload_ready(&mut self) {
         let Some(pid) = self.workload.as_ref().and_then(|w| w.pid) else { return };
-        self.emit("WORKLOAD_READY", Some(Object::new().with("pid", Value::Int(i64::from(pid)))));
+        self.emit(Event::WorkloadReady { pid });
         self.report_ready();
     }
 
@@ -321,7 +313,7 @@ impl State {
             w.start_pending = false;
         }
         self.run_state = RunState::Paused;
-        self.emit("STOP", None);
+        self.emit(Event::Stop);
     }
 
     pub fn vm_cont(&mut self) -> Result<(), QmpError> {
@@ -344,7 +336,7 @@ impl State {
                     self.start_workload_quietly().map_err(QmpError::generic)?;
                 }
                 self.run_state = RunState::Running;
-                self.emit("RESUME", None);
+                self.emit(Event::Resume);
                 if start {
                     self.announce_ready();
                 }
@@ -360,8 +352,7 @@ impl State {
     /// other state) and `query-workload` shows no pid; another reset kills again and keeps
     /// one pending restart; `quit` or a signal cancels the restart and ends what is left.
     pub fn vm_reset(&mut self) -> Result<(), QmpError> {
-        let data = Object::new().with("guest", Value::Bool(false)).with("reason", Value::from("host-qmp-system-reset"));
-        self.emit("RESET", Some(data));
+        self.emit(Event::Reset { guest: false, reason: "host-qmp-system-reset" });
         let was_running = self.run_state == RunState::Running;
         if !was_running {
             self.run_state = RunState::Prelaunch;
@@ -411,7 +402,7 @@ impl State {
     }
 
     pub fn vm_powerdown(&mut self) {
-        self.emit("POWERDOWN", None);
+        self.emit(Event::Powerdown);
         let paused = self.run_state == RunState::Paused;
         if let Some(w) = &mut self.workload {
             if w.pid.is_some() {
@@ -425,7 +416,7 @@ impl State {
     }
 
     /// `quit` or a terminating signal: SHUTDOWN to every client, then the exit sequence.
-    pub fn request_exit(&mut self, reason: &str) {
+    pub fn request_exit(&mut self, reason: &'static str) {
         if self.exit.is_some() {
             return;
         }
@@ -478,7 +469,7 @@ impl State {
         self.emit_shutdown(true, reason);
         if self.no_shutdown {
             self.run_state = RunState::Shutdown;
-            self.emit("STOP", None);
+            self.emit(Event::Stop);
         } else {
             let code = match status {
                 WaitStatus::Exited(c) => c,
@@ -507,16 +498,16 @@ impl State {
                     return;
                 }
                 self.run_state = RunState::Paused;
-                self.emit("STOP", None);
+                self.emit(Event::Stop);
                 let resumed = self.workload.as_mut().is_some_and(|w| w.job_stop(sig));
                 if resumed {
                     self.run_state = RunState::Running;
-                    self.emit("RESUME", None);
+                    self.emit(Event::Resume);
                 }
             }
             WaitStatus::Continued if self.run_state == RunState::Paused => {
                 self.run_state = RunState::Running;
-                self.emit("RESUME", None);
+                self.emit(Event::Resume);
             }
             _ => {}
         }
@@ -564,7 +555,7 @@ mod tests {
     /// alone, and a freed slot is reused only after the round ends.
     #[test]
     fn monitor_slots_are_stable_and_reused_next_round() {
-        use crate::monitor::{Mode, Monitor};
+        use crate::monitor::session::{Mode, Monitor};
         let mut st = State::new();
         let (a, b, c) = (st.add_chardev(ringbuf("a")), st.add_chardev(ringbuf("b")), st.add_chardev(ringbuf("c")));
         let ma = st.add_monitor(Monitor::new(Some("ma".into()), a, Mode::Readline));

@@ -4,9 +4,11 @@
 #![forbid(unsafe_code)]
 
 pub mod commands;
+pub mod events;
 pub mod hmp;
 pub mod qmp;
 pub mod schema;
+pub mod session;
 
 use std::os::fd::OwnedFd;
 
@@ -20,43 +22,7 @@ const INPUT_SLICE: usize = 512;
 /// HMP echoes by redrawing the line after every byte (as QEMU does), so it gets smaller slices.
 const HMP_INPUT_SLICE: usize = 16;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Control { pretty: bool },
-    Readline,
-}
-
-pub enum Session {
-    /// No peer connected.
-    Idle,
-    Qmp(qmp::QmpSession),
-    Hmp(hmp::HmpSession),
-}
-
-pub struct Monitor {
-    /// `-mon id=`, the label of a legacy `-qmp`/`-monitor`, or `monitor-add`'s `id`; `None`
-    /// for `-mon` without `id=` (QEMU gives those no id either), which cannot be removed.
-    pub id: Option<String>,
-    /// Slot of the chardev this monitor runs on.
-    pub chardev: usize,
-    pub mode: Mode,
-    /// fds named with `getfd`: they belong to the monitor and survive reconnects.
-    pub named_fds: Vec<(String, OwnedFd)>,
-    pub session: Session,
-}
-
-impl Monitor {
-    pub fn new(id: Option<String>, chardev: usize, mode: Mode) -> Monitor {
-        Monitor { id, chardev, mode, named_fds: Vec::new(), session: Session::Idle }
-    }
-
-    pub fn wants_events(&self) -> bool {
-        matches!(&self.session, Session::Qmp(s) if s.negotiated)
-    }
-}
-
-/// Most names a monitor keeps with `getfd` (QEMU has no limit).
-pub const MAX_NAMED_FDS: usize = 256;
+pub use session::{Mode, Monitor, Session, MAX_NAMED_FDS};
 
 /// Writes `text` to monitor `m`'s peer, turning every `\n` into `\r\n`.
 pub fn send_text(state: &mut State, m: usize, text: &str) {

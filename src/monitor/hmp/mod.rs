@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod cmds;
-mod editor;
+pub(super) mod editor;
 mod parse;
 
 use super::commands::Caller;
@@ -21,17 +21,7 @@ pub fn banner() -> String {
     format!("fdmon {} monitor - type 'help' for more information\n", env!("CARGO_PKG_VERSION"))
 }
 
-/// Per-connection state: the line being edited and its history.
-#[derive(Default)]
-pub struct HmpSession {
-    editor: editor::Editor,
-}
-
-impl HmpSession {
-    pub fn new() -> HmpSession {
-        HmpSession::default()
-    }
-}
+pub use super::session::HmpSession;
 
 /// Turns every `\n` into `\r\n`, as every monitor output does.
 fn crlf(bytes: &[u8]) -> Vec<u8> {
@@ -91,6 +81,7 @@ pub fn feed(state: &mut State, m: usize, bytes: &[u8]) {
         let mut ctx = cmds::Ctx { state, caller: Caller { monitor: Some(m) }, out: Vec::new() };
         cmds::run_line(&mut ctx, &line);
         let out = ctx.out;
+        super::events::deliver(state);
         if state.monitor(m).is_none() {
             send_to(state, slot, &out);
             return;
