@@ -115,10 +115,11 @@ fn inherited_numbers(config: &Config, activation: Option<&Activation>) -> Vec<st
     let mut v: Vec<std::os::fd::RawFd> = config.add_fds.iter().map(|a| a.fd).filter(|&n| n > 2).collect();
     for c in &config.chardevs {
         if let BackendSpec::Socket(s) = &c.spec.backend {
-            if let SocketAddrSpec::Fd(text) = &s.addr {
-                if let Ok(n) = opts::parse_fd_text(text) {
-                    v.push(n);
-                }
+            if let Some(n) = match &s.addr {
+                SocketAddrSpec::Fd(f) => f.number(),
+                _ => None,
+            } {
+                v.push(n);
             }
         }
     }

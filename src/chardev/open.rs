@@ -11,7 +11,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::PathBuf;
 
-use super::spec::{BackendSpec, ChardevSpec, SocketAddrSpec, SocketSpec};
+use super::spec::{BackendSpec, ChardevSpec, FdNumberError, FdRef, SocketAddrSpec, SocketSpec};
 use super::{Backend, Chardev, Conn, Connected, CreatedPath, Reconnect, Server};
 use crate::error::os_text;
 use crate::sys;
@@ -268,7 +268,7 @@ fn open_socket(s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
         .into());
     }
     match &s.addr {
-        SocketAddrSpec::Fd(name) => open_fd_socket(name, s, fds),
+        SocketAddrSpec::Fd(fd_ref) => open_fd_socket(fd_ref, s, fds),
         SocketAddrSpec::Unix { path, abstract_, tight } => {
             let addr = unix_addr(path, *abstract_)?;
             let shown = unix_shown(path, *abstract_, *tight);
@@ -421,14 +421,17 @@ fn inet_bracketed(a: &std::net::SocketAddr) -> String {
     }
 }
 
-fn open_fd_socket(name: &str, s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
+fn open_fd_socket(fd_ref: &FdRef, s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
+    let name = fd_ref.text();
     let fd = match fds {
-        FdSource::Inherited(inherited) => match crate::opts::parse_fd_text(name) {
+        FdSource::Inherited(inherited) => match fd_ref {
             // QEMU 7.2 says "not a socket" for a number that is not open, too.
-            Ok(n) => inherited.take(n).ok_or_else(|| format!("File descriptor '{name}' is not a socket"))?,
+            FdRef::Number { fd, .. } => {
+                inherited.take(*fd).ok_or_else(|| format!("File descriptor '{name}' is not a socket"))?
+            }
             // Not a number: a name from socket activation; without activation, QEMU's text.
-            Err(e) if !inherited.has_activation() => return Err(e),
-            Err(_) => inherited.take_named(name)?,
+            FdRef::Name(_) if !inherited.has_activation() => return Err(FdNumberError::of(name).to_string()),
+            FdRef::Name(_) => inherited.take_named(name)?,
         },
         FdSource::Named(list) => {
             let pos = list.iter().position(|(n, _)| n == name);

@@ -557,7 +557,7 @@ fn backend_spec(id: &str, backend: &Object) -> Result<ChardevSpec, String> {
                     ipv4: ad.get("ipv4").and_then(Value::as_bool),
                     ipv6: ad.get("ipv6").and_then(Value::as_bool),
                 },
-                "fd" => SocketAddrSpec::Fd(str_arg(ad, "str").to_string()),
+                "fd" => SocketAddrSpec::Fd(str_arg(ad, "str").into()),
                 _ => return Err("vsock sockets are not supported by fdmon".into()),
             };
             if let Some(creds) = data.get("tls-creds").and_then(Value::as_str) {

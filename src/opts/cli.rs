@@ -1018,7 +1018,7 @@ fn serial_spec(
 fn socket_fd(spec: &ChardevSpec) -> Option<i32> {
     match &spec.backend {
         BackendSpec::Socket(s) => match &s.addr {
-            SocketAddrSpec::Fd(text) => parse_fd_number(text),
+            SocketAddrSpec::Fd(f) => f.number().filter(|n| *n >= 0),
             _ => None,
         },
         _ => None,
