@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 use crate::activation::Activation;
-use crate::chardev::open::{open, FdSource, InheritedFds};
+use crate::chardev::open::{open, InheritedFds};
 use crate::error::os_text;
 use crate::monitor::{self, Mode};
 use crate::opts::{self, Action, Config, Deferred, MonitorMode};
@@ -129,6 +129,19 @@ fn inherited_numbers(config: &Config, activation: Option<&Activation>) -> Vec<st
     v
 }
 
+/// Opens a command-line chardev; an `fd=` moves from the inherited fds into it.
+fn open_cli(
+    spec: &crate::chardev::spec::ChardevSpec,
+    inherited: &mut InheritedFds,
+) -> Result<crate::chardev::Chardev, String> {
+    crate::chardev::validate::before_open(spec)?;
+    let fd = match spec.fd_ref() {
+        Some(f) => Some(inherited.resolve(f)?),
+        None => None,
+    };
+    open(spec, fd)
+}
+
 /// `-serial`, after the monitors as in QEMU: opens the legacy device's chardev (`serial0`) if
 /// there is one, and puts the workload's console on the chardev.
 fn open_console(
@@ -144,8 +157,7 @@ fn open_console(
     let dev_text = s.origin.split_once(' ').map(|(_, d)| d).unwrap_or("");
     let last = at(&s.origin, &format!("could not connect serial device to character backend '{dev_text}'"));
     if let Some(c) = &s.new {
-        let dev =
-            open(&c.spec, FdSource::Inherited(inherited)).map_err(|e| format!("{}\n{last}", at(&s.origin, &e)))?;
+        let dev = open_cli(&c.spec, inherited).map_err(|e| format!("{}\n{last}", at(&s.origin, &e)))?;
         state.cli_chardev_ids.push(c.spec.id.clone());
         let slot = state.add_chardev(dev);
         let wait = matches!(&c.spec.backend, crate::chardev::spec::BackendSpec::Socket(s) if s.server && s.wait);
@@ -240,7 +252,7 @@ fn start(config: Config) -> Result<i32, String> {
             }
             None => {}
         }
-        let dev = open(&c.spec, FdSource::Inherited(&mut inherited)).map_err(|e| at(&c.origin, &e))?;
+        let dev = open_cli(&c.spec, &mut inherited).map_err(|e| at(&c.origin, &e))?;
         state.cli_chardev_ids.push(c.spec.id.clone());
         let slot = state.add_chardev(dev);
         let wait = matches!(&c.spec.backend, crate::chardev::spec::BackendSpec::Socket(s) if s.server && s.wait);

@@ -182,7 +182,7 @@ mod tests {
 
     fn ringbuf(id: &str) -> Chardev {
         let backend = Backend::Ringbuf { data: Default::default(), size: 1024, memory_alias: false };
-        Chardev { id: id.into(), backend, frontend: None, stdio: false, console: true }
+        Chardev { id: id.into(), backend, stdio: false, console: true }
     }
 
     /// Reads from the master until `dev`'s ringbuf holds `want` (bounded).
@@ -227,7 +227,6 @@ mod tests {
                 gone: String::new(),
                 reconnect: None,
             }),
-            frontend: None,
             stdio: false,
             console: true,
         };

@@ -283,7 +283,7 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
 fn reconnect(state: &mut State, slot: usize, ready: bool) {
     let Some(c) = state.chardev_mut(slot) else { return };
     if c.reconnect_step(Instant::now(), ready) {
-        if let Some(m) = c.frontend {
+        if let Some(m) = state.frontend(slot) {
             monitor::on_connect(state, m);
         }
     }
@@ -305,8 +305,8 @@ fn service(state: &mut State) {
     }
     console_service(state);
     for slot in 0..state.chardevs.len() {
+        let unused = !state.chardev_busy(slot);
         let Some(c) = state.chardev_mut(slot) else { continue };
-        let unused = !c.is_busy();
         let Some(conn) = c.conn_mut() else { continue };
         if unused {
             conn.inbuf.clear();
@@ -355,7 +355,7 @@ fn read(state: &mut State, slot: usize) {
         ReadOutcome::Data | ReadOutcome::WouldBlock => {}
         ReadOutcome::Eof | ReadOutcome::Error => {}
     }
-    if let Some(m) = state.chardev(slot).and_then(|c| c.frontend) {
+    if let Some(m) = state.frontend(slot) {
         monitor::process_input(state, m);
     }
 }
@@ -399,7 +399,7 @@ fn hang_up(state: &mut State, slot: usize) {
 fn disconnect(state: &mut State, slot: usize) {
     let Some(c) = state.chardev_mut(slot) else { return };
     c.drop_conn();
-    if let Some(m) = c.frontend {
+    if let Some(m) = state.frontend(slot) {
         monitor::on_disconnect(state, m);
     }
 }
@@ -408,7 +408,7 @@ fn accept(state: &mut State, slot: usize, lp: &mut Loop) {
     let Some(c) = state.chardev_mut(slot) else { return };
     match c.accept() {
         Ok(true) => {
-            if let Some(m) = c.frontend {
+            if let Some(m) = state.frontend(slot) {
                 monitor::on_connect(state, m);
             }
         }

@@ -55,13 +55,11 @@ pub struct State {
     /// Ids of command-line chardevs: QEMU keeps their options, so HMP `chardev-add` reports
     /// them as `Duplicate ID` even after `chardev-remove`.
     pub cli_chardev_ids: Vec<String>,
-    /// Monitor slots: `Chardev.frontend` names a slot here and `Monitor.chardev` names the
-    /// chardev's, so removing a monitor never shifts another's index. Freed slots are reused
-    /// (only from the next poll round, like chardev slots); every lookup goes through
-    /// [`State::monitor`]/[`State::monitor_mut`] and tolerates an empty slot.
+    /// The monitor on each chardev, by chardev slot: monitor `m` runs on chardev slot `m`.
+    /// This is the one record of which monitor uses which chardev (a chardev has at most one
+    /// frontend). Every lookup goes through [`State::monitor`]/[`State::monitor_mut`] and
+    /// tolerates an empty slot.
     pub monitors: Vec<Option<Monitor>>,
-    free_monitor_slots: Vec<usize>,
-    monitors_freed_this_round: Vec<usize>,
     pub run_state: RunState,
     pub no_shutdown: bool,
     pub name: Option<String>,
@@ -97,8 +95,6 @@ impl State {
             freed_this_round: Vec::new(),
             cli_chardev_ids: Vec::new(),
             monitors: Vec::new(),
-            free_monitor_slots: Vec::new(),
-            monitors_freed_this_round: Vec::new(),
             run_state: RunState::Running,
             no_shutdown: false,
             name: None,
@@ -129,7 +125,7 @@ impl State {
     pub fn add_chardev(&mut self, c: Chardev) -> usize {
         self.chardev_order.insert(&c.id);
         // Only slots nothing refers to are on the free list: `remove_chardev` is called for
-        // chardevs without a frontend, and monitors are the only holders of a slot number.
+        // chardevs without a frontend, so no monitor sits on a free slot.
         while let Some(slot) = self.free_slots.pop() {
             if let Some(entry @ None) = self.chardevs.get_mut(slot) {
                 *entry = Some(c);
@@ -155,7 +151,17 @@ impl State {
     /// builds a new poll set from the table, so no stale poll result names a reused slot.
     pub fn recycle_freed_slots(&mut self) {
         self.free_slots.append(&mut self.freed_this_round);
-        self.free_monitor_slots.append(&mut self.monitors_freed_this_round);
+    }
+
+    /// The monitor on chardev `slot`, if any (its index is `slot`).
+    pub fn frontend(&self, slot: usize) -> Option<usize> {
+        self.monitor(slot).map(|_| slot)
+    }
+
+    /// Whether a frontend uses chardev `slot`: a monitor or the console (it cannot be
+    /// removed, and cannot take another frontend).
+    pub fn chardev_busy(&self, slot: usize) -> bool {
+        self.monitor(slot).is_some() || self.chardev(slot).is_some_and(|c| c.console)
     }
 
     pub fn monitor(&self, m: usize) -> Option<&Monitor> {
@@ -176,42 +182,20 @@ impl State {
         self.monitors.iter().flatten().all(|m| !m.has_client())
     }
 
-    /// Stores `mon` in a free slot (or a new one) and makes it its chardev's frontend. The
-    /// caller has checked that the chardev exists and has no frontend. O(1).
-    pub fn add_monitor(&mut self, mon: Monitor) -> usize {
-        let slot = mon.chardev;
-        let m = loop {
-            match self.free_monitor_slots.pop() {
-                Some(m) => {
-                    if let Some(entry @ None) = self.monitors.get_mut(m) {
-                        *entry = Some(mon);
-                        break m;
-                    }
-                }
-                None => {
-                    self.monitors.push(Some(mon));
-                    break self.monitors.len() - 1;
-                }
-            }
-        };
-        if let Some(c) = self.chardev_mut(slot) {
-            c.frontend = Some(m);
+    /// Makes `mon` the frontend of chardev `slot` and returns its index (`slot`). The caller
+    /// has checked that the chardev exists and has no frontend. O(1).
+    pub fn add_monitor(&mut self, slot: usize, mon: Monitor) -> usize {
+        if self.monitors.len() <= slot {
+            self.monitors.resize_with(slot + 1, || None);
         }
-        m
+        self.monitors[slot] = Some(mon);
+        slot
     }
 
     /// Detaches monitor `m` from its chardev and drops it (its `getfd` names close). The
-    /// chardev and its connection stay; the slot is reused from the next poll round on, so
-    /// nothing still holding `m` in this round can reach another monitor through it.
+    /// chardev and its connection stay, free for another frontend.
     pub fn remove_monitor(&mut self, m: usize) -> Option<Monitor> {
-        let mon = self.monitors.get_mut(m)?.take()?;
-        if let Some(c) = self.chardev_mut(mon.chardev) {
-            if c.frontend == Some(m) {
-                c.frontend = None;
-            }
-        }
-        self.monitors_freed_this_round.push(m);
-        Some(mon)
+        self.monitors.get_mut(m)?.take()
     }
 
     /// Whether a live chardev uses fdmon's stdio (QEMU allows one at a time).
@@ -221,8 +205,8 @@ impl State {
 
     /// The live connection of monitor `m`, if a peer is attached.
     pub fn monitor_conn(&mut self, m: usize) -> Option<&mut Conn> {
-        let slot = self.monitor(m)?.chardev;
-        self.chardev_mut(slot)?.conn_mut()
+        self.monitor(m)?;
+        self.chardev_mut(m)?.conn_mut()
     }
 
     /// Records an event, stamped now, for every QMP client that has finished capabilities
@@ -548,34 +532,26 @@ mod tests {
             id: id.into(),
             backend: crate::chardev::spec::BackendSpec::Ringbuf { size: 64, memory_alias: false },
         };
-        crate::chardev::open::open(&spec, crate::chardev::open::FdSource::Named(&mut Vec::new())).unwrap()
+        crate::chardev::open::open(&spec, None).unwrap()
     }
 
-    /// Monitor slots: removal leaves the others' indices (and their chardevs' frontends)
-    /// alone, and a freed slot is reused only after the round ends.
+    /// A monitor's index is its chardev's slot: removal leaves the others alone, and frees
+    /// the chardev for another frontend.
     #[test]
-    fn monitor_slots_are_stable_and_reused_next_round() {
+    fn a_monitor_sits_on_its_chardev_slot() {
         use crate::monitor::session::{Mode, Monitor};
         let mut st = State::new();
-        let (a, b, c) = (st.add_chardev(ringbuf("a")), st.add_chardev(ringbuf("b")), st.add_chardev(ringbuf("c")));
-        let ma = st.add_monitor(Monitor::new(Some("ma".into()), a, Mode::Readline));
-        let mb = st.add_monitor(Monitor::new(Some("mb".into()), b, Mode::Readline));
-        assert_eq!((ma, mb), (0, 1));
-        assert_eq!(st.chardev(b).unwrap().frontend, Some(mb));
+        let (a, b) = (st.add_chardev(ringbuf("a")), st.add_chardev(ringbuf("b")));
+        let mb = st.add_monitor(b, Monitor::new(Some("mb".into()), Mode::Readline));
+        assert_eq!(mb, b);
+        assert_eq!((st.frontend(a), st.frontend(b)), (None, Some(mb)));
+        assert!(st.chardev_busy(b) && !st.chardev_busy(a));
+        let ma = st.add_monitor(a, Monitor::new(Some("ma".into()), Mode::Readline));
         assert!(st.remove_monitor(ma).is_some());
         assert!(st.remove_monitor(ma).is_none(), "removed once");
-        assert_eq!(st.chardev(a).unwrap().frontend, None);
+        assert_eq!(st.frontend(a), None);
         assert_eq!(st.monitor_slot("mb"), Some(mb));
-        assert_eq!(st.chardev(b).unwrap().frontend, Some(mb));
-        // Same round: the empty slot stays empty.
-        let mc = st.add_monitor(Monitor::new(Some("mc".into()), c, Mode::Readline));
-        assert_eq!(mc, 2);
-        assert!(st.monitor(ma).is_none());
-        st.recycle_freed_slots();
-        let ma2 = st.add_monitor(Monitor::new(None, a, Mode::Readline));
-        assert_eq!(ma2, ma, "reused from the next round on");
-        assert_eq!(st.chardev(a).unwrap().frontend, Some(ma2));
-        assert_eq!(st.monitors.len(), 3);
+        assert_eq!(st.add_monitor(a, Monitor::new(None, Mode::Readline)), a);
     }
 
     /// `system_reset` does not wait for the old workload: it returns while the old process

@@ -6,6 +6,7 @@
 pub mod open;
 pub mod order;
 pub mod spec;
+pub mod validate;
 
 use std::collections::VecDeque;
 use std::io;
@@ -231,8 +232,6 @@ pub enum Backend {
 pub struct Chardev {
     pub id: String,
     pub backend: Backend,
-    /// The monitor using this chardev, if any.
-    pub frontend: Option<usize>,
     /// Whether this is a `stdio` chardev (only one may exist at a time).
     pub stdio: bool,
     /// Whether the workload's console (`-serial`) is on this chardev.
@@ -240,12 +239,6 @@ pub struct Chardev {
 }
 
 impl Chardev {
-    /// Whether a frontend uses this chardev: a monitor or the console (it cannot be removed,
-    /// and cannot take another frontend).
-    pub fn is_busy(&self) -> bool {
-        self.frontend.is_some() || self.console
-    }
-
     pub fn conn(&self) -> Option<&Conn> {
         match &self.backend {
             Backend::Server(s) => s.conn.as_ref(),

@@ -110,6 +110,20 @@ impl InheritedFds {
         }
     }
 
+    /// The fd a command-line `fd=` names, taken to keep: an inherited number, or a name
+    /// socket activation passed. The error is QEMU's text (or fdmon's for activation).
+    pub fn resolve(&mut self, f: &FdRef) -> Result<OwnedFd, String> {
+        match f {
+            // QEMU 7.2 says "not a socket" for a number that is not open, too.
+            FdRef::Number { fd, text } => {
+                self.take(*fd).ok_or_else(|| format!("File descriptor '{text}' is not a socket"))
+            }
+            // Not a number: a name from socket activation; without activation, QEMU's text.
+            FdRef::Name(name) if !self.has_activation() => Err(FdNumberError::of(name).to_string()),
+            FdRef::Name(name) => self.take_named(name),
+        }
+    }
+
     /// Closes the adopted fd `n` (an `-add-fd` original, once the fd set holds a copy).
     pub fn close(&mut self, n: RawFd) {
         if let Some(e) = self.entry(n) {
@@ -120,28 +134,18 @@ impl InheritedFds {
     }
 }
 
-/// Where `fd=` values come from.
-pub enum FdSource<'a> {
-    /// The command line: decimal numbers of inherited fds.
-    Inherited(&'a mut InheritedFds),
-    /// A monitor command: names made with `getfd` on that monitor (consumed by the lookup).
-    Named(&'a mut Vec<(String, OwnedFd)>),
-}
-
 const UNIX_PATH_MAX: usize = 108;
 
-/// Opens a chardev. The error is the reason text QEMU prints.
-pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
+/// Opens a chardev. `fd` is what the spec's `fd=` names, already resolved by the caller
+/// (an inherited fd, or one a monitor named with `getfd`) after [`super::validate::before_open`]
+/// passed; it moves into the chardev. The error is the reason text QEMU prints.
+pub fn open(spec: &ChardevSpec, fd: Option<OwnedFd>) -> Result<Chardev, String> {
+    super::validate::before_open(spec)?;
     let backend = match &spec.backend {
-        BackendSpec::Socket(s) => open_socket(s, fds)?,
+        BackendSpec::Socket(s) => open_socket(s, fd)?,
         BackendSpec::Ringbuf { size, memory_alias } => {
-            if *size == 0 || !size.is_power_of_two() {
-                return Err("size of ringbuf chardev must be power of two".into());
-            }
-            let size = usize::try_from(*size).map_err(|_| "ringbuf size is too large".to_string())?;
-            if size > 1 << 30 {
-                return Err("ringbuf size is too large".into());
-            }
+            // Checked in `before_open`: a power of two, at most 1 GiB.
+            let size = usize::try_from(*size).unwrap_or(0);
             Backend::Ringbuf { data: VecDeque::new(), size, memory_alias: *memory_alias }
         }
         BackendSpec::Null => Backend::Null,
@@ -204,7 +208,7 @@ pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
         warn_if_reachable(&spec.id, listener);
     }
     let stdio = matches!(spec.backend, BackendSpec::Stdio { .. });
-    Ok(Chardev { id: spec.id.clone(), backend, frontend: None, stdio, console: false })
+    Ok(Chardev { id: spec.id.clone(), backend, stdio, console: false })
 }
 
 /// One stderr line when a TCP monitor listens on anything but loopback: whoever reaches the
@@ -247,28 +251,12 @@ fn stdio_side(fd: std::os::fd::BorrowedFd, write: bool) -> Result<(OwnedFd, Opti
 /// what POLLOUT promises room for).
 const TTY_WRITE_LIMIT: usize = 256;
 
-fn open_socket(s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
-    // QEMU looks the credentials object up before any other check; fdmon has no credential
-    // objects at all, so every reference is to a missing one.
-    if let Some(creds) = &s.tls_creds {
-        return Err(format!("No TLS credentials with id '{creds}'"));
-    }
-    if s.tls_authz.is_some() {
-        return Err("'tls_authz' option requires 'tls_creds' option".into());
-    }
-    if s.telnet || s.tn3270 {
-        return Err("telnet is not supported by fdmon".into());
-    }
-    if s.websocket {
-        return Err(if s.server {
-            "websocket is not supported by fdmon"
-        } else {
-            "Websocket client is not implemented"
-        }
-        .into());
-    }
+fn open_socket(s: &SocketSpec, fd: Option<OwnedFd>) -> Result<Backend, String> {
     match &s.addr {
-        SocketAddrSpec::Fd(fd_ref) => open_fd_socket(fd_ref, s, fds),
+        SocketAddrSpec::Fd(fd_ref) => {
+            let fd = fd.ok_or_else(|| format!("File descriptor named '{}' has not been found", fd_ref.text()))?;
+            open_fd_socket(fd_ref.text(), fd, s)
+        }
         SocketAddrSpec::Unix { path, abstract_, tight } => {
             let addr = unix_addr(path, *abstract_)?;
             let shown = unix_shown(path, *abstract_, *tight);
@@ -421,26 +409,8 @@ fn inet_bracketed(a: &std::net::SocketAddr) -> String {
     }
 }
 
-fn open_fd_socket(fd_ref: &FdRef, s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
-    let name = fd_ref.text();
-    let fd = match fds {
-        FdSource::Inherited(inherited) => match fd_ref {
-            // QEMU 7.2 says "not a socket" for a number that is not open, too.
-            FdRef::Number { fd, .. } => {
-                inherited.take(*fd).ok_or_else(|| format!("File descriptor '{name}' is not a socket"))?
-            }
-            // Not a number: a name from socket activation; without activation, QEMU's text.
-            FdRef::Name(_) if !inherited.has_activation() => return Err(FdNumberError::of(name).to_string()),
-            FdRef::Name(_) => inherited.take_named(name)?,
-        },
-        FdSource::Named(list) => {
-            let pos = list.iter().position(|(n, _)| n == name);
-            match pos {
-                Some(i) => list.remove(i).1,
-                None => return Err(format!("File descriptor named '{name}' has not been found")),
-            }
-        }
-    };
+/// A socket chardev on `fd`, which `fd=NAME` named (it closes on every error).
+fn open_fd_socket(name: &str, fd: OwnedFd, s: &SocketSpec) -> Result<Backend, String> {
     if sys::socket::socket_type(fd.as_fd()).is_err() {
         return Err(format!("File descriptor '{name}' is not a socket"));
     }

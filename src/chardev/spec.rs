@@ -33,6 +33,16 @@ pub enum BackendSpec {
     },
 }
 
+impl ChardevSpec {
+    /// What `fd=` names, for a socket on a passed fd.
+    pub fn fd_ref(&self) -> Option<&FdRef> {
+        match &self.backend {
+            BackendSpec::Socket(SocketSpec { addr: SocketAddrSpec::Fd(f), .. }) => Some(f),
+            _ => None,
+        }
+    }
+}
+
 impl BackendSpec {
     /// The backend name as `query-chardev-backends` and error texts spell it.
     pub fn kind(&self) -> &'static str {

@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use super::schema::{opt, req, Member, SchemaBuilder, Ty, ANY, BOOL, EMPTY, INT, STR};
-use crate::chardev::open::{open, FdSource};
+use crate::chardev::open::open;
 use crate::chardev::spec::{BackendSpec, ChardevSpec, SocketAddrSpec, SocketSpec};
 use crate::error::QmpError;
 use crate::json::{Object, Value};
@@ -329,13 +329,17 @@ pub fn quit(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError
 /// `(label, filename, frontend-open)` for every chardev, in QEMU 7.2's order (its hash table's,
 /// see `chardev::order`).
 pub fn chardev_list(state: &State) -> Vec<(String, String, bool)> {
-    let by_id: std::collections::BTreeMap<&str, &crate::chardev::Chardev> =
-        state.chardevs.iter().flatten().map(|c| (c.id.as_str(), c)).collect();
+    let by_id: std::collections::BTreeMap<&str, (usize, &crate::chardev::Chardev)> = state
+        .chardevs
+        .iter()
+        .enumerate()
+        .filter_map(|(s, c)| Some((c.as_ref()?.id.as_str(), (s, c.as_ref()?))))
+        .collect();
     state
         .chardev_order
         .ids()
         .filter_map(|id| by_id.get(id))
-        .map(|c| (c.id.clone(), c.filename(), c.is_busy()))
+        .map(|&(slot, c)| (c.id.clone(), c.filename(), state.chardev_busy(slot)))
         .collect()
 }
 
@@ -362,7 +366,7 @@ fn query_chardev_backends(_: &mut State, _: &Caller, _: &Object) -> Result<Value
 pub fn chardev_remove(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
     let id = str_arg(args, "id");
     let slot = state.chardev_slot(id).ok_or_else(|| QmpError::generic(format!("Chardev '{id}' not found")))?;
-    if state.chardev(slot).is_some_and(|c| c.is_busy()) {
+    if state.chardev_busy(slot) {
         return Err(QmpError::generic(format!("Chardev '{id}' is busy")));
     }
     state.remove_chardev(slot);
@@ -621,12 +625,16 @@ pub fn add_chardev(state: &mut State, caller: &Caller, spec: &ChardevSpec) -> Re
         BackendSpec::Socket(s) if s.server && s.wait => return Err(fail(WAIT_AT_RUNTIME.into())),
         _ => {}
     }
-    let mut no_names = Vec::new();
-    let names = match caller.monitor.and_then(|m| state.monitors.get_mut(m)).and_then(Option::as_mut) {
-        Some(mon) => &mut mon.named_fds,
-        None => &mut no_names,
+    crate::chardev::validate::before_open(spec).map_err(fail)?;
+    // `fd=NAME`: the calling monitor's `getfd` name moves into the new chardev.
+    let fd = match spec.fd_ref() {
+        Some(f) => Some(
+            super::take_named_fd(state, caller.monitor, f.text())
+                .ok_or_else(|| fail(format!("File descriptor named '{}' has not been found", f.text())))?,
+        ),
+        None => None,
     };
-    let mut dev = open(spec, FdSource::Named(names)).map_err(fail)?;
+    let mut dev = open(spec, fd).map_err(fail)?;
     if dev.is_stdio_tty() {
         // fdmon reads the terminal from now on: it must hold the foreground, not the workload.
         if let Some(w) = &mut state.workload {

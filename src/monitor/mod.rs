@@ -48,7 +48,7 @@ pub fn send_value(state: &mut State, m: usize, v: &Value) {
 }
 
 fn m_chardev(state: &State, m: usize) -> Option<usize> {
-    state.monitor(m).map(|mon| mon.chardev)
+    state.frontend(m)
 }
 
 /// Writes one JSON message to chardev `slot` as a monitor in `mode` would (also after that
@@ -100,7 +100,7 @@ fn fdsets_after_close(state: &mut State) {
 /// reconnecting client when it connects (the event loop calls [`on_connect`]).
 pub fn attach(state: &mut State, id: Option<String>, slot: usize, mode: Mode) -> Result<usize, QmpError> {
     let Some(c) = state.chardev(slot) else { return Err(QmpError::generic("chardev not found")) };
-    if c.is_busy() {
+    if state.chardev_busy(slot) {
         return Err(QmpError::generic(format!("Device '{}' is in use", c.id)));
     }
     let attached = match c.backend {
@@ -108,7 +108,7 @@ pub fn attach(state: &mut State, id: Option<String>, slot: usize, mode: Mode) ->
         // ringbuf, null and file take output at once (the greeting lands there).
         _ => true,
     };
-    let m = state.add_monitor(Monitor::new(id, slot, mode));
+    let m = state.add_monitor(slot, Monitor::new(id, mode));
     if attached {
         on_connect(state, m);
     }
@@ -151,6 +151,13 @@ pub fn process_input(state: &mut State, m: usize) {
             Mode::Readline => hmp::feed(state, m, &chunk),
         }
     }
+}
+
+/// Takes the fd monitor `m` named `name` with `getfd` out of its names (the name is gone).
+pub fn take_named_fd(state: &mut State, m: Option<usize>, name: &str) -> Option<OwnedFd> {
+    let names = &mut state.monitor_mut(m?)?.named_fds;
+    let i = names.iter().position(|(n, _)| n == name)?;
+    Some(names.remove(i).1)
 }
 
 /// Takes the first fd received on monitor `m`'s connection and closes the rest, as QEMU does

@@ -53,7 +53,7 @@ fn return_value(id: Option<&Value>, v: Value) -> Value {
 pub fn feed(state: &mut State, m: usize, bytes: &[u8]) {
     let mut msgs = Vec::new();
     let Some(mon) = state.monitor_mut(m) else { return };
-    let (slot, mode) = (mon.chardev, mon.mode);
+    let (slot, mode) = (m, mon.mode);
     match &mut mon.session {
         Session::Qmp(s) => s.streamer.feed(bytes, &mut msgs),
         _ => return,

@@ -1,5 +1,7 @@
 //! What `State` keeps about each monitor: its id, mode, `getfd` names and the session of the
-//! peer connected now (QMP negotiation and parser, or the HMP line editor). Plain records:
+//! peer connected now (QMP negotiation and parser, or the HMP line editor). A monitor's index
+//! is the slot of the chardev it runs on: that is the one record of which monitor uses which
+//! chardev. Plain records:
 //! this module never looks at the state, writes to a peer or runs a command (the rest of
 //! `monitor` does), so `state` can own monitors without depending on the monitor logic.
 #![forbid(unsafe_code)]
@@ -25,8 +27,6 @@ pub struct Monitor {
     /// `-mon id=`, the label of a legacy `-qmp`/`-monitor`, or `monitor-add`'s `id`; `None`
     /// for `-mon` without `id=` (QEMU gives those no id either), which cannot be removed.
     pub id: Option<String>,
-    /// Slot of the chardev this monitor runs on.
-    pub chardev: usize,
     pub mode: Mode,
     /// fds named with `getfd`: they belong to the monitor and survive reconnects.
     pub named_fds: Vec<(String, OwnedFd)>,
@@ -34,8 +34,8 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    pub fn new(id: Option<String>, chardev: usize, mode: Mode) -> Monitor {
-        Monitor { id, chardev, mode, named_fds: Vec::new(), session: Session::Idle }
+    pub fn new(id: Option<String>, mode: Mode) -> Monitor {
+        Monitor { id, mode, named_fds: Vec::new(), session: Session::Idle }
     }
 
     /// Whether events go to this monitor: a QMP peer that finished negotiation.

@@ -40,7 +40,7 @@ fn send(state: &mut State, m: usize, bytes: &[u8]) {
     if bytes.is_empty() {
         return;
     }
-    let Some(slot) = state.monitor(m).map(|mon| mon.chardev) else { return };
+    let Some(slot) = state.frontend(m) else { return };
     send_to(state, slot, bytes);
 }
 
@@ -57,7 +57,7 @@ pub fn feed(state: &mut State, m: usize, bytes: &[u8]) {
     let mut i = 0;
     while i < bytes.len() && state.exit.is_none() {
         let Some(mon) = state.monitor_mut(m) else { return };
-        let slot = mon.chardev;
+        let slot = m;
         // The session leaves the state while bytes are edited, so that completion can read
         // the state; it is back in place before a command runs.
         let mut session = match std::mem::replace(&mut mon.session, Session::Idle) {
