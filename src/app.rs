@@ -133,7 +133,7 @@ fn inherited_numbers(config: &Config, activation: Option<&Activation>) -> Vec<st
 fn open_cli(
     spec: &crate::chardev::spec::ChardevSpec,
     inherited: &mut InheritedFds,
-) -> Result<crate::chardev::Chardev, String> {
+) -> Result<crate::chardev::Chardev, crate::chardev::open::OpenError> {
     crate::chardev::validate::before_open(spec)?;
     let fd = match spec.fd_ref() {
         Some(f) => Some(inherited.resolve(f)?),
@@ -157,7 +157,7 @@ fn open_console(
     let dev_text = s.origin.split_once(' ').map(|(_, d)| d).unwrap_or("");
     let last = at(&s.origin, &format!("could not connect serial device to character backend '{dev_text}'"));
     if let Some(c) = &s.new {
-        let dev = open_cli(&c.spec, inherited).map_err(|e| format!("{}\n{last}", at(&s.origin, &e)))?;
+        let dev = open_cli(&c.spec, inherited).map_err(|e| format!("{}\n{last}", at(&s.origin, &e.to_string())))?;
         state.cli_chardev_ids.push(c.spec.id.clone());
         let slot = state.add_chardev(dev);
         let wait = matches!(&c.spec.backend, crate::chardev::spec::BackendSpec::Socket(s) if s.server && s.wait);
@@ -226,7 +226,7 @@ fn start(config: Config) -> Result<i32, String> {
             return Err(at(&a.origin, opts::ADD_FD_NO_SET));
         }
         let copy = sys::fd::dup_number(a.fd).map_err(|e| at(&a.origin, &os_text(&e)))?;
-        state.fdsets.add(Some(a.set), copy, a.opaque.clone()).map_err(|e| at(&a.origin, &e))?;
+        state.fdsets.add(Some(a.set), copy, a.opaque.clone()).map_err(|e| at(&a.origin, &e.to_string()))?;
         if !originals.contains(&a.fd) {
             originals.push(a.fd);
         }
@@ -252,7 +252,7 @@ fn start(config: Config) -> Result<i32, String> {
             }
             None => {}
         }
-        let dev = open_cli(&c.spec, &mut inherited).map_err(|e| at(&c.origin, &e))?;
+        let dev = open_cli(&c.spec, &mut inherited).map_err(|e| at(&c.origin, &e.to_string()))?;
         state.cli_chardev_ids.push(c.spec.id.clone());
         let slot = state.add_chardev(dev);
         let wait = matches!(&c.spec.backend, crate::chardev::spec::BackendSpec::Socket(s) if s.server && s.wait);

@@ -13,7 +13,7 @@ use crate::event::{Event, Outbox};
 use crate::fdset::FdSets;
 use crate::monitor::session::Monitor;
 use crate::sys::process::WaitStatus;
-use crate::workload::Workload;
+use crate::workload::{Workload, WorkloadError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {
@@ -222,7 +222,7 @@ impl State {
 
     /// Starts the workload; once it is ready (at once without `-ready`: then the caller
     /// sends its own events first and calls [`State::announce_ready`]), WORKLOAD_READY.
-    fn start_workload_quietly(&mut self) -> Result<(), String> {
+    fn start_workload_quietly(&mut self) -> Result<(), WorkloadError> {
         match &mut self.workload {
             Some(w) => w.start().map(drop),
             None => Ok(()),
@@ -230,7 +230,7 @@ impl State {
     }
 
     /// Starts the workload, and WORKLOAD_READY at once if it is ready at once.
-    pub fn start_workload(&mut self) -> Result<(), String> {
+    pub fn start_workload(&mut self) -> Result<(), WorkloadError> {
         self.start_workload_quietly()?;
         self.announce_ready();
         Ok(())
@@ -317,7 +317,7 @@ impl State {
                     }
                 }
                 if start {
-                    self.start_workload_quietly().map_err(QmpError::generic)?;
+                    self.start_workload_quietly()?;
                 }
                 self.run_state = RunState::Running;
                 self.emit(Event::Resume);
@@ -348,7 +348,7 @@ impl State {
                     w.start_pending = false;
                     self.run_state = RunState::Prelaunch;
                     self.after_reap();
-                    return Err(QmpError::generic(e));
+                    return Err(e.into());
                 }
                 w.start_pending = true;
             }

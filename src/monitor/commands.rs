@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use super::schema::{opt, req, Member, SchemaBuilder, Ty, ANY, BOOL, EMPTY, INT, STR};
-use crate::chardev::open::open;
+use crate::chardev::open::{open, OpenError};
 use crate::chardev::spec::{BackendSpec, ChardevSpec, SocketAddrSpec, SocketSpec};
 use crate::error::QmpError;
 use crate::json::{Object, Value};
@@ -419,7 +419,7 @@ fn add_fd(state: &mut State, caller: &Caller, args: &Object) -> Result<Value, Qm
         return Err(QmpError::generic("Parameter 'fdset-id' expects a non-negative value"));
     }
     let opaque = args.get("opaque").and_then(Value::as_str).map(str::to_string);
-    let (num, set) = state.fdsets.add(set, fd, opaque).map_err(QmpError::generic)?;
+    let (num, set) = state.fdsets.add(set, fd, opaque)?;
     Ok(Value::Object(Object::new().with("fd", Value::Int(i64::from(num))).with("fdset-id", Value::Int(set))))
 }
 
@@ -428,12 +428,27 @@ fn remove_fd(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpE
     let fd = args.get("fd").and_then(Value::as_i64);
     let running = state.run_state == crate::state::RunState::Running;
     let no_clients = state.no_monitor_clients();
-    state.fdsets.remove(set, fd, running, no_clients).map_err(QmpError::generic)?;
+    state.fdsets.remove(set, fd, running, no_clients)?;
     ok()
 }
 
 fn query_fdsets(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
-    Ok(state.fdsets.query())
+    Ok(fdsets_json(&state.fdsets.query()))
+}
+
+fn fdsets_json(sets: &[crate::fdset::FdSetInfo]) -> Value {
+    let fd_json = |e: &crate::fdset::FdInfo| {
+        let mut o = Object::new().with("fd", Value::Int(i64::from(e.fd)));
+        if let Some(op) = e.opaque {
+            o.insert("opaque", Value::from(op));
+        }
+        Value::Object(o)
+    };
+    let set_json = |s: &crate::fdset::FdSetInfo| {
+        let fds = s.fds.iter().map(fd_json).collect();
+        Value::Object(Object::new().with("fds", Value::Array(fds)).with("fdset-id", Value::Int(s.id)))
+    };
+    Value::Array(sets.iter().map(set_json).collect())
 }
 
 fn ringbuf_slot(state: &State, dev: &str) -> Result<usize, QmpError> {
@@ -625,16 +640,16 @@ pub fn add_chardev(state: &mut State, caller: &Caller, spec: &ChardevSpec) -> Re
         BackendSpec::Socket(s) if s.server && s.wait => return Err(fail(WAIT_AT_RUNTIME.into())),
         _ => {}
     }
-    crate::chardev::validate::before_open(spec).map_err(fail)?;
+    crate::chardev::validate::before_open(spec).map_err(|e| fail(e.to_string()))?;
     // `fd=NAME`: the calling monitor's `getfd` name moves into the new chardev.
     let fd = match spec.fd_ref() {
         Some(f) => Some(
             super::take_named_fd(state, caller.monitor, f.text())
-                .ok_or_else(|| fail(format!("File descriptor named '{}' has not been found", f.text())))?,
+                .ok_or_else(|| fail(OpenError::NamedFdNotFound(f.text().to_string()).to_string()))?,
         ),
         None => None,
     };
-    let mut dev = open(spec, fd).map_err(fail)?;
+    let mut dev = open(spec, fd).map_err(|e| fail(e.to_string()))?;
     if dev.is_stdio_tty() {
         // fdmon reads the terminal from now on: it must hold the foreground, not the workload.
         if let Some(w) = &mut state.workload {
@@ -668,9 +683,27 @@ fn chardev_add(state: &mut State, caller: &Caller, args: &Object) -> Result<Valu
 fn query_workload(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
     let mut o = Object::new();
     if let Some(w) = &state.workload {
-        o.insert("workload", Value::Object(w.info()));
+        o.insert("workload", workload_json(&w.info()));
     }
     Ok(Value::Object(o))
+}
+
+fn workload_json(w: &crate::workload::WorkloadInfo) -> Value {
+    use crate::sys::process::WaitStatus;
+    let mut o = Object::new().with("program", Value::from(w.program));
+    if let Some(pid) = w.pid {
+        o.insert("pid", Value::Int(i64::from(pid)));
+    }
+    o.insert("ready", Value::Bool(w.ready));
+    if let Some(s) = w.status {
+        o.insert("status", Value::from(s));
+    }
+    match w.last_exit {
+        Some(WaitStatus::Exited(c)) => o.insert("exit-code", Value::Int(i64::from(c))),
+        Some(WaitStatus::Signaled(s)) => o.insert("exit-signal", Value::Int(i64::from(s))),
+        _ => {}
+    }
+    Value::Object(o)
 }
 
 /// `monitor-add` (fdmon's): a QMP or HMP monitor on an existing chardev, greeting at once on

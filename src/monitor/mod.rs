@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod commands;
+mod errors;
 pub mod events;
 pub mod hmp;
 pub mod qmp;
