@@ -10,7 +10,7 @@
 #![forbid(unsafe_code)]
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use crate::chardev::{Backend, Chardev, OUT_HIGH};
 use crate::sys;
@@ -56,7 +56,8 @@ impl Console {
         self.to_pty.clear();
     }
 
-    pub fn master(&self) -> Option<BorrowedFd<'_>> {
+    #[cfg(test)]
+    pub fn master(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         self.master.as_ref().map(|m| m.as_fd())
     }
 

@@ -6,7 +6,7 @@
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
-use crate::chardev::{Backend, ReadOutcome, OUT_HIGH};
+use crate::chardev::{ReadOutcome, OUT_HIGH};
 use crate::monitor;
 use crate::state::{RunState, State};
 use crate::sys::poll::{self, PollFd};
@@ -647,11 +647,6 @@ pub fn wait_for_client(state: &mut State, slot: usize, signals: &SignalPipe) -> 
             }
         }
     }
-}
-
-/// Whether chardev `slot` is a server with `wait` semantics still pending.
-pub fn is_server(state: &State, slot: usize) -> bool {
-    matches!(state.chardev(slot).map(|c| &c.backend), Some(Backend::Server(_)))
 }
 
 #[cfg(test)]

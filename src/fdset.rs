@@ -122,6 +122,7 @@ impl FdSets {
         sets
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.sets.is_empty()
     }

@@ -281,10 +281,6 @@ impl State {
         daemon_stdio_to_null();
     }
 
-    fn workload_alive(&self) -> bool {
-        self.workload.as_ref().is_some_and(|w| w.pid.is_some())
-    }
-
     /// `stop`: SIGSTOP to the whole tree (see `workload`), so also a job that an interactive
     /// workload runs in a process group of its own freezes.
     pub fn vm_stop(&mut self) {
@@ -495,10 +491,6 @@ impl State {
             }
             _ => {}
         }
-    }
-
-    pub fn workload_alive_for_exit(&self) -> bool {
-        self.workload_alive()
     }
 }
 

@@ -10,7 +10,7 @@ pub mod validate;
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use crate::sys;
@@ -426,18 +426,6 @@ impl Chardev {
                 false
             }
         }
-    }
-
-    /// The fd numbers this chardev holds (for diagnostics and tests).
-    pub fn raw_fd_numbers(&self) -> Vec<i32> {
-        let mut v = Vec::new();
-        if let Backend::Server(s) = &self.backend {
-            v.push(s.listener.as_raw_fd());
-        }
-        if let Some(c) = self.conn() {
-            v.push(c.fd.as_raw_fd());
-        }
-        v
     }
 }
 

@@ -43,21 +43,6 @@ impl ChardevSpec {
     }
 }
 
-impl BackendSpec {
-    /// The backend name as `query-chardev-backends` and error texts spell it.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            BackendSpec::Socket(_) => "socket",
-            BackendSpec::Ringbuf { memory_alias: false, .. } => "ringbuf",
-            BackendSpec::Ringbuf { memory_alias: true, .. } => "memory",
-            BackendSpec::Null => "null",
-            BackendSpec::File { .. } => "file",
-            BackendSpec::Pipe { .. } => "pipe",
-            BackendSpec::Stdio { .. } => "stdio",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct SocketSpec {
     pub addr: SocketAddrSpec,

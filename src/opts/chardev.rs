@@ -5,7 +5,7 @@
 //! number or a name; which fd it means is decided when the chardev is opened) and host
 //! names are not looked up.
 
-pub use crate::chardev::spec::{parse_fd_number, parse_fd_text};
+pub use crate::chardev::spec::parse_fd_number;
 use crate::chardev::spec::{BackendSpec, ChardevSpec, FdRef, SocketAddrSpec, SocketSpec};
 
 use super::kv::{is_help_option, parse_kv, KvList, OptDesc, OptError, OptType, OptsList, ParseStop};

@@ -856,6 +856,7 @@ pub fn recv_datagram(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<Datagram> {
 }
 
 /// A connected pair of Unix stream sockets, `CLOEXEC`, blocking.
+#[cfg(test)]
 pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [-1 as libc::c_int; 2];
     // SAFETY: `fds` is a valid array of two ints for socketpair to fill.
@@ -865,6 +866,7 @@ pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// `shutdown(SHUT_WR)`: the peer reads end of stream; we can still read.
+#[cfg(test)]
 pub fn shutdown_write(fd: BorrowedFd) -> io::Result<()> {
     // SAFETY: shutdown on a borrowed, open fd; no memory is passed.
     cvt(unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) }).map(drop)

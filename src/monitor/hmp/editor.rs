@@ -44,7 +44,7 @@ enum EscState {
     Ss3,
 }
 
-pub(in crate::monitor) struct Editor {
+pub(crate) struct Editor {
     buf: Vec<u8>,
     cursor: usize,
     /// The line as last drawn, and where the terminal cursor was left.

@@ -24,7 +24,7 @@ mod table;
 use legacy::*;
 use lexer::*;
 use table::*;
-pub use table::{help_text, version_text, OptDef, MON_OPTS, OPTIONS};
+pub use table::{help_text, version_text, OptDef, MON_OPTS};
 
 /// The name every diagnostic starts with.
 pub const PROGRAM: &str = "fdmon";
@@ -535,6 +535,7 @@ impl Parser {
 impl Config {
     /// The first deferred outcome start-up would meet, leaving out the OS checks in between
     /// (fd validity, pid file, opening chardevs).
+    #[cfg(test)]
     pub fn first_deferred(&self) -> Option<Deferred> {
         let add_fd = self.add_fds.iter().find_map(|a| {
             a.deferred.clone().or_else(|| (a.set < 0).then(|| format!("{}{ADD_FD_NO_SET}", prefix(&a.origin))))

@@ -90,8 +90,6 @@ pub enum OptError {
     AddFdNoFd,
     /// `fd cannot be a standard I/O stream`
     StdStreamFd,
-    /// `set option is required and must be non-negative`
-    AddFdNoSet,
     /// `failed to parse UUID string: wrong format`
     BadUuid,
     /// `Unable to parse FD number TEXT`
@@ -172,7 +170,6 @@ impl fmt::Display for OptError {
             DeviceInUse(n) => write!(f, "Device '{n}' is in use"),
             AddFdNoFd => write!(f, "fd option is required and must be non-negative"),
             StdStreamFd => write!(f, "fd cannot be a standard I/O stream"),
-            AddFdNoSet => write!(f, "set option is required and must be non-negative"),
             BadUuid => write!(f, "failed to parse UUID string: wrong format"),
             BadFdNumber(s) => write!(f, "Unable to parse FD number {s}"),
             BadTimeout(s) => write!(f, "invalid timeout '{s}': expected a non-negative number of seconds"),

@@ -75,6 +75,7 @@ impl OptsList {
     }
 
     /// Splits `arg` with this list's implied key (see [`parse_kv`]).
+    #[cfg(test)]
     pub fn parse(&self, arg: &str) -> KvList {
         parse_kv(arg, self.implied_key)
     }
@@ -319,10 +320,6 @@ pub fn id_wellformed(id: &str) -> bool {
 }
 
 impl KvList {
-    pub fn new() -> KvList {
-        KvList::default()
-    }
-
     /// An empty list that already has an id (as QEMU's legacy `-qmp` devices do).
     pub fn with_id(id: &str) -> KvList {
         KvList { id: Some(id.to_string()), ..KvList::default() }
