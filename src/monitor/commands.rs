@@ -6,6 +6,7 @@
 use super::schema::{opt, req, Member, SchemaBuilder, Ty, ANY, BOOL, EMPTY, INT, STR};
 use crate::chardev::open::{open, OpenError};
 use crate::chardev::spec::{BackendSpec, ChardevSpec, SocketAddrSpec, SocketSpec};
+use crate::chardev::validate::{self, SpecError};
 use crate::error::QmpError;
 use crate::json::{Object, Value};
 use crate::state::State;
@@ -540,20 +541,15 @@ fn bool_arg(o: &Object, name: &str, default: bool) -> bool {
     o.get(name).and_then(Value::as_bool).unwrap_or(default)
 }
 
-/// fdmon refuses a waiting server at run time (QMP and HMP alike) instead of blocking every
-/// monitor until a client connects, as QEMU does.
-const WAIT_AT_RUNTIME: &str = "'wait' is not supported at runtime: it would stop every monitor until a client connects";
-
-/// Converts QMP's `backend` union (already validated) into a `ChardevSpec`.
-fn backend_spec(id: &str, backend: &Object) -> Result<ChardevSpec, String> {
+/// Converts QMP's `backend` union (already validated) into a `ChardevSpec`, with the spec checks
+/// of `chardev::validate` in QMP's order.
+fn backend_spec(id: &str, backend: &Object) -> Result<ChardevSpec, SpecError> {
     let empty = Object::new();
     let kind = str_arg(backend, "type");
     let data = backend.get("data").and_then(Value::as_object).unwrap_or(&empty);
     // QEMU copies output to `logfile`; fdmon does not implement it and says so, with the text
     // the command line (and HMP) uses. `logappend` alone means nothing and is accepted.
-    if data.get("logfile").is_some() {
-        return Err("logfile is not supported".into());
-    }
+    validate::common_refusals(false, data.get("logfile").is_some())?;
     let backend = match kind {
         "socket" => {
             let addr = data.get("addr").and_then(Value::as_object).unwrap_or(&empty);
@@ -569,36 +565,27 @@ fn backend_spec(id: &str, backend: &Object) -> Result<ChardevSpec, String> {
                     port: str_arg(ad, "port").to_string(),
                     to: match ad.get("to").and_then(Value::as_i64) {
                         None => None,
-                        Some(t) => {
-                            Some(u16::try_from(t).map_err(|_| "Parameter 'to' expects a port number".to_string())?)
-                        }
+                        Some(t) => Some(u16::try_from(t).map_err(|_| SpecError::ToNotAPort)?),
                     },
                     ipv4: ad.get("ipv4").and_then(Value::as_bool),
                     ipv6: ad.get("ipv6").and_then(Value::as_bool),
                 },
                 "fd" => SocketAddrSpec::Fd(str_arg(ad, "str").into()),
-                _ => return Err("vsock sockets are not supported by fdmon".into()),
+                _ => return Err(SpecError::Vsock),
             };
-            if let Some(creds) = data.get("tls-creds").and_then(Value::as_str) {
-                return Err(format!("No TLS credentials with id '{creds}'"));
-            }
             let server = bool_arg(data, "server", true);
-            if !server && data.get("wait").is_some() {
-                return Err("'wait' option is incompatible with socket in client connect mode".into());
-            }
             let wait = bool_arg(data, "wait", false);
-            if server && wait {
-                return Err(WAIT_AT_RUNTIME.into());
-            }
             let reconnect = data.get("reconnect").and_then(Value::as_i64);
-            if reconnect.is_some() {
-                if matches!(addr, SocketAddrSpec::Fd(_)) {
-                    return Err("'reconnect' option is incompatible with 'fd' address type".into());
-                }
-                if server {
-                    return Err("'reconnect' option is incompatible with socket in server listen mode".into());
-                }
-            }
+            let input = validate::SocketInput {
+                is_fd: matches!(addr, SocketAddrSpec::Fd(_)),
+                server,
+                wait_given: data.get("wait").is_some(),
+                wait,
+                reconnect_given: reconnect.is_some(),
+                tls_creds: data.get("tls-creds").and_then(Value::as_str),
+                ..Default::default()
+            };
+            validate::socket_rules(&input, validate::QMP_SOCKET_RULES)?;
             BackendSpec::Socket(SocketSpec {
                 addr,
                 server,
@@ -637,7 +624,7 @@ pub fn add_chardev(state: &mut State, caller: &Caller, spec: &ChardevSpec) -> Re
             return Err(fail("cannot use stdio by multiple character devices".into()));
         }
         // HMP's `chardev-add` reaches here with wait=on (its default for a server).
-        BackendSpec::Socket(s) if s.server && s.wait => return Err(fail(WAIT_AT_RUNTIME.into())),
+        BackendSpec::Socket(s) if s.server && s.wait => return Err(fail(SpecError::WaitAtRuntime.to_string())),
         _ => {}
     }
     crate::chardev::validate::before_open(spec).map_err(|e| fail(e.to_string()))?;

@@ -7,6 +7,7 @@
 
 pub use crate::chardev::spec::parse_fd_number;
 use crate::chardev::spec::{BackendSpec, ChardevSpec, FdRef, SocketAddrSpec, SocketSpec};
+use crate::chardev::validate::{self, SocketInput, SpecError, CLI_SOCKET_RULES};
 
 use super::kv::{is_help_option, parse_kv, KvList, OptDesc, OptError, OptType, OptsList, ParseStop};
 
@@ -200,18 +201,8 @@ pub fn chardev_from_kv(kv: &KvList) -> Result<ChardevSpec, OptError> {
         Kind::Pipe => BackendSpec::Pipe { path: kv.get("path").ok_or(OptError::PipeNoPath)?.to_string() },
         Kind::Stdio => BackendSpec::Stdio { signal: kv.get_bool("signal")?.unwrap_or(true) },
     };
-    common_refusals(mux, logfile)?;
+    validate::common_refusals(mux, logfile)?;
     Ok(ChardevSpec { id: id.to_string(), backend })
-}
-
-fn common_refusals(mux: bool, logfile: bool) -> Result<(), OptError> {
-    if mux {
-        return Err(OptError::Unsupported("mux=on"));
-    }
-    if logfile {
-        return Err(OptError::Unsupported("logfile"));
-    }
-    Ok(())
 }
 
 /// QEMU stores the size in a C `int` (so it wraps), uses 65536 for 0, and wants a power of 2.
@@ -220,7 +211,7 @@ fn ringbuf_size(kv: &KvList) -> Result<u64, OptError> {
     let as_int = raw as i32;
     let size = if as_int == 0 { DEFAULT_RINGBUF_SIZE } else { i64::from(as_int) as u64 };
     if size & (size - 1) != 0 {
-        return Err(OptError::RingbufSize);
+        return Err(SpecError::RingbufSize.into());
     }
     Ok(size)
 }
@@ -286,44 +277,30 @@ fn socket_from_kv(id: &str, kv: &KvList, mux: bool, logfile: bool) -> Result<Cha
     // QEMU 7.2 (observed) looks the credentials object up before any other socket check, so
     // even an fd client with `reconnect` reports the missing object first. fdmon has no
     // `-object tls-creds-*`: every id is a missing object.
-    if let Some(creds) = tls_creds {
-        return Err(OptError::NoTlsCreds(creds.to_string()));
-    }
-    if is_fd && reconnect.is_some() {
-        return Err(OptError::ReconnectWithFd);
-    }
-    if tls_authz.is_some() {
-        return Err(OptError::TlsAuthzWithoutCreds);
-    }
-    if server {
-        if reconnect.is_some() {
-            return Err(OptError::ReconnectWithServer);
-        }
-    } else {
-        if websocket {
-            return Err(OptError::WebsocketClient);
-        }
-        if wait_given {
-            return Err(OptError::WaitWithClient);
-        }
-    }
+    let input = SocketInput {
+        is_fd,
+        server,
+        wait_given,
+        wait: server && wait,
+        reconnect_given: reconnect.is_some(),
+        tls_creds,
+        tls_authz: tls_authz.is_some(),
+        websocket,
+    };
+    validate::socket_rules(&input, CLI_SOCKET_RULES)?;
     if let SocketAddrSpec::Inet { ipv4: Some(false), ipv6: Some(false), .. } = addr {
-        return Err(OptError::NoIpFamily);
+        return Err(SpecError::NoIpFamily.into());
     }
 
     // fdmon's own refusals.
-    common_refusals(mux, logfile)?;
+    validate::common_refusals(mux, logfile)?;
     if matches!(&addr, SocketAddrSpec::Fd(f) if f.text().is_empty()) {
         return Err(OptError::NoSocketAddress);
     }
-    if telnet {
-        return Err(OptError::Unsupported("telnet"));
-    }
-    if tn3270 {
-        return Err(OptError::Unsupported("tn3270"));
-    }
-    if websocket {
-        return Err(OptError::Unsupported("websocket"));
+    for (on, what) in [(telnet, "telnet"), (tn3270, "tn3270"), (websocket, "websocket")] {
+        if on {
+            return Err(SpecError::Unsupported(what).into());
+        }
     }
 
     Ok(ChardevSpec {

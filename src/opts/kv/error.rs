@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::MAX_ITEMS;
+use crate::chardev::validate::SpecError;
 
 /// Every error the option layer (this module, `chardev` and `cli`) can report. `Display`
 /// gives the exact text printed after the `fdmon: -opt ARG: ` prefix; a few are two or three
@@ -44,37 +45,20 @@ pub enum OptError {
     NoPortGiven,
     /// `'delay' and 'nodelay' are mutually exclusive`
     DelayAndNodelay,
-    /// `'reconnect' option is incompatible with 'fd' address type`
-    ReconnectWithFd,
-    /// `No TLS credentials with id 'ID'` (fdmon has no credential objects at all)
-    NoTlsCreds(String),
-    /// `'tls_authz' option requires 'tls_creds' option`
-    TlsAuthzWithoutCreds,
-    /// `'reconnect' option is incompatible with socket in server listen mode`
-    ReconnectWithServer,
-    /// `Websocket client is not implemented`
-    WebsocketClient,
-    /// `'wait' option is incompatible with socket in client connect mode`
-    WaitWithClient,
-    /// `Cannot disable IPv4 and IPv6 at same time`
-    NoIpFamily,
-    /// `size of ringbuf chardev must be power of two`
-    RingbufSize,
+    /// A spec-level check (`chardev::validate`), shared with QMP `chardev-add`.
+    Spec(SpecError),
     /// `chardev: file: no filename given`
     FileNoPath,
     /// `chardev: pipe: no device path given`
     PipeNoPath,
     /// fdmon: `socket chardev needs one of 'path', 'fd' or 'host'`
     NoSocketAddress,
-    /// fdmon: `WHAT is not supported` (telnet, tn3270, websocket, mux=on, logfile)
-    Unsupported(&'static str),
     /// fdmon: `port=` without `host=` (QEMU 7.2 then listens on nothing at all)
     PortWithoutHost,
     /// `cannot use stdio with -daemonize`
     StdioWithDaemonize,
     /// `cannot use stdio by multiple character devices`
     StdioInUse,
-
     /// Legacy `-qmp`/`-monitor` device: `'DEV' is not a valid char driver`
     NotValidCharDriver(String),
     /// Legacy `-qmp`/`-monitor` device, always the last line: `parse error: DEV`
@@ -144,20 +128,10 @@ impl fmt::Display for OptError {
             }
             NoPortGiven => write!(f, "chardev: socket: no port given"),
             DelayAndNodelay => write!(f, "'delay' and 'nodelay' are mutually exclusive"),
-            ReconnectWithFd => {
-                write!(f, "'reconnect' option is incompatible with 'fd' address type")
-            }
-            NoTlsCreds(id) => write!(f, "No TLS credentials with id '{id}'"),
-            TlsAuthzWithoutCreds => write!(f, "'tls_authz' option requires 'tls_creds' option"),
-            ReconnectWithServer => write!(f, "'reconnect' option is incompatible with socket in server listen mode"),
-            WebsocketClient => write!(f, "Websocket client is not implemented"),
-            WaitWithClient => write!(f, "'wait' option is incompatible with socket in client connect mode"),
-            NoIpFamily => write!(f, "Cannot disable IPv4 and IPv6 at same time"),
-            RingbufSize => write!(f, "size of ringbuf chardev must be power of two"),
+            Spec(e) => write!(f, "{e}"),
             FileNoPath => write!(f, "chardev: file: no filename given"),
             PipeNoPath => write!(f, "chardev: pipe: no device path given"),
             NoSocketAddress => write!(f, "socket chardev needs one of 'path', 'fd' or 'host'"),
-            Unsupported(what) => write!(f, "{what} is not supported"),
             PortWithoutHost => {
                 write!(f, "'port' requires 'host': use host=127.0.0.1 (or host=0.0.0.0 for every interface)")
             }
@@ -182,3 +156,9 @@ impl fmt::Display for OptError {
 }
 
 impl std::error::Error for OptError {}
+
+impl From<SpecError> for OptError {
+    fn from(e: SpecError) -> OptError {
+        OptError::Spec(e)
+    }
+}
