@@ -115,3 +115,50 @@ pub mod sys {
         pub use crate::sys_impl::socket::{send_with_fds, unix_connect, unix_listen, UnixAddr};
     }
 }
+
+/// The layering DESIGN.md describes, checked on the sources: a `use` that points upwards fails.
+#[cfg(test)]
+mod layering {
+    fn source(path: &str) -> String {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(path);
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    fn files(dir: &str) -> Vec<String> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir);
+        let mut v: Vec<String> = std::fs::read_dir(&p)
+            .unwrap()
+            .map(|e| format!("{dir}/{}", e.unwrap().file_name().to_string_lossy()))
+            .filter(|f| f.ends_with(".rs"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn assert_no(path: &str, forbidden: &[&str]) {
+        let text = source(path);
+        for f in forbidden {
+            assert!(!text.contains(f), "{path} uses {f}");
+        }
+    }
+
+    #[test]
+    fn nothing_points_upwards() {
+        // Domain code builds no JSON and never calls the monitor layer.
+        for f in ["state.rs", "fdset.rs", "workload.rs", "event.rs"] {
+            assert_no(f, &["crate::json", "json::"]);
+        }
+        let state = source("state.rs");
+        for line in state.lines().filter(|l| l.contains("crate::monitor")) {
+            assert!(line.contains("crate::monitor::session::"), "state.rs: {line}");
+        }
+        assert_no("event.rs", &["crate::"]);
+        assert_no("monitor/session.rs", &["crate::state", "&mut State", "&State"]);
+        // The chardev layer knows neither options nor monitors.
+        for f in files("chardev") {
+            assert_no(&f, &["crate::opts", "crate::monitor", "named_fds"]);
+        }
+        assert_no("chardev/spec.rs", &["crate::", "crate::sys"]);
+        assert_no("chardev/validate.rs", &["crate::sys", "crate::state"]);
+    }
+}
