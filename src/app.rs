@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 use crate::activation::Activation;
-use crate::chardev::open::{open, FdSource, InheritedFds};
+use crate::chardev::open::{open, InheritedFds};
 use crate::error::os_text;
 use crate::monitor::{self, Mode};
 use crate::opts::{self, Action, Config, Deferred, MonitorMode};
@@ -115,10 +115,11 @@ fn inherited_numbers(config: &Config, activation: Option<&Activation>) -> Vec<st
     let mut v: Vec<std::os::fd::RawFd> = config.add_fds.iter().map(|a| a.fd).filter(|&n| n > 2).collect();
     for c in &config.chardevs {
         if let BackendSpec::Socket(s) = &c.spec.backend {
-            if let SocketAddrSpec::Fd(text) = &s.addr {
-                if let Ok(n) = opts::parse_fd_text(text) {
-                    v.push(n);
-                }
+            if let Some(n) = match &s.addr {
+                SocketAddrSpec::Fd(f) => f.number(),
+                _ => None,
+            } {
+                v.push(n);
             }
         }
     }
@@ -126,6 +127,19 @@ fn inherited_numbers(config: &Config, activation: Option<&Activation>) -> Vec<st
     // Every socket-activation fd: those no chardev names are closed after start-up.
     v.extend(activation.iter().flat_map(|a| a.numbers()));
     v
+}
+
+/// Opens a command-line chardev; an `fd=` moves from the inherited fds into it.
+fn open_cli(
+    spec: &crate::chardev::spec::ChardevSpec,
+    inherited: &mut InheritedFds,
+) -> Result<crate::chardev::Chardev, crate::chardev::open::OpenError> {
+    crate::chardev::validate::before_open(spec)?;
+    let fd = match spec.fd_ref() {
+        Some(f) => Some(inherited.resolve(f)?),
+        None => None,
+    };
+    open(spec, fd)
 }
 
 /// `-serial`, after the monitors as in QEMU: opens the legacy device's chardev (`serial0`) if
@@ -143,8 +157,7 @@ fn open_console(
     let dev_text = s.origin.split_once(' ').map(|(_, d)| d).unwrap_or("");
     let last = at(&s.origin, &format!("could not connect serial device to character backend '{dev_text}'"));
     if let Some(c) = &s.new {
-        let dev =
-            open(&c.spec, FdSource::Inherited(inherited)).map_err(|e| format!("{}\n{last}", at(&s.origin, &e)))?;
+        let dev = open_cli(&c.spec, inherited).map_err(|e| format!("{}\n{last}", at(&s.origin, &e.to_string())))?;
         state.cli_chardev_ids.push(c.spec.id.clone());
         let slot = state.add_chardev(dev);
         let wait = matches!(&c.spec.backend, crate::chardev::spec::BackendSpec::Socket(s) if s.server && s.wait);
@@ -213,7 +226,7 @@ fn start(config: Config) -> Result<i32, String> {
             return Err(at(&a.origin, opts::ADD_FD_NO_SET));
         }
         let copy = sys::fd::dup_number(a.fd).map_err(|e| at(&a.origin, &os_text(&e)))?;
-        state.fdsets.add(Some(a.set), copy, a.opaque.clone()).map_err(|e| at(&a.origin, &e))?;
+        state.fdsets.add(Some(a.set), copy, a.opaque.clone()).map_err(|e| at(&a.origin, &e.to_string()))?;
         if !originals.contains(&a.fd) {
             originals.push(a.fd);
         }
@@ -239,7 +252,7 @@ fn start(config: Config) -> Result<i32, String> {
             }
             None => {}
         }
-        let dev = open(&c.spec, FdSource::Inherited(&mut inherited)).map_err(|e| at(&c.origin, &e))?;
+        let dev = open_cli(&c.spec, &mut inherited).map_err(|e| at(&c.origin, &e.to_string()))?;
         state.cli_chardev_ids.push(c.spec.id.clone());
         let slot = state.add_chardev(dev);
         let wait = matches!(&c.spec.backend, crate::chardev::spec::BackendSpec::Socket(s) if s.server && s.wait);

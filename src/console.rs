@@ -10,7 +10,7 @@
 #![forbid(unsafe_code)]
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use crate::chardev::{Backend, Chardev, OUT_HIGH};
 use crate::sys;
@@ -59,7 +59,8 @@ impl Console {
         self.to_pty.clear();
     }
 
-    pub fn master(&self) -> Option<BorrowedFd<'_>> {
+    #[cfg(test)]
+    pub fn master(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         self.master.as_ref().map(|m| m.as_fd())
     }
 
@@ -193,7 +194,7 @@ mod tests {
 
     fn ringbuf(id: &str) -> Chardev {
         let backend = Backend::Ringbuf { data: Default::default(), size: 1024, memory_alias: false };
-        Chardev { id: id.into(), backend, frontend: None, stdio: false, console: true }
+        Chardev { id: id.into(), backend, stdio: false, console: true }
     }
 
     /// Reads from the master until `dev`'s ringbuf holds `want` (bounded).
@@ -238,7 +239,6 @@ mod tests {
                 gone: String::new(),
                 reconnect: None,
             }),
-            frontend: None,
             stdio: false,
             console: true,
         };

@@ -8,7 +8,7 @@
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-use crate::chardev::{Backend, Chardev, OUT_HIGH};
+use crate::chardev::{Chardev, OUT_HIGH};
 use crate::monitor;
 use crate::state::{RunState, State};
 use crate::sys::poll::{self, PollFd};
@@ -333,6 +333,7 @@ impl Loop {
 pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
     let mut lp = Loop::new(signals.fd().as_raw_fd());
     loop {
+        monitor::events::deliver(state);
         service(state, &mut lp);
         if let Some(exit) = state.exit {
             return finish(state, signals, &mut lp, exit.code);
@@ -367,6 +368,7 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
         };
         if state.resetting() {
             state.after_reap();
+            monitor::events::deliver(state);
         }
         let mut seen = 0;
         let mut i = 0;
@@ -403,6 +405,8 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
                 Token::Readiness => state.on_readiness_input(),
                 Token::Console { read } => console_io(state, rev, read),
             }
+            // What this source caused goes out before the next source's commands run.
+            monitor::events::deliver(state);
         }
     }
 }
@@ -411,7 +415,7 @@ pub fn run(state: &mut State, signals: &SignalPipe) -> i32 {
 fn reconnect(state: &mut State, slot: usize, ready: bool) {
     let Some(c) = state.chardev_mut(slot) else { return };
     if c.reconnect_step(Instant::now(), ready) {
-        if let Some(m) = c.frontend {
+        if let Some(m) = state.frontend(slot) {
             monitor::on_connect(state, m);
         }
     }
@@ -452,7 +456,7 @@ fn service(state: &mut State, lp: &mut Loop) {
     for _ in 0..64 {
         let mut i = 0;
         while let Some(slot) = state.work_at(i) {
-            if let Some(m) = state.chardev(slot).and_then(|c| c.frontend) {
+            if let Some(m) = state.frontend(slot) {
                 monitor::process_input(state, m);
             }
             i += 1;
@@ -490,17 +494,17 @@ fn runnable(state: &State, slot: usize) -> bool {
     if !conn.has_input() || conn.closing || conn.pending_out().len() >= OUT_HIGH || state.exit.is_some() {
         return false;
     }
-    c.frontend.is_some_and(|m| state.monitor(m).is_some_and(|mon| mon.chardev == slot))
+    state.frontend(slot).is_some()
 }
 
 /// After chardev `slot`'s input ran: writes its output, drops unused input and a finished
 /// connection, updates its poll entries. Returns whether its monitor can run more input now.
 fn settle(state: &mut State, lp: &mut Loop, slot: usize) -> bool {
+    let unused = !state.chardev_busy(slot);
     let Some(c) = state.chardev_mut(slot) else {
         lp.update(state, slot);
         return false;
     };
-    let unused = !c.is_busy();
     let Some(conn) = c.conn_mut() else {
         lp.update(state, slot);
         return false;
@@ -606,7 +610,7 @@ fn hang_up(state: &mut State, slot: usize) {
 fn disconnect(state: &mut State, slot: usize) {
     let Some(c) = state.chardev_mut(slot) else { return };
     c.drop_conn();
-    if let Some(m) = c.frontend {
+    if let Some(m) = state.frontend(slot) {
         monitor::on_disconnect(state, m);
     }
 }
@@ -615,7 +619,7 @@ fn accept(state: &mut State, slot: usize, lp: &mut Loop) {
     let Some(c) = state.chardev_mut(slot) else { return };
     match c.accept() {
         Ok(true) => {
-            if let Some(m) = c.frontend {
+            if let Some(m) = state.frontend(slot) {
                 monitor::on_connect(state, m);
             }
         }
@@ -717,6 +721,7 @@ fn finish(state: &mut State, signals: &SignalPipe, lp: &mut Loop, _code: i32) ->
             }
             if slot == usize::MAX {
                 handle_signals(state, signals, lp);
+                monitor::events::deliver(state);
             } else {
                 write(state, slot);
             }
@@ -855,11 +860,6 @@ pub fn wait_for_client(state: &mut State, slot: usize, signals: &SignalPipe) -> 
     }
 }
 
-/// Whether chardev `slot` is a server with `wait` semantics still pending.
-pub fn is_server(state: &State, slot: usize) -> bool {
-    matches!(state.chardev(slot).map(|c| &c.backend), Some(Backend::Server(_)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -902,12 +902,12 @@ mod tests {
 
     fn connected(id: &str) -> (Chardev, std::os::fd::OwnedFd) {
         let (a, b) = crate::sys::socket::socketpair().unwrap();
-        let backend = Backend::Connected(crate::chardev::Connected {
+        let backend = crate::chardev::Backend::Connected(crate::chardev::Connected {
             conn: Some(crate::chardev::Conn::new(a, true)),
             gone: String::new(),
             reconnect: None,
         });
-        (Chardev { id: id.into(), backend, frontend: None, stdio: false, console: false }, b)
+        (Chardev { id: id.into(), backend, stdio: false, console: false }, b)
     }
 
     /// The token and fd of every chardev entry of the poll set.

@@ -8,7 +8,40 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use crate::json::{Object, Value};
+/// Why an fd-set operation failed. `Display` is QEMU's text (fdmon's for its limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FdSetError {
+    /// More than [`MAX_FDS`] fds in all sets together.
+    TooMany,
+    /// No such set, or no such fd in it.
+    NotFound { id: i64, fd: Option<i64> },
+}
+
+impl std::fmt::Display for FdSetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FdSetError::TooMany => write!(f, "Too many file descriptors in fd sets (at most {MAX_FDS})"),
+            FdSetError::NotFound { id, fd: Some(n) } => {
+                write!(f, "File descriptor named 'fdset-id:{id}, fd:{n}' not found")
+            }
+            FdSetError::NotFound { id, fd: None } => write!(f, "File descriptor named 'fdset-id:{id}' not found"),
+        }
+    }
+}
+
+/// One set as `query-fdsets` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FdSetInfo<'a> {
+    pub id: i64,
+    pub fds: Vec<FdInfo<'a>>,
+}
+
+/// One fd of a set: its number in fdmon and the `opaque` text given with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FdInfo<'a> {
+    pub fd: i32,
+    pub opaque: Option<&'a str>,
+}
 
 struct Entry {
     fd: OwnedFd,
@@ -32,9 +65,9 @@ pub struct FdSets {
 
 impl FdSets {
     /// Adds `fd` to set `id` (or the lowest free id). Returns (fd number, set id).
-    pub fn add(&mut self, id: Option<i64>, fd: OwnedFd, opaque: Option<String>) -> Result<(i32, i64), String> {
+    pub fn add(&mut self, id: Option<i64>, fd: OwnedFd, opaque: Option<String>) -> Result<(i32, i64), FdSetError> {
         if self.sets.iter().map(|s| s.fds.len()).sum::<usize>() >= MAX_FDS {
-            return Err(format!("Too many file descriptors in fd sets (at most {MAX_FDS})"));
+            return Err(FdSetError::TooMany);
         }
         let id = match id {
             Some(i) => i,
@@ -50,11 +83,8 @@ impl FdSets {
     }
 
     /// Marks one fd of a set, or the whole set, for removal, then cleans that set up.
-    pub fn remove(&mut self, id: i64, fd: Option<i64>, running: bool, no_clients: bool) -> Result<(), String> {
-        let not_found = || match fd {
-            Some(f) => format!("File descriptor named 'fdset-id:{id}, fd:{f}' not found"),
-            None => format!("File descriptor named 'fdset-id:{id}' not found"),
-        };
+    pub fn remove(&mut self, id: i64, fd: Option<i64>, running: bool, no_clients: bool) -> Result<(), FdSetError> {
+        let not_found = || FdSetError::NotFound { id, fd };
         let set = self.sets.iter_mut().find(|s| s.id == id).ok_or_else(not_found)?;
         match fd {
             None => set.fds.iter_mut().for_each(|e| e.removed = true),
@@ -79,29 +109,20 @@ impl FdSets {
     }
 
     /// Sets in descending id order, fds in insertion order.
-    pub fn query(&self) -> Value {
-        let mut sets: Vec<&FdSet> = self.sets.iter().collect();
+    pub fn query(&self) -> Vec<FdSetInfo<'_>> {
+        let mut sets: Vec<FdSetInfo> = self
+            .sets
+            .iter()
+            .map(|s| FdSetInfo {
+                id: s.id,
+                fds: s.fds.iter().map(|e| FdInfo { fd: e.fd.as_raw_fd(), opaque: e.opaque.as_deref() }).collect(),
+            })
+            .collect();
         sets.sort_by_key(|s| std::cmp::Reverse(s.id));
-        Value::Array(
-            sets.into_iter()
-                .map(|s| {
-                    let fds = s
-                        .fds
-                        .iter()
-                        .map(|e| {
-                            let mut o = Object::new().with("fd", Value::Int(i64::from(e.fd.as_raw_fd())));
-                            if let Some(op) = &e.opaque {
-                                o.insert("opaque", Value::from(op.as_str()));
-                            }
-                            Value::Object(o)
-                        })
-                        .collect();
-                    Value::Object(Object::new().with("fds", Value::Array(fds)).with("fdset-id", Value::Int(s.id)))
-                })
-                .collect(),
-        )
+        sets
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.sets.is_empty()
     }
@@ -125,11 +146,9 @@ mod tests {
         assert_eq!(s.add(Some(2), fd(), None).unwrap().1, 2);
         assert_eq!(s.add(None, fd(), Some("x".into())).unwrap().1, 0);
         assert_eq!(s.add(None, fd(), None).unwrap().1, 1);
-        let q = crate::json::to_string(&s.query());
-        let ids: Vec<usize> =
-            ["\"fdset-id\": 2", "\"fdset-id\": 1", "\"fdset-id\": 0"].iter().map(|k| q.find(k).unwrap()).collect();
-        assert!(ids[0] < ids[1] && ids[1] < ids[2], "{q}");
-        assert!(q.contains("\"opaque\": \"x\""));
+        let q = s.query();
+        assert_eq!(q.iter().map(|s| s.id).collect::<Vec<_>>(), [2, 1, 0]);
+        assert_eq!(q[2].fds[0].opaque, Some("x"));
     }
 
     #[test]
@@ -145,8 +164,12 @@ mod tests {
         // Running: a cleanup closes the marked fds and the set goes.
         s.cleanup(None, true, false);
         assert_eq!(shape(&s), vec![]);
-        assert_eq!(s.remove(1, None, true, false), Err("File descriptor named 'fdset-id:1' not found".into()));
-        assert_eq!(s.remove(1, Some(9), true, false), Err("File descriptor named 'fdset-id:1, fd:9' not found".into()));
+        let text = |r: Result<(), FdSetError>| r.map_err(|e| e.to_string());
+        assert_eq!(text(s.remove(1, None, true, false)), Err("File descriptor named 'fdset-id:1' not found".into()));
+        assert_eq!(
+            text(s.remove(1, Some(9), true, false)),
+            Err("File descriptor named 'fdset-id:1, fd:9' not found".into())
+        );
     }
 
     #[test]

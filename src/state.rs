@@ -1,6 +1,7 @@
 //! The one state every command operates on: chardevs, monitors, fd sets, the run state and the
 //! workload. The run-state machine lives here as plain methods; it sends signals through
-//! `workload` and events through the monitors, and never blocks on a peer.
+//! `workload`, records events in an outbox (the monitor layer delivers them), and never
+//! blocks on a peer. Nothing here calls into `monitor`.
 #![forbid(unsafe_code)]
 
 use std::os::fd::AsFd;
@@ -8,11 +9,11 @@ use std::time::Duration;
 
 use crate::chardev::{Chardev, Conn};
 use crate::error::QmpError;
+use crate::event::{Event, Outbox};
 use crate::fdset::FdSets;
-use crate::json::{Object, Value};
-use crate::monitor::Monitor;
+use crate::monitor::session::Monitor;
 use crate::sys::process::WaitStatus;
-use crate::workload::Workload;
+use crate::workload::{Workload, WorkloadError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {
@@ -57,13 +58,11 @@ pub struct State {
     /// Ids of command-line chardevs: QEMU keeps their options, so HMP `chardev-add` reports
     /// them as `Duplicate ID` even after `chardev-remove`.
     pub cli_chardev_ids: Vec<String>,
-    /// Monitor slots: `Chardev.frontend` names a slot here and `Monitor.chardev` names the
-    /// chardev's, so removing a monitor never shifts another's index. Freed slots are reused
-    /// (only from the next poll round, like chardev slots); every lookup goes through
-    /// [`State::monitor`]/[`State::monitor_mut`] and tolerates an empty slot.
+    /// The monitor on each chardev, by chardev slot: monitor `m` runs on chardev slot `m`.
+    /// This is the one record of which monitor uses which chardev (a chardev has at most one
+    /// frontend). Every lookup goes through [`State::monitor`]/[`State::monitor_mut`] and
+    /// tolerates an empty slot.
     pub monitors: Vec<Option<Monitor>>,
-    free_monitor_slots: Vec<usize>,
-    monitors_freed_this_round: Vec<usize>,
     /// The event loop's work list: chardev slots borrowed mutably (input read, output
     /// written, a monitor attached or detached, ...) since the loop last serviced them. Every
     /// mutable access goes through [`State::chardev_mut`] (or [`State::monitor_conn`]), which
@@ -86,6 +85,8 @@ pub struct State {
     pub shutdown_timeout: Duration,
     /// Who waits for fdmon to be ready (see [`ReadyReport`]); `None` once told.
     pub ready_report: Option<ReadyReport>,
+    /// Events not yet sent (`monitor::events::deliver` sends them).
+    pub events: Outbox,
 }
 
 /// Whom fdmon tells once it is ready: the original process of `-daemonize` (a status byte:
@@ -117,8 +118,6 @@ impl State {
             freed_this_round: Vec::new(),
             cli_chardev_ids: Vec::new(),
             monitors: Vec::new(),
-            free_monitor_slots: Vec::new(),
-            monitors_freed_this_round: Vec::new(),
             work: Vec::new(),
             in_work: Vec::new(),
             sources_changed: true,
@@ -132,6 +131,7 @@ impl State {
             exit: None,
             shutdown_timeout: Duration::from_secs(5),
             ready_report: None,
+            events: Outbox::default(),
         }
     }
 
@@ -198,7 +198,7 @@ impl State {
     pub fn add_chardev(&mut self, c: Chardev) -> usize {
         self.chardev_order.insert(&c.id);
         // Only slots nothing refers to are on the free list: `remove_chardev` is called for
-        // chardevs without a frontend, and monitors are the only holders of a slot number.
+        // chardevs without a frontend, so no monitor sits on a free slot.
         self.sources_changed = true;
         while let Some(slot) = self.free_slots.pop() {
             if let Some(entry @ None) = self.chardevs.get_mut(slot) {
@@ -231,9 +231,17 @@ impl State {
         if !self.freed_this_round.is_empty() {
             self.free_slots.append(&mut self.freed_this_round);
         }
-        if !self.monitors_freed_this_round.is_empty() {
-            self.free_monitor_slots.append(&mut self.monitors_freed_this_round);
-        }
+    }
+
+    /// The monitor on chardev `slot`, if any (its index is `slot`).
+    pub fn frontend(&self, slot: usize) -> Option<usize> {
+        self.monitor(slot).map(|_| slot)
+    }
+
+    /// Whether a frontend uses chardev `slot`: a monitor or the console (it cannot be
+    /// removed, and cannot take another frontend).
+    pub fn chardev_busy(&self, slot: usize) -> bool {
+        self.monitor(slot).is_some() || self.chardev(slot).is_some_and(|c| c.console)
     }
 
     pub fn monitor(&self, m: usize) -> Option<&Monitor> {
@@ -251,45 +259,23 @@ impl State {
 
     /// Whether no monitor has a peer attached (QEMU's "last client left" for fd sets).
     pub fn no_monitor_clients(&self) -> bool {
-        self.monitors.iter().flatten().all(|m| matches!(m.session, crate::monitor::Session::Idle))
+        self.monitors.iter().flatten().all(|m| !m.has_client())
     }
 
-    /// Stores `mon` in a free slot (or a new one) and makes it its chardev's frontend. The
-    /// caller has checked that the chardev exists and has no frontend. O(1).
-    pub fn add_monitor(&mut self, mon: Monitor) -> usize {
-        let slot = mon.chardev;
-        let m = loop {
-            match self.free_monitor_slots.pop() {
-                Some(m) => {
-                    if let Some(entry @ None) = self.monitors.get_mut(m) {
-                        *entry = Some(mon);
-                        break m;
-                    }
-                }
-                None => {
-                    self.monitors.push(Some(mon));
-                    break self.monitors.len() - 1;
-                }
-            }
-        };
-        if let Some(c) = self.chardev_mut(slot) {
-            c.frontend = Some(m);
+    /// Makes `mon` the frontend of chardev `slot` and returns its index (`slot`). The caller
+    /// has checked that the chardev exists and has no frontend. O(1).
+    pub fn add_monitor(&mut self, slot: usize, mon: Monitor) -> usize {
+        if self.monitors.len() <= slot {
+            self.monitors.resize_with(slot + 1, || None);
         }
-        m
+        self.monitors[slot] = Some(mon);
+        slot
     }
 
     /// Detaches monitor `m` from its chardev and drops it (its `getfd` names close). The
-    /// chardev and its connection stay; the slot is reused from the next poll round on, so
-    /// nothing still holding `m` in this round can reach another monitor through it.
+    /// chardev and its connection stay, free for another frontend.
     pub fn remove_monitor(&mut self, m: usize) -> Option<Monitor> {
-        let mon = self.monitors.get_mut(m)?.take()?;
-        if let Some(c) = self.chardev_mut(mon.chardev) {
-            if c.frontend == Some(m) {
-                c.frontend = None;
-            }
-        }
-        self.monitors_freed_this_round.push(m);
-        Some(mon)
+        self.monitors.get_mut(m)?.take()
     }
 
     /// Whether a live chardev uses fdmon's stdio (QEMU allows one at a time).
@@ -299,36 +285,24 @@ impl State {
 
     /// The live connection of monitor `m`, if a peer is attached.
     pub fn monitor_conn(&mut self, m: usize) -> Option<&mut Conn> {
-        let slot = self.monitor(m)?.chardev;
-        self.chardev_mut(slot)?.conn_mut()
+        self.monitor(m)?;
+        self.chardev_mut(m)?.conn_mut()
     }
 
-    /// Sends an event to every QMP client that finished capabilities negotiation.
-    pub fn emit(&mut self, event: &str, data: Option<Object>) {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let ts = Object::new()
-            .with("seconds", Value::Int(now.as_secs() as i64))
-            .with("microseconds", Value::Int(i64::from(now.subsec_micros())));
-        let mut ev = Object::new().with("timestamp", Value::Object(ts)).with("event", Value::from(event));
-        if let Some(d) = data {
-            ev.insert("data", Value::Object(d));
-        }
-        let ev = Value::Object(ev);
-        for m in 0..self.monitors.len() {
-            if self.monitor(m).is_some_and(Monitor::wants_events) {
-                crate::monitor::send_value(self, m, &ev);
-            }
-        }
+    /// Records an event, stamped now, for every QMP client that has finished capabilities
+    /// negotiation when the monitor layer delivers it (after the command running now, or at
+    /// the end of this loop step).
+    pub fn emit(&mut self, event: Event) {
+        self.events.push(event);
     }
 
-    fn emit_shutdown(&mut self, guest: bool, reason: &str) {
-        let data = Object::new().with("guest", Value::Bool(guest)).with("reason", Value::from(reason));
-        self.emit("SHUTDOWN", Some(data));
+    fn emit_shutdown(&mut self, guest: bool, reason: &'static str) {
+        self.emit(Event::Shutdown { guest, reason });
     }
 
     /// Starts the workload; once it is ready (at once without `-ready`: then the caller
     /// sends its own events first and calls [`State::announce_ready`]), WORKLOAD_READY.
-    fn start_workload_quietly(&mut self) -> Result<(), String> {
+    fn start_workload_quietly(&mut self) -> Result<(), WorkloadError> {
         match &mut self.workload {
             Some(w) => w.start().map(drop),
             None => Ok(()),
@@ -336,7 +310,7 @@ impl State {
     }
 
     /// Starts the workload, and WORKLOAD_READY at once if it is ready at once.
-    pub fn start_workload(&mut self) -> Result<(), String> {
+    pub fn start_workload(&mut self) -> Result<(), WorkloadError> {
         self.start_workload_quietly()?;
         self.announce_ready();
         Ok(())
@@ -358,7 +332,7 @@ impl State {
 
     fn workload_ready(&mut self) {
         let Some(pid) = self.workload.as_ref().and_then(|w| w.pid) else { return };
-        self.emit("WORKLOAD_READY", Some(Object::new().with("pid", Value::Int(i64::from(pid)))));
+        self.emit(Event::WorkloadReady { pid });
         self.report_ready();
     }
 
@@ -387,10 +361,6 @@ impl State {
         daemon_stdio_to_null();
     }
 
-    fn workload_alive(&self) -> bool {
-        self.workload.as_ref().is_some_and(|w| w.pid.is_some())
-    }
-
     /// `stop`: SIGSTOP to the whole tree (see `workload`), so also a job that an interactive
     /// workload runs in a process group of its own freezes.
     pub fn vm_stop(&mut self) {
@@ -403,7 +373,7 @@ impl State {
             w.start_pending = false;
         }
         self.run_state = RunState::Paused;
-        self.emit("STOP", None);
+        self.emit(Event::Stop);
     }
 
     pub fn vm_cont(&mut self) -> Result<(), QmpError> {
@@ -423,10 +393,10 @@ impl State {
                     }
                 }
                 if start {
-                    self.start_workload_quietly().map_err(QmpError::generic)?;
+                    self.start_workload_quietly()?;
                 }
                 self.run_state = RunState::Running;
-                self.emit("RESUME", None);
+                self.emit(Event::Resume);
                 if start {
                     self.announce_ready();
                 }
@@ -442,8 +412,7 @@ impl State {
     /// other state) and `query-workload` shows no pid; another reset kills again and keeps
     /// one pending restart; `quit` or a signal cancels the restart and ends what is left.
     pub fn vm_reset(&mut self) -> Result<(), QmpError> {
-        let data = Object::new().with("guest", Value::Bool(false)).with("reason", Value::from("host-qmp-system-reset"));
-        self.emit("RESET", Some(data));
+        self.emit(Event::Reset { guest: false, reason: "host-qmp-system-reset" });
         let was_running = self.run_state == RunState::Running;
         if !was_running {
             self.run_state = RunState::Prelaunch;
@@ -455,7 +424,7 @@ impl State {
                     w.start_pending = false;
                     self.run_state = RunState::Prelaunch;
                     self.after_reap();
-                    return Err(QmpError::generic(e));
+                    return Err(e.into());
                 }
                 w.start_pending = true;
             }
@@ -493,7 +462,7 @@ impl State {
     }
 
     pub fn vm_powerdown(&mut self) {
-        self.emit("POWERDOWN", None);
+        self.emit(Event::Powerdown);
         let paused = self.run_state == RunState::Paused;
         if let Some(w) = &mut self.workload {
             if w.pid.is_some() {
@@ -507,7 +476,7 @@ impl State {
     }
 
     /// `quit` or a terminating signal: SHUTDOWN to every client, then the exit sequence.
-    pub fn request_exit(&mut self, reason: &str) {
+    pub fn request_exit(&mut self, reason: &'static str) {
         if self.exit.is_some() {
             return;
         }
@@ -560,7 +529,7 @@ impl State {
         self.emit_shutdown(true, reason);
         if self.no_shutdown {
             self.run_state = RunState::Shutdown;
-            self.emit("STOP", None);
+            self.emit(Event::Stop);
         } else {
             let code = match status {
                 WaitStatus::Exited(c) => c,
@@ -589,23 +558,19 @@ impl State {
                     return;
                 }
                 self.run_state = RunState::Paused;
-                self.emit("STOP", None);
+                self.emit(Event::Stop);
                 let resumed = self.workload.as_mut().is_some_and(|w| w.job_stop(sig));
                 if resumed {
                     self.run_state = RunState::Running;
-                    self.emit("RESUME", None);
+                    self.emit(Event::Resume);
                 }
             }
             WaitStatus::Continued if self.run_state == RunState::Paused => {
                 self.run_state = RunState::Running;
-                self.emit("RESUME", None);
+                self.emit(Event::Resume);
             }
             _ => {}
         }
-    }
-
-    pub fn workload_alive_for_exit(&self) -> bool {
-        self.workload_alive()
     }
 }
 
@@ -639,34 +604,26 @@ mod tests {
             id: id.into(),
             backend: crate::chardev::spec::BackendSpec::Ringbuf { size: 64, memory_alias: false },
         };
-        crate::chardev::open::open(&spec, crate::chardev::open::FdSource::Named(&mut Vec::new())).unwrap()
+        crate::chardev::open::open(&spec, None).unwrap()
     }
 
-    /// Monitor slots: removal leaves the others' indices (and their chardevs' frontends)
-    /// alone, and a freed slot is reused only after the round ends.
+    /// A monitor's index is its chardev's slot: removal leaves the others alone, and frees
+    /// the chardev for another frontend.
     #[test]
-    fn monitor_slots_are_stable_and_reused_next_round() {
-        use crate::monitor::{Mode, Monitor};
+    fn a_monitor_sits_on_its_chardev_slot() {
+        use crate::monitor::session::{Mode, Monitor};
         let mut st = State::new();
-        let (a, b, c) = (st.add_chardev(ringbuf("a")), st.add_chardev(ringbuf("b")), st.add_chardev(ringbuf("c")));
-        let ma = st.add_monitor(Monitor::new(Some("ma".into()), a, Mode::Readline));
-        let mb = st.add_monitor(Monitor::new(Some("mb".into()), b, Mode::Readline));
-        assert_eq!((ma, mb), (0, 1));
-        assert_eq!(st.chardev(b).unwrap().frontend, Some(mb));
+        let (a, b) = (st.add_chardev(ringbuf("a")), st.add_chardev(ringbuf("b")));
+        let mb = st.add_monitor(b, Monitor::new(Some("mb".into()), Mode::Readline));
+        assert_eq!(mb, b);
+        assert_eq!((st.frontend(a), st.frontend(b)), (None, Some(mb)));
+        assert!(st.chardev_busy(b) && !st.chardev_busy(a));
+        let ma = st.add_monitor(a, Monitor::new(Some("ma".into()), Mode::Readline));
         assert!(st.remove_monitor(ma).is_some());
         assert!(st.remove_monitor(ma).is_none(), "removed once");
-        assert_eq!(st.chardev(a).unwrap().frontend, None);
+        assert_eq!(st.frontend(a), None);
         assert_eq!(st.monitor_slot("mb"), Some(mb));
-        assert_eq!(st.chardev(b).unwrap().frontend, Some(mb));
-        // Same round: the empty slot stays empty.
-        let mc = st.add_monitor(Monitor::new(Some("mc".into()), c, Mode::Readline));
-        assert_eq!(mc, 2);
-        assert!(st.monitor(ma).is_none());
-        st.recycle_freed_slots();
-        let ma2 = st.add_monitor(Monitor::new(None, a, Mode::Readline));
-        assert_eq!(ma2, ma, "reused from the next round on");
-        assert_eq!(st.chardev(a).unwrap().frontend, Some(ma2));
-        assert_eq!(st.monitors.len(), 3);
+        assert_eq!(st.add_monitor(a, Monitor::new(None, Mode::Readline)), a);
     }
 
     /// `system_reset` does not wait for the old workload: it returns while the old process

@@ -13,10 +13,50 @@ use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use crate::error::os_text;
-use crate::json::{Object, Value};
 use crate::notify::{NotifySocket, PipeNews, ReadyPipe};
 use crate::opts::Readiness;
 use crate::sys::process::{self, Pid, SpawnError, SpawnSpec, WaitStatus};
+
+/// Why the workload could not be set up or started. `Display` is the text fdmon prints (after
+/// `fdmon: `) and QMP reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkloadError {
+    /// An argument holds a NUL byte.
+    NulInArguments,
+    /// fork (or the readiness pipe) failed.
+    Start { program: String, os: String },
+    /// No pseudo-terminal for `-serial`.
+    NoPty { program: String, os: String },
+    /// The program cannot be executed.
+    Exec { program: String, os: String },
+}
+
+impl std::fmt::Display for WorkloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorkloadError::NulInArguments => f.write_str("workload arguments must not contain NUL bytes"),
+            WorkloadError::Start { program, os } => write!(f, "cannot start workload '{program}': {os}"),
+            WorkloadError::NoPty { program, os } => {
+                write!(f, "cannot start workload '{program}': cannot open a pseudo-terminal: {os}")
+            }
+            WorkloadError::Exec { program, os } => write!(f, "cannot execute '{program}': {os}"),
+        }
+    }
+}
+
+/// What `query-workload` and HMP `info workload` show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadInfo<'a> {
+    pub program: &'a str,
+    /// While it runs.
+    pub pid: Option<Pid>,
+    /// Running and ready.
+    pub ready: bool,
+    /// The last `STATUS=` it sent.
+    pub status: Option<&'a str>,
+    /// How the last start ended.
+    pub last_exit: Option<WaitStatus>,
+}
 
 pub struct Workload {
     argv: Vec<CString>,
@@ -61,12 +101,10 @@ pub struct Workload {
 }
 
 impl Workload {
-    pub fn new(argv: &[OsString], pass_fds: &[RawFd]) -> Result<Workload, String> {
+    pub fn new(argv: &[OsString], pass_fds: &[RawFd]) -> Result<Workload, WorkloadError> {
         let argv: Vec<CString> = argv
             .iter()
-            .map(|a| {
-                CString::new(a.as_bytes()).map_err(|_| "workload arguments must not contain NUL bytes".to_string())
-            })
+            .map(|a| CString::new(a.as_bytes()).map_err(|_| WorkloadError::NulInArguments))
             .collect::<Result<_, _>>()?;
         let program = argv.first().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
         let tty = crate::sys::fd::is_tty(std::io::stdin().as_fd());
@@ -166,12 +204,11 @@ impl Workload {
 
     /// Quick check before a reset promises a restart: the program (a path, or a name found in
     /// `PATH`) still exists. The exec itself may still fail later.
-    pub fn check_program(&self) -> Result<(), String> {
-        let missing = || format!("cannot execute '{}': No such file or directory", self.program);
+    pub fn check_program(&self) -> Result<(), WorkloadError> {
+        let exec = |os: String| WorkloadError::Exec { program: self.program.clone(), os };
+        let missing = || exec("No such file or directory".into());
         if self.program.contains('/') {
-            return std::fs::metadata(&self.program)
-                .map(drop)
-                .map_err(|e| format!("cannot execute '{}': {}", self.program, os_text(&e)));
+            return std::fs::metadata(&self.program).map(drop).map_err(|e| exec(os_text(&e)));
         }
         let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/bin:/usr/bin"));
         let found = std::env::split_paths(&path).any(|d| {
@@ -198,7 +235,7 @@ impl Workload {
     }
 
     /// Starts the child. The error names the program and the exec failure.
-    pub fn start(&mut self) -> Result<Pid, String> {
+    pub fn start(&mut self) -> Result<Pid, WorkloadError> {
         self.ready = false;
         self.status = None;
         self.ready_pipe = None;
@@ -208,7 +245,8 @@ impl Workload {
         }
         let pipe = match self.ready_mode {
             Readiness::Fd(n) => Some((
-                ReadyPipe::new().map_err(|e| format!("cannot start workload '{}': {}", self.program, os_text(&e)))?,
+                ReadyPipe::new()
+                    .map_err(|e| WorkloadError::Start { program: self.program.clone(), os: os_text(&e) })?,
                 n,
             )),
             _ => None,
@@ -217,9 +255,10 @@ impl Workload {
         // With a console (`-serial`): a new pty, the slave as stdio and controlling terminal of
         // a new session; fdmon's own terminal is never given to it.
         let pty = match self.console_size {
-            Some((cols, rows)) => Some(crate::sys::pty::open(cols, rows).map_err(|e| {
-                format!("cannot start workload '{}': cannot open a pseudo-terminal: {}", self.program, os_text(&e))
-            })?),
+            Some((cols, rows)) => Some(
+                crate::sys::pty::open(cols, rows)
+                    .map_err(|e| WorkloadError::NoPty { program: self.program.clone(), os: os_text(&e) })?,
+            ),
             None => None,
         };
         let stdin = std::io::stdin();
@@ -263,7 +302,7 @@ impl Workload {
         self.spawned(spawned)
     }
 
-    fn spawned(&mut self, r: Result<Pid, SpawnError>) -> Result<Pid, String> {
+    fn spawned(&mut self, r: Result<Pid, SpawnError>) -> Result<Pid, WorkloadError> {
         match r {
             Ok(pid) => {
                 self.ready = self.ready_mode == Readiness::Exec;
@@ -272,8 +311,8 @@ impl Workload {
                 self.expect_term = false;
                 Ok(pid)
             }
-            Err(SpawnError::Fork(e)) => Err(format!("cannot start workload '{}': {}", self.program, os_text(&e))),
-            Err(SpawnError::Exec(e)) => Err(format!("cannot execute '{}': {}", self.program, os_text(&e))),
+            Err(SpawnError::Fork(e)) => Err(WorkloadError::Start { program: self.program.clone(), os: os_text(&e) }),
+            Err(SpawnError::Exec(e)) => Err(WorkloadError::Exec { program: self.program.clone(), os: os_text(&e) }),
         }
     }
 
@@ -401,20 +440,13 @@ impl Workload {
         }
     }
 
-    pub fn info(&self) -> Object {
-        let mut o = Object::new().with("program", Value::from(self.program.as_str()));
-        if let Some(pid) = self.pid {
-            o.insert("pid", Value::Int(i64::from(pid)));
+    pub fn info(&self) -> WorkloadInfo<'_> {
+        WorkloadInfo {
+            program: &self.program,
+            pid: self.pid,
+            ready: self.ready && self.pid.is_some(),
+            status: self.status.as_deref(),
+            last_exit: self.last_exit,
         }
-        o.insert("ready", Value::Bool(self.ready && self.pid.is_some()));
-        if let Some(s) = &self.status {
-            o.insert("status", Value::from(s.as_str()));
-        }
-        match self.last_exit {
-            Some(WaitStatus::Exited(c)) => o.insert("exit-code", Value::Int(i64::from(c))),
-            Some(WaitStatus::Signaled(s)) => o.insert("exit-signal", Value::Int(i64::from(s))),
-            _ => {}
-        }
-        o
     }
 }

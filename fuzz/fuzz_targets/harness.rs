@@ -32,11 +32,12 @@ pub fn state_with_monitor(mode: Mode) -> (State, UnixStream) {
     let ch = Chardev {
         id: "mon".to_string(),
         backend: Backend::Connected(Connected { conn: Some(conn), gone: String::new(), reconnect: None }),
-        frontend: Some(0),
+        stdio: false,
+        console: false,
     };
     let slot = st.add_chardev(ch);
-    st.monitors.push(Monitor::new(slot, mode));
-    monitor::on_connect(&mut st, 0);
+    let m = st.add_monitor(slot, Monitor::new(None, mode));
+    monitor::on_connect(&mut st, m);
     (st, peer)
 }
 

@@ -6,10 +6,11 @@
 pub mod open;
 pub mod order;
 pub mod spec;
+pub mod validate;
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use crate::sys;
@@ -367,8 +368,6 @@ pub enum Backend {
 pub struct Chardev {
     pub id: String,
     pub backend: Backend,
-    /// The monitor using this chardev, if any.
-    pub frontend: Option<usize>,
     /// Whether this is a `stdio` chardev (only one may exist at a time).
     pub stdio: bool,
     /// Whether the workload's console (`-serial`) is on this chardev.
@@ -376,13 +375,6 @@ pub struct Chardev {
 }
 
 impl Chardev {
-    /// Whether a frontend uses this chardev: a monitor or the console (it cannot be removed,
-    /// and cannot take another frontend).
-    #[inline]
-    pub fn is_busy(&self) -> bool {
-        self.frontend.is_some() || self.console
-    }
-
     #[inline]
     pub fn conn(&self) -> Option<&Conn> {
         match &self.backend {
@@ -579,18 +571,6 @@ impl Chardev {
                 false
             }
         }
-    }
-
-    /// The fd numbers this chardev holds (for diagnostics and tests).
-    pub fn raw_fd_numbers(&self) -> Vec<i32> {
-        let mut v = Vec::new();
-        if let Backend::Server(s) = &self.backend {
-            v.push(s.listener.as_raw_fd());
-        }
-        if let Some(c) = self.conn() {
-            v.push(c.fd.as_raw_fd());
-        }
-        v
     }
 }
 

@@ -1,7 +1,7 @@
 //! Turning a `ChardevSpec` into a live `Chardev`: adopting inherited or passed fds, creating
 //! listeners (refusing to clobber files), connecting clients, opening files and pipes. Errors
-//! are QEMU's reason texts; callers add the `fdmon: -chardev ARG: ` or `Failed to add chardev`
-//! prefix.
+//! are [`OpenError`]s whose texts are QEMU's reasons. It never looks up a monitor's `getfd`
+//! names: the caller resolves `fd=` and hands the fd over.
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
@@ -11,7 +11,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::PathBuf;
 
-use super::spec::{BackendSpec, ChardevSpec, SocketAddrSpec, SocketSpec};
+use super::spec::{BackendSpec, ChardevSpec, FdNumberError, FdRef, SocketAddrSpec, SocketSpec};
+use super::validate::SpecError;
 use super::{Backend, Chardev, Conn, Connected, CreatedPath, Reconnect, Server};
 use crate::error::os_text;
 use crate::sys;
@@ -54,21 +55,17 @@ impl InheritedFds {
 
     /// Takes the next fd socket activation passed as `name` that no chardev took yet. The
     /// error says what was passed.
-    pub fn take_named(&mut self, name: &str) -> Result<OwnedFd, String> {
+    pub fn take_named(&mut self, name: &str) -> Result<OwnedFd, OpenError> {
         let Some(a) = self.activation.take() else {
-            return Err(format!("File descriptor named '{name}' was not passed: socket activation (LISTEN_FDS) passed nothing to this process"));
+            return Err(OpenError::NoActivation(name.to_string()));
         };
         let found = a.named(name).find(|&n| matches!(self.entry(n), Some(Inherited::Owned(_))));
         let result = match found.and_then(|n| self.take(n)) {
             Some(fd) => Ok(fd),
-            None if a.named(name).next().is_some() => Err(format!(
-                "File descriptor named '{name}' is already used by another chardev (passed: {})",
-                a.describe()
-            )),
-            None => Err(format!(
-                "File descriptor named '{name}' was not passed by socket activation (passed: {})",
-                a.describe()
-            )),
+            None if a.named(name).next().is_some() => {
+                Err(OpenError::ActivationNameUsed { name: name.to_string(), passed: a.describe() })
+            }
+            None => Err(OpenError::ActivationNameMissing { name: name.to_string(), passed: a.describe() }),
         };
         self.activation = Some(a);
         result
@@ -110,6 +107,18 @@ impl InheritedFds {
         }
     }
 
+    /// The fd a command-line `fd=` names, taken to keep: an inherited number, or a name
+    /// socket activation passed. The error is QEMU's text (or fdmon's for activation).
+    pub fn resolve(&mut self, f: &FdRef) -> Result<OwnedFd, OpenError> {
+        match f {
+            // QEMU 7.2 says "not a socket" for a number that is not open, too.
+            FdRef::Number { fd, text } => self.take(*fd).ok_or_else(|| OpenError::NotASocket(text.clone())),
+            // Not a number: a name from socket activation; without activation, QEMU's text.
+            FdRef::Name(name) if !self.has_activation() => Err(OpenError::FdNumber(FdNumberError::of(name))),
+            FdRef::Name(name) => self.take_named(name),
+        }
+    }
+
     /// Closes the adopted fd `n` (an `-add-fd` original, once the fd set holds a copy).
     pub fn close(&mut self, n: RawFd) {
         if let Some(e) = self.entry(n) {
@@ -120,28 +129,142 @@ impl InheritedFds {
     }
 }
 
-/// Where `fd=` values come from.
-pub enum FdSource<'a> {
-    /// The command line: decimal numbers of inherited fds.
-    Inherited(&'a mut InheritedFds),
-    /// A monitor command: names made with `getfd` on that monitor (consumed by the lookup).
-    Named(&'a mut Vec<(String, OwnedFd)>),
-}
-
 const UNIX_PATH_MAX: usize = 108;
 
-/// Opens a chardev. The error is the reason text QEMU prints.
-pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
+/// Why a chardev could not be opened. `Display` is the reason text QEMU prints (fdmon's own
+/// where QEMU has none); callers add the `fdmon: -chardev ARG: ` or `Failed to add chardev`
+/// prefix. `os` fields hold the C library's text of the OS error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    /// The spec itself is refused (see `chardev::validate`).
+    Spec(SpecError),
+    /// A command-line `fd=` that is not a number, without socket activation.
+    FdNumber(FdNumberError),
+    /// `fd=N` names no open socket.
+    NotASocket(String),
+    /// A monitor has no `getfd` name like this.
+    NamedFdNotFound(String),
+    /// Socket activation passed nothing at all.
+    NoActivation(String),
+    /// Socket activation passed this name, but another chardev took it.
+    ActivationNameUsed {
+        name: String,
+        passed: String,
+    },
+    /// Socket activation did not pass this name.
+    ActivationNameMissing {
+        name: String,
+        passed: String,
+    },
+    CouldNotOpen {
+        path: String,
+        os: String,
+    },
+    Stdio {
+        os: String,
+    },
+    PathTooLong {
+        path: String,
+        max: usize,
+    },
+    Bind {
+        path: String,
+        os: String,
+    },
+    BindReplaced(String),
+    BindNotPrivate(String),
+    UnlinkDirectory(String),
+    Unlink {
+        path: String,
+        os: String,
+    },
+    RefuseSymlink(String),
+    RefuseNotSocket(String),
+    RefuseListening(String),
+    Refuse {
+        path: String,
+        os: String,
+    },
+    /// `target` is a path or `host:port`.
+    Connect {
+        target: String,
+        os: String,
+    },
+    Listen {
+        os: String,
+    },
+    /// `why` is the resolver's text.
+    Resolve {
+        host: String,
+        port: String,
+        why: String,
+    },
+    /// `to=` below `port=` (QEMU 7.2's text, with its stale errno).
+    EmptyPortRange,
+    NoFreePort {
+        os: String,
+    },
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use OpenError::*;
+        match self {
+            Spec(e) => write!(f, "{e}"),
+            FdNumber(e) => write!(f, "{e}"),
+            NotASocket(name) => write!(f, "File descriptor '{name}' is not a socket"),
+            NamedFdNotFound(name) => write!(f, "File descriptor named '{name}' has not been found"),
+            NoActivation(name) => write!(
+                f,
+                "File descriptor named '{name}' was not passed: socket activation (LISTEN_FDS) passed nothing to this process"
+            ),
+            ActivationNameUsed { name, passed } => {
+                write!(f, "File descriptor named '{name}' is already used by another chardev (passed: {passed})")
+            }
+            ActivationNameMissing { name, passed } => {
+                write!(f, "File descriptor named '{name}' was not passed by socket activation (passed: {passed})")
+            }
+            CouldNotOpen { path, os } => write!(f, "Could not open '{path}': {os}"),
+            Stdio { os } => write!(f, "cannot use stdio: {os}"),
+            PathTooLong { path, max } => {
+                write!(f, "UNIX socket path '{path}' is too long\nPath must be less than {max} bytes")
+            }
+            Bind { path, os } => write!(f, "Failed to bind socket to {path}: {os}"),
+            BindReplaced(path) => write!(f, "Failed to bind socket to {path}: the path was replaced after bind"),
+            BindNotPrivate(path) => {
+                write!(f, "Failed to bind socket to {path}: the socket file is not private (mode 0600)")
+            }
+            UnlinkDirectory(path) => write!(f, "Failed to unlink socket {path}: Is a directory"),
+            Unlink { path, os } => write!(f, "Failed to unlink socket {path}: {os}"),
+            RefuseSymlink(path) => write!(f, "Refusing to replace '{path}': it is a symbolic link"),
+            RefuseNotSocket(path) => write!(f, "Refusing to replace '{path}': it is not a socket"),
+            RefuseListening(path) => write!(f, "Refusing to replace '{path}': a process is listening on it"),
+            Refuse { path, os } => write!(f, "Refusing to replace '{path}': {os}"),
+            Connect { target, os } => write!(f, "Failed to connect to '{target}': {os}"),
+            Listen { os } => write!(f, "Failed to listen on fd socket: {os}"),
+            Resolve { host, port, why } => write!(f, "address resolution failed for {host}:{port}: {why}"),
+            EmptyPortRange => f.write_str("Failed to create a socket: No such file or directory"),
+            NoFreePort { os } => write!(f, "Failed to find an available port: {os}"),
+        }
+    }
+}
+
+impl From<SpecError> for OpenError {
+    fn from(e: SpecError) -> OpenError {
+        OpenError::Spec(e)
+    }
+}
+
+/// Opens a chardev. `fd` is what the spec's `fd=` names, already resolved by the caller
+/// (an inherited fd, or one a monitor named with `getfd`) after [`super::validate::before_open`]
+/// passed; it moves into the chardev. The error is the reason text QEMU prints.
+pub fn open(spec: &ChardevSpec, fd: Option<OwnedFd>) -> Result<Chardev, OpenError> {
+    super::validate::before_open(spec)?;
     let backend = match &spec.backend {
-        BackendSpec::Socket(s) => open_socket(s, fds)?,
+        BackendSpec::Socket(s) => open_socket(s, fd)?,
         BackendSpec::Ringbuf { size, memory_alias } => {
-            if *size == 0 || !size.is_power_of_two() {
-                return Err("size of ringbuf chardev must be power of two".into());
-            }
-            let size = usize::try_from(*size).map_err(|_| "ringbuf size is too large".to_string())?;
-            if size > 1 << 30 {
-                return Err("ringbuf size is too large".into());
-            }
+            // Checked in `before_open`: a power of two, at most 1 GiB.
+            let size = usize::try_from(*size).unwrap_or(0);
             Backend::Ringbuf { data: VecDeque::new(), size, memory_alias: *memory_alias }
         }
         BackendSpec::Null => Backend::Null,
@@ -153,7 +276,7 @@ pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
             } else {
                 o.truncate(true);
             }
-            let f = o.open(path).map_err(|e| format!("Could not open '{path}': {}", os_text(&e)))?;
+            let f = o.open(path).map_err(|e| OpenError::CouldNotOpen { path: path.clone(), os: os_text(&e) })?;
             Backend::File(OwnedFd::from(f))
         }
         BackendSpec::Pipe { path } => {
@@ -171,7 +294,9 @@ pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
             let (inp, outp) = (format!("{path}.in"), format!("{path}.out"));
             let (r, w) = match (open_rw(&inp), open_rw(&outp)) {
                 (Ok(r), Ok(w)) => (r, Some(w)),
-                _ => (open_rw(path).map_err(|e| format!("Could not open '{path}': {}", os_text(&e)))?, None),
+                _ => {
+                    (open_rw(path).map_err(|e| OpenError::CouldNotOpen { path: path.clone(), os: os_text(&e) })?, None)
+                }
             };
             let mut conn = Conn::new(r, false);
             conn.wfd = w;
@@ -181,8 +306,7 @@ pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
             // As QEMU: on a terminal, the monitor's mode (restored when the chardev closes).
             let stdin = io::stdin();
             let tty = if sys::fd::is_tty(stdin.as_fd()) {
-                let copy =
-                    sys::fd::dup_cloexec(stdin.as_fd()).map_err(|e| format!("cannot use stdio: {}", os_text(&e)))?;
+                let copy = sys::fd::dup_cloexec(stdin.as_fd()).map_err(|e| OpenError::Stdio { os: os_text(&e) })?;
                 // Ctrl-Z puts the user's settings back before fdmon stops; SIGCONT re-applies.
                 let _ = sys::signal::catch(libc::SIGTSTP);
                 let _ = sys::signal::catch(libc::SIGCONT);
@@ -204,7 +328,7 @@ pub fn open(spec: &ChardevSpec, fds: FdSource) -> Result<Chardev, String> {
         warn_if_reachable(&spec.id, listener);
     }
     let stdio = matches!(spec.backend, BackendSpec::Stdio { .. });
-    Ok(Chardev { id: spec.id.clone(), backend, frontend: None, stdio, console: false })
+    Ok(Chardev { id: spec.id.clone(), backend, stdio, console: false })
 }
 
 /// One stderr line when a TCP monitor listens on anything but loopback: whoever reaches the
@@ -228,11 +352,11 @@ fn warn_if_reachable(id: &str, listener: &OwnedFd) {
 /// caller and the workload, so their flags are never changed: a pipe or terminal is reopened
 /// privately (non-blocking) when the system allows it, anything else is a blocking copy used
 /// with per-call non-blocking I/O. The limit is how much one write may carry on that copy.
-fn stdio_side(fd: std::os::fd::BorrowedFd, write: bool) -> Result<(OwnedFd, Option<usize>), String> {
+fn stdio_side(fd: std::os::fd::BorrowedFd, write: bool) -> Result<(OwnedFd, Option<usize>), OpenError> {
     if let Ok(own) = sys::fd::reopen_private(fd, write) {
         return Ok((own, None));
     }
-    let copy = sys::fd::dup_cloexec(fd).map_err(|e| format!("cannot use stdio: {}", os_text(&e)))?;
+    let copy = sys::fd::dup_cloexec(fd).map_err(|e| OpenError::Stdio { os: os_text(&e) })?;
     let limit = match sys::fd::kind(copy.as_fd()) {
         // Sockets use MSG_DONTWAIT; a regular file never makes a writer wait for a reader.
         Ok(sys::fd::Kind::Socket) | Ok(sys::fd::Kind::Other) => None,
@@ -247,28 +371,12 @@ fn stdio_side(fd: std::os::fd::BorrowedFd, write: bool) -> Result<(OwnedFd, Opti
 /// what POLLOUT promises room for).
 const TTY_WRITE_LIMIT: usize = 256;
 
-fn open_socket(s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
-    // QEMU looks the credentials object up before any other check; fdmon has no credential
-    // objects at all, so every reference is to a missing one.
-    if let Some(creds) = &s.tls_creds {
-        return Err(format!("No TLS credentials with id '{creds}'"));
-    }
-    if s.tls_authz.is_some() {
-        return Err("'tls_authz' option requires 'tls_creds' option".into());
-    }
-    if s.telnet || s.tn3270 {
-        return Err("telnet is not supported by fdmon".into());
-    }
-    if s.websocket {
-        return Err(if s.server {
-            "websocket is not supported by fdmon"
-        } else {
-            "Websocket client is not implemented"
-        }
-        .into());
-    }
+fn open_socket(s: &SocketSpec, fd: Option<OwnedFd>) -> Result<Backend, OpenError> {
     match &s.addr {
-        SocketAddrSpec::Fd(name) => open_fd_socket(name, s, fds),
+        SocketAddrSpec::Fd(fd_ref) => {
+            let fd = fd.ok_or_else(|| OpenError::NamedFdNotFound(fd_ref.text().to_string()))?;
+            open_fd_socket(fd_ref.text(), fd, s)
+        }
         SocketAddrSpec::Unix { path, abstract_, tight } => {
             let addr = unix_addr(path, *abstract_)?;
             let shown = unix_shown(path, *abstract_, *tight);
@@ -296,7 +404,7 @@ fn open_socket(s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
                 ))
             } else {
                 let fd = sys::socket::unix_connect(&addr, *tight)
-                    .map_err(|e| format!("Failed to connect to '{path}': {}", os_text(&e)))?;
+                    .map_err(|e| OpenError::Connect { target: path.clone(), os: os_text(&e) })?;
                 let mut conn = Conn::new(fd, true);
                 conn.name = "unix:".into();
                 Ok(Backend::Connected(Connected {
@@ -310,12 +418,12 @@ fn open_socket(s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
     }
 }
 
-fn unix_addr(path: &str, abstract_: bool) -> Result<UnixAddr, String> {
+fn unix_addr(path: &str, abstract_: bool) -> Result<UnixAddr, OpenError> {
     // QEMU's limits: a path may fill sun_path (108 bytes, no terminator needed); an abstract
     // name loses one byte to the leading NUL.
     let max = if abstract_ { UNIX_PATH_MAX - 1 } else { UNIX_PATH_MAX };
     if path.len() > max {
-        return Err(format!("UNIX socket path '{path}' is too long\nPath must be less than {max} bytes"));
+        return Err(OpenError::PathTooLong { path: path.to_string(), max });
     }
     Ok(if abstract_ { UnixAddr::Abstract(path.as_bytes().to_vec()) } else { UnixAddr::Path(path.as_bytes().to_vec()) })
 }
@@ -328,34 +436,34 @@ fn unix_shown(path: &str, abstract_: bool, tight: bool) -> String {
     }
 }
 
-fn bind_error(path: &str, e: &io::Error) -> String {
-    format!("Failed to bind socket to {path}: {}", os_text(e))
+fn bind_error(path: &str, e: &io::Error) -> OpenError {
+    OpenError::Bind { path: path.to_string(), os: os_text(e) }
 }
 
 /// Makes `path` free for a new listener. Unlike QEMU, only a stale socket (one nothing listens
 /// on) is removed; a regular file, a symlink or a live socket is an error.
-fn prepare_path(path: &str) -> Result<PathBuf, String> {
+fn prepare_path(path: &str) -> Result<PathBuf, OpenError> {
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(bind_error(path, &e)),
         Ok(m) => {
             let ft = m.file_type();
             if ft.is_dir() {
-                return Err(format!("Failed to unlink socket {path}: Is a directory"));
+                return Err(OpenError::UnlinkDirectory(path.to_string()));
             }
             if ft.is_symlink() {
-                return Err(format!("Refusing to replace '{path}': it is a symbolic link"));
+                return Err(OpenError::RefuseSymlink(path.to_string()));
             }
             if !ft.is_socket() {
-                return Err(format!("Refusing to replace '{path}': it is not a socket"));
+                return Err(OpenError::RefuseNotSocket(path.to_string()));
             }
             match sys::socket::unix_connect(&UnixAddr::Path(path.as_bytes().to_vec()), true) {
-                Ok(_) => return Err(format!("Refusing to replace '{path}': a process is listening on it")),
+                Ok(_) => return Err(OpenError::RefuseListening(path.to_string())),
                 Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
                     std::fs::remove_file(path)
-                        .map_err(|e| format!("Failed to unlink socket {path}: {}", os_text(&e)))?;
+                        .map_err(|e| OpenError::Unlink { path: path.to_string(), os: os_text(&e) })?;
                 }
-                Err(e) => return Err(format!("Refusing to replace '{path}': {}", os_text(&e))),
+                Err(e) => return Err(OpenError::Refuse { path: path.to_string(), os: os_text(&e) }),
             }
         }
     }
@@ -364,19 +472,19 @@ fn prepare_path(path: &str) -> Result<PathBuf, String> {
 
 /// Records the identity of the socket file just bound (so exit removes only that file) and
 /// checks that it is private (0600, see `sys::socket::unix_listen`).
-fn created_path(path: PathBuf) -> Result<CreatedPath, String> {
+fn created_path(path: PathBuf) -> Result<CreatedPath, OpenError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let shown = path.display().to_string();
     let m = std::fs::symlink_metadata(&path).map_err(|e| bind_error(&shown, &e))?;
     if !m.file_type().is_socket() {
         // Something replaced it at once: not ours to remove.
-        return Err(format!("Failed to bind socket to {shown}: the path was replaced after bind"));
+        return Err(OpenError::BindReplaced(shown));
     }
     let created = CreatedPath { path, dev: m.dev(), ino: m.ino() };
     if m.permissions().mode() & 0o777 != 0o600 {
         // A file system that ignores modes: do not serve a socket others may reach.
         created.remove_if_ours();
-        return Err(format!("Failed to bind socket to {shown}: the socket file is not private (mode 0600)"));
+        return Err(OpenError::BindNotPrivate(shown));
     }
     Ok(created)
 }
@@ -421,32 +529,16 @@ fn inet_bracketed(a: &std::net::SocketAddr) -> String {
     }
 }
 
-fn open_fd_socket(name: &str, s: &SocketSpec, fds: FdSource) -> Result<Backend, String> {
-    let fd = match fds {
-        FdSource::Inherited(inherited) => match crate::opts::parse_fd_text(name) {
-            // QEMU 7.2 says "not a socket" for a number that is not open, too.
-            Ok(n) => inherited.take(n).ok_or_else(|| format!("File descriptor '{name}' is not a socket"))?,
-            // Not a number: a name from socket activation; without activation, QEMU's text.
-            Err(e) if !inherited.has_activation() => return Err(e),
-            Err(_) => inherited.take_named(name)?,
-        },
-        FdSource::Named(list) => {
-            let pos = list.iter().position(|(n, _)| n == name);
-            match pos {
-                Some(i) => list.remove(i).1,
-                None => return Err(format!("File descriptor named '{name}' has not been found")),
-            }
-        }
-    };
+/// A socket chardev on `fd`, which `fd=NAME` named (it closes on every error).
+fn open_fd_socket(name: &str, fd: OwnedFd, s: &SocketSpec) -> Result<Backend, OpenError> {
     if sys::socket::socket_type(fd.as_fd()).is_err() {
-        return Err(format!("File descriptor '{name}' is not a socket"));
+        return Err(OpenError::NotASocket(name.to_string()));
     }
     // The workload must not inherit it.
     let _ = sys::fd::set_cloexec(fd.as_fd(), true);
     if s.server {
         if !sys::socket::is_listening(fd.as_fd()).unwrap_or(false) {
-            sys::socket::listen(fd.as_fd(), 1)
-                .map_err(|e| format!("Failed to listen on fd socket: {}", os_text(&e)))?;
+            sys::socket::listen(fd.as_fd(), 1).map_err(|e| OpenError::Listen { os: os_text(&e) })?;
         }
         let (addr, tcp) = listener_shown(&fd);
         Ok(Backend::Server(Server { listener: fd, addr, tcp, nodelay: s.nodelay, conn: None, unlink: None }))
@@ -492,7 +584,8 @@ fn open_inet(
     ipv4: Option<bool>,
     ipv6: Option<bool>,
     s: &SocketSpec,
-) -> Result<Backend, String> {
+) -> Result<Backend, OpenError> {
+    let resolve_err = |why: String| OpenError::Resolve { host: host.to_string(), port: port.to_string(), why };
     let family = match (ipv4, ipv6) {
         (Some(true), _) | (_, Some(false)) => Family::V4,
         (_, Some(true)) | (Some(false), _) => Family::V6,
@@ -507,20 +600,17 @@ fn open_inet(
             Err(_) => match sys::socket::resolve(host_opt, port, family, true) {
                 Ok(addrs) => match addrs.first() {
                     Some(a) => a.port(),
-                    None => {
-                        return Err(format!("address resolution failed for {host}:{port}: Name or service not known"))
-                    }
+                    None => return Err(resolve_err("Name or service not known".into())),
                 },
-                Err(e) => return Err(format!("address resolution failed for {host}:{port}: {e}")),
+                Err(e) => return Err(resolve_err(e)),
             },
         };
         let last = to.unwrap_or(first);
         if last < first {
             // What QEMU 7.2 prints for an empty port range (its errno is stale at that point).
-            return Err("Failed to create a socket: No such file or directory".into());
+            return Err(OpenError::EmptyPortRange);
         }
-        let addrs = sys::socket::resolve(host_opt, &first.to_string(), family, true)
-            .map_err(|e| format!("address resolution failed for {host}:{port}: {e}"))?;
+        let addrs = sys::socket::resolve(host_opt, &first.to_string(), family, true).map_err(resolve_err)?;
         let mut last_err = None;
         for p in first..=last {
             for a in &addrs {
@@ -544,13 +634,12 @@ fn open_inet(
             }
         }
         let e = last_err.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrNotAvailable));
-        Err(format!("Failed to find an available port: {}", os_text(&e)))
+        Err(OpenError::NoFreePort { os: os_text(&e) })
     } else {
         // A client resolves the host as given (an empty one fails, as in QEMU), and only
         // `ipv4=on` / `ipv6=off` narrow it: QEMU ignores `ipv6=on` and `ipv4=off` there.
         let family = if ipv4 == Some(true) || ipv6 == Some(false) { Family::V4 } else { Family::Any };
-        let addrs = sys::socket::resolve(Some(host), port, family, false)
-            .map_err(|e| format!("address resolution failed for {host}:{port}: {e}"))?;
+        let addrs = sys::socket::resolve(Some(host), port, family, false).map_err(resolve_err)?;
         if let Some(secs) = s.reconnect.filter(|r| *r > 0) {
             let targets = addrs.iter().map(|a| ConnectTo::Tcp(*a)).collect();
             return Ok(reconnecting(
@@ -579,6 +668,6 @@ fn open_inet(
             }
         }
         let e = last_err.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrNotAvailable));
-        Err(format!("Failed to connect to '{host}:{port}': {}", os_text(&e)))
+        Err(OpenError::Connect { target: format!("{host}:{port}"), os: os_text(&e) })
     }
 }

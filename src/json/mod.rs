@@ -8,9 +8,11 @@ mod parser;
 mod value;
 mod writer;
 
-pub use parser::{Streamer, DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TOKENS};
+pub use parser::Streamer;
 pub use value::{Object, Value};
-pub use writer::{to_string, to_string_pretty, write_compact, write_pretty};
+pub use writer::{to_string, to_string_pretty};
+#[cfg(test)]
+use writer::{write_compact, write_pretty};
 
 #[cfg(test)]
 mod tests;

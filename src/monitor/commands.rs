@@ -4,8 +4,9 @@
 #![forbid(unsafe_code)]
 
 use super::schema::{opt, req, Member, SchemaBuilder, Ty, ANY, BOOL, EMPTY, INT, STR};
-use crate::chardev::open::{open, FdSource};
+use crate::chardev::open::{open, OpenError};
 use crate::chardev::spec::{BackendSpec, ChardevSpec, SocketAddrSpec, SocketSpec};
+use crate::chardev::validate::{self, SpecError};
 use crate::error::QmpError;
 use crate::json::{Object, Value};
 use crate::state::State;
@@ -329,13 +330,17 @@ pub fn quit(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError
 /// `(label, filename, frontend-open)` for every chardev, in QEMU 7.2's order (its hash table's,
 /// see `chardev::order`).
 pub fn chardev_list(state: &State) -> Vec<(String, String, bool)> {
-    let by_id: std::collections::BTreeMap<&str, &crate::chardev::Chardev> =
-        state.chardevs.iter().flatten().map(|c| (c.id.as_str(), c)).collect();
+    let by_id: std::collections::BTreeMap<&str, (usize, &crate::chardev::Chardev)> = state
+        .chardevs
+        .iter()
+        .enumerate()
+        .filter_map(|(s, c)| Some((c.as_ref()?.id.as_str(), (s, c.as_ref()?))))
+        .collect();
     state
         .chardev_order
         .ids()
         .filter_map(|id| by_id.get(id))
-        .map(|c| (c.id.clone(), c.filename(), c.is_busy()))
+        .map(|&(slot, c)| (c.id.clone(), c.filename(), state.chardev_busy(slot)))
         .collect()
 }
 
@@ -362,7 +367,7 @@ fn query_chardev_backends(_: &mut State, _: &Caller, _: &Object) -> Result<Value
 pub fn chardev_remove(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
     let id = str_arg(args, "id");
     let slot = state.chardev_slot(id).ok_or_else(|| QmpError::generic(format!("Chardev '{id}' not found")))?;
-    if state.chardev(slot).is_some_and(|c| c.is_busy()) {
+    if state.chardev_busy(slot) {
         return Err(QmpError::generic(format!("Chardev '{id}' is busy")));
     }
     state.remove_chardev(slot);
@@ -415,7 +420,7 @@ fn add_fd(state: &mut State, caller: &Caller, args: &Object) -> Result<Value, Qm
         return Err(QmpError::generic("Parameter 'fdset-id' expects a non-negative value"));
     }
     let opaque = args.get("opaque").and_then(Value::as_str).map(str::to_string);
-    let (num, set) = state.fdsets.add(set, fd, opaque).map_err(QmpError::generic)?;
+    let (num, set) = state.fdsets.add(set, fd, opaque)?;
     Ok(Value::Object(Object::new().with("fd", Value::Int(i64::from(num))).with("fdset-id", Value::Int(set))))
 }
 
@@ -424,12 +429,27 @@ fn remove_fd(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpE
     let fd = args.get("fd").and_then(Value::as_i64);
     let running = state.run_state == crate::state::RunState::Running;
     let no_clients = state.no_monitor_clients();
-    state.fdsets.remove(set, fd, running, no_clients).map_err(QmpError::generic)?;
+    state.fdsets.remove(set, fd, running, no_clients)?;
     ok()
 }
 
 fn query_fdsets(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
-    Ok(state.fdsets.query())
+    Ok(fdsets_json(&state.fdsets.query()))
+}
+
+fn fdsets_json(sets: &[crate::fdset::FdSetInfo]) -> Value {
+    let fd_json = |e: &crate::fdset::FdInfo| {
+        let mut o = Object::new().with("fd", Value::Int(i64::from(e.fd)));
+        if let Some(op) = e.opaque {
+            o.insert("opaque", Value::from(op));
+        }
+        Value::Object(o)
+    };
+    let set_json = |s: &crate::fdset::FdSetInfo| {
+        let fds = s.fds.iter().map(fd_json).collect();
+        Value::Object(Object::new().with("fds", Value::Array(fds)).with("fdset-id", Value::Int(s.id)))
+    };
+    Value::Array(sets.iter().map(set_json).collect())
 }
 
 fn ringbuf_slot(state: &State, dev: &str) -> Result<usize, QmpError> {
@@ -521,20 +541,15 @@ fn bool_arg(o: &Object, name: &str, default: bool) -> bool {
     o.get(name).and_then(Value::as_bool).unwrap_or(default)
 }
 
-/// fdmon refuses a waiting server at run time (QMP and HMP alike) instead of blocking every
-/// monitor until a client connects, as QEMU does.
-const WAIT_AT_RUNTIME: &str = "'wait' is not supported at runtime: it would stop every monitor until a client connects";
-
-/// Converts QMP's `backend` union (already validated) into a `ChardevSpec`.
-fn backend_spec(id: &str, backend: &Object) -> Result<ChardevSpec, String> {
+/// Converts QMP's `backend` union (already validated) into a `ChardevSpec`, with the spec checks
+/// of `chardev::validate` in QMP's order.
+fn backend_spec(id: &str, backend: &Object) -> Result<ChardevSpec, SpecError> {
     let empty = Object::new();
     let kind = str_arg(backend, "type");
     let data = backend.get("data").and_then(Value::as_object).unwrap_or(&empty);
     // QEMU copies output to `logfile`; fdmon does not implement it and says so, with the text
     // the command line (and HMP) uses. `logappend` alone means nothing and is accepted.
-    if data.get("logfile").is_some() {
-        return Err("logfile is not supported".into());
-    }
+    validate::common_refusals(false, data.get("logfile").is_some())?;
     let backend = match kind {
         "socket" => {
             let addr = data.get("addr").and_then(Value::as_object).unwrap_or(&empty);
@@ -550,36 +565,27 @@ fn backend_spec(id: &str, backend: &Object) -> Result<ChardevSpec, String> {
                     port: str_arg(ad, "port").to_string(),
                     to: match ad.get("to").and_then(Value::as_i64) {
                         None => None,
-                        Some(t) => {
-                            Some(u16::try_from(t).map_err(|_| "Parameter 'to' expects a port number".to_string())?)
-                        }
+                        Some(t) => Some(u16::try_from(t).map_err(|_| SpecError::ToNotAPort)?),
                     },
                     ipv4: ad.get("ipv4").and_then(Value::as_bool),
                     ipv6: ad.get("ipv6").and_then(Value::as_bool),
                 },
-                "fd" => SocketAddrSpec::Fd(str_arg(ad, "str").to_string()),
-                _ => return Err("vsock sockets are not supported by fdmon".into()),
+                "fd" => SocketAddrSpec::Fd(str_arg(ad, "str").into()),
+                _ => return Err(SpecError::Vsock),
             };
-            if let Some(creds) = data.get("tls-creds").and_then(Value::as_str) {
-                return Err(format!("No TLS credentials with id '{creds}'"));
-            }
             let server = bool_arg(data, "server", true);
-            if !server && data.get("wait").is_some() {
-                return Err("'wait' option is incompatible with socket in client connect mode".into());
-            }
             let wait = bool_arg(data, "wait", false);
-            if server && wait {
-                return Err(WAIT_AT_RUNTIME.into());
-            }
             let reconnect = data.get("reconnect").and_then(Value::as_i64);
-            if reconnect.is_some() {
-                if matches!(addr, SocketAddrSpec::Fd(_)) {
-                    return Err("'reconnect' option is incompatible with 'fd' address type".into());
-                }
-                if server {
-                    return Err("'reconnect' option is incompatible with socket in server listen mode".into());
-                }
-            }
+            let input = validate::SocketInput {
+                is_fd: matches!(addr, SocketAddrSpec::Fd(_)),
+                server,
+                wait_given: data.get("wait").is_some(),
+                wait,
+                reconnect_given: reconnect.is_some(),
+                tls_creds: data.get("tls-creds").and_then(Value::as_str),
+                ..Default::default()
+            };
+            validate::socket_rules(&input, validate::QMP_SOCKET_RULES)?;
             BackendSpec::Socket(SocketSpec {
                 addr,
                 server,
@@ -618,15 +624,19 @@ pub fn add_chardev(state: &mut State, caller: &Caller, spec: &ChardevSpec) -> Re
             return Err(fail("cannot use stdio by multiple character devices".into()));
         }
         // HMP's `chardev-add` reaches here with wait=on (its default for a server).
-        BackendSpec::Socket(s) if s.server && s.wait => return Err(fail(WAIT_AT_RUNTIME.into())),
+        BackendSpec::Socket(s) if s.server && s.wait => return Err(fail(SpecError::WaitAtRuntime.to_string())),
         _ => {}
     }
-    let mut no_names = Vec::new();
-    let names = match caller.monitor.and_then(|m| state.monitors.get_mut(m)).and_then(Option::as_mut) {
-        Some(mon) => &mut mon.named_fds,
-        None => &mut no_names,
+    crate::chardev::validate::before_open(spec).map_err(|e| fail(e.to_string()))?;
+    // `fd=NAME`: the calling monitor's `getfd` name moves into the new chardev.
+    let fd = match spec.fd_ref() {
+        Some(f) => Some(
+            super::take_named_fd(state, caller.monitor, f.text())
+                .ok_or_else(|| fail(OpenError::NamedFdNotFound(f.text().to_string()).to_string()))?,
+        ),
+        None => None,
     };
-    let mut dev = open(spec, FdSource::Named(names)).map_err(fail)?;
+    let mut dev = open(spec, fd).map_err(|e| fail(e.to_string()))?;
     if dev.is_stdio_tty() {
         // fdmon reads the terminal from now on: it must hold the foreground, not the workload.
         if let Some(w) = &mut state.workload {
@@ -660,9 +670,27 @@ fn chardev_add(state: &mut State, caller: &Caller, args: &Object) -> Result<Valu
 fn query_workload(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
     let mut o = Object::new();
     if let Some(w) = &state.workload {
-        o.insert("workload", Value::Object(w.info()));
+        o.insert("workload", workload_json(&w.info()));
     }
     Ok(Value::Object(o))
+}
+
+fn workload_json(w: &crate::workload::WorkloadInfo) -> Value {
+    use crate::sys::process::WaitStatus;
+    let mut o = Object::new().with("program", Value::from(w.program));
+    if let Some(pid) = w.pid {
+        o.insert("pid", Value::Int(i64::from(pid)));
+    }
+    o.insert("ready", Value::Bool(w.ready));
+    if let Some(s) = w.status {
+        o.insert("status", Value::from(s));
+    }
+    match w.last_exit {
+        Some(WaitStatus::Exited(c)) => o.insert("exit-code", Value::Int(i64::from(c))),
+        Some(WaitStatus::Signaled(s)) => o.insert("exit-signal", Value::Int(i64::from(s))),
+        _ => {}
+    }
+    Value::Object(o)
 }
 
 /// `monitor-add` (fdmon's): a QMP or HMP monitor on an existing chardev, greeting at once on

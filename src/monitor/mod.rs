@@ -4,9 +4,12 @@
 #![forbid(unsafe_code)]
 
 pub mod commands;
+mod errors;
+pub mod events;
 pub mod hmp;
 pub mod qmp;
 pub mod schema;
+pub mod session;
 
 use std::os::fd::OwnedFd;
 
@@ -20,43 +23,7 @@ const INPUT_SLICE: usize = 512;
 /// HMP echoes by redrawing the line after every byte (as QEMU does), so it gets smaller slices.
 const HMP_INPUT_SLICE: usize = 16;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Control { pretty: bool },
-    Readline,
-}
-
-pub enum Session {
-    /// No peer connected.
-    Idle,
-    Qmp(qmp::QmpSession),
-    Hmp(hmp::HmpSession),
-}
-
-pub struct Monitor {
-    /// `-mon id=`, the label of a legacy `-qmp`/`-monitor`, or `monitor-add`'s `id`; `None`
-    /// for `-mon` without `id=` (QEMU gives those no id either), which cannot be removed.
-    pub id: Option<String>,
-    /// Slot of the chardev this monitor runs on.
-    pub chardev: usize,
-    pub mode: Mode,
-    /// fds named with `getfd`: they belong to the monitor and survive reconnects.
-    pub named_fds: Vec<(String, OwnedFd)>,
-    pub session: Session,
-}
-
-impl Monitor {
-    pub fn new(id: Option<String>, chardev: usize, mode: Mode) -> Monitor {
-        Monitor { id, chardev, mode, named_fds: Vec::new(), session: Session::Idle }
-    }
-
-    pub fn wants_events(&self) -> bool {
-        matches!(&self.session, Session::Qmp(s) if s.negotiated)
-    }
-}
-
-/// Most names a monitor keeps with `getfd` (QEMU has no limit).
-pub const MAX_NAMED_FDS: usize = 256;
+pub use session::{Mode, Monitor, Session, MAX_NAMED_FDS};
 
 /// Writes `text` to monitor `m`'s peer, turning every `\n` into `\r\n`.
 pub fn send_text(state: &mut State, m: usize, text: &str) {
@@ -82,7 +49,7 @@ pub fn send_value(state: &mut State, m: usize, v: &Value) {
 }
 
 fn m_chardev(state: &State, m: usize) -> Option<usize> {
-    state.monitor(m).map(|mon| mon.chardev)
+    state.frontend(m)
 }
 
 /// Writes one JSON message to chardev `slot` as a monitor in `mode` would (also after that
@@ -134,7 +101,7 @@ fn fdsets_after_close(state: &mut State) {
 /// reconnecting client when it connects (the event loop calls [`on_connect`]).
 pub fn attach(state: &mut State, id: Option<String>, slot: usize, mode: Mode) -> Result<usize, QmpError> {
     let Some(c) = state.chardev(slot) else { return Err(QmpError::generic("chardev not found")) };
-    if c.is_busy() {
+    if state.chardev_busy(slot) {
         return Err(QmpError::generic(format!("Device '{}' is in use", c.id)));
     }
     let attached = match c.backend {
@@ -142,7 +109,7 @@ pub fn attach(state: &mut State, id: Option<String>, slot: usize, mode: Mode) ->
         // ringbuf, null and file take output at once (the greeting lands there).
         _ => true,
     };
-    let m = state.add_monitor(Monitor::new(id, slot, mode));
+    let m = state.add_monitor(slot, Monitor::new(id, mode));
     if attached {
         on_connect(state, m);
     }
@@ -169,7 +136,8 @@ pub fn detach(state: &mut State, m: usize) {
 /// offset of what is left.
 pub fn process_input(state: &mut State, m: usize) {
     let Some(mon) = state.monitor(m) else { return };
-    let (mode, slot) = (mon.mode, mon.chardev);
+    // A monitor's index is its chardev's slot.
+    let (mode, slot) = (mon.mode, m);
     let slice = match mode {
         Mode::Control { .. } => INPUT_SLICE,
         Mode::Readline => HMP_INPUT_SLICE,
@@ -200,6 +168,13 @@ pub fn process_input(state: &mut State, m: usize) {
     if let Some(conn) = state.chardev_mut(slot).and_then(|c| c.conn_mut()) {
         conn.restore_input(buf, pos);
     }
+}
+
+/// Takes the fd monitor `m` named `name` with `getfd` out of its names (the name is gone).
+pub fn take_named_fd(state: &mut State, m: Option<usize>, name: &str) -> Option<OwnedFd> {
+    let names = &mut state.monitor_mut(m?)?.named_fds;
+    let i = names.iter().position(|(n, _)| n == name)?;
+    Some(names.remove(i).1)
 }
 
 /// Takes the first fd received on monitor `m`'s connection and closes the rest, as QEMU does

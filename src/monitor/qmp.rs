@@ -5,26 +5,10 @@
 use super::commands::{self, Caller};
 use super::{send_value, Session};
 use crate::error::QmpError;
-use crate::json::{Object, Streamer, Value};
+use crate::json::{Object, Value};
 use crate::state::State;
 
-pub struct QmpSession {
-    pub negotiated: bool,
-    pub oob: bool,
-    pub streamer: Streamer,
-}
-
-impl QmpSession {
-    pub fn new() -> QmpSession {
-        QmpSession { negotiated: false, oob: false, streamer: Streamer::new() }
-    }
-}
-
-impl Default for QmpSession {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub use super::session::QmpSession;
 
 /// `{"qemu": {"micro": Z, "minor": Y, "major": X}, "package": "fdmon"}` from the crate version.
 pub fn version_value() -> Value {
@@ -69,7 +53,7 @@ fn return_value(id: Option<&Value>, v: Value) -> Value {
 pub fn feed(state: &mut State, m: usize, bytes: &[u8]) {
     let mut msgs = Vec::new();
     let Some(mon) = state.monitor_mut(m) else { return };
-    let (slot, mode) = (mon.chardev, mon.mode);
+    let (slot, mode) = (m, mon.mode);
     match &mut mon.session {
         Session::Qmp(s) => s.streamer.feed(bytes, &mut msgs),
         _ => return,
@@ -93,6 +77,7 @@ pub fn feed(state: &mut State, m: usize, bytes: &[u8]) {
             }
             Ok(_) => error_value(None, &QmpError::generic("QMP input must be a JSON object")),
         };
+        super::events::deliver(state);
         if is_qmp(state, m) {
             send_value(state, m, &reply);
         } else if state.monitor(m).is_none() {

@@ -1,10 +1,13 @@
 //! Turning a `-chardev` (or HMP `chardev-add`) option string into a
 //! [`ChardevSpec`], with every check QEMU 7.2 makes before it touches the OS, in QEMU's
 //! order, plus fdmon's own refusals (protocol layers, TLS, mux, logfile, sockets without an
-//! address). It never opens, resolves or inspects anything: `fd=` stays a string (a number
-//! on the command line, a getfd name at runtime) and host names are not looked up.
+//! address). It never opens, resolves or inspects anything: `fd=` becomes an [`FdRef`] (a
+//! number or a name; which fd it means is decided when the chardev is opened) and host
+//! names are not looked up.
 
-use crate::chardev::spec::{BackendSpec, ChardevSpec, SocketAddrSpec, SocketSpec};
+pub use crate::chardev::spec::parse_fd_number;
+use crate::chardev::spec::{BackendSpec, ChardevSpec, FdRef, SocketAddrSpec, SocketSpec};
+use crate::chardev::validate::{self, SocketInput, SpecError, CLI_SOCKET_RULES};
 
 use super::kv::{is_help_option, parse_kv, KvList, OptDesc, OptError, OptType, OptsList, ParseStop};
 
@@ -154,40 +157,6 @@ pub fn backend_help() -> String {
     out
 }
 
-/// QEMU's `qemu_parse_fd`: a decimal fd number (C `strtol`: leading blanks and a sign are
-/// accepted), within `int`, nothing after it. A negative number parses (it then fails as
-/// "not a socket"). `Err` is the whole message: `Unable to parse FD number X`, with
-/// `: Numerical result out of range` when X is a number too large for an `int`.
-pub fn parse_fd_text(text: &str) -> Result<i32, String> {
-    let plain = || format!("Unable to parse FD number {text}");
-    let t = text.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
-    let (negative, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(plain());
-    }
-    let trimmed = digits.trim_start_matches('0');
-    let value: Option<i64> = if trimmed.is_empty() {
-        Some(0)
-    } else if trimmed.len() > 10 {
-        None
-    } else {
-        trimmed.parse().ok()
-    };
-    value
-        .map(|v| if negative { -v } else { v })
-        .and_then(|v| i32::try_from(v).ok())
-        .ok_or_else(|| format!("{}: Numerical result out of range", plain()))
-}
-
-/// A non-negative fd number (see [`parse_fd_text`]); `None` for anything else.
-pub fn parse_fd_number(text: &str) -> Option<i32> {
-    parse_fd_text(text).ok().filter(|n| *n >= 0)
-}
-
 /// Builds the chardev an option string describes, making every check QEMU 7.2 makes between
 /// reading the option and opening the backend, in QEMU's order:
 ///
@@ -232,18 +201,8 @@ pub fn chardev_from_kv(kv: &KvList) -> Result<ChardevSpec, OptError> {
         Kind::Pipe => BackendSpec::Pipe { path: kv.get("path").ok_or(OptError::PipeNoPath)?.to_string() },
         Kind::Stdio => BackendSpec::Stdio { signal: kv.get_bool("signal")?.unwrap_or(true) },
     };
-    common_refusals(mux, logfile)?;
+    validate::common_refusals(mux, logfile)?;
     Ok(ChardevSpec { id: id.to_string(), backend })
-}
-
-fn common_refusals(mux: bool, logfile: bool) -> Result<(), OptError> {
-    if mux {
-        return Err(OptError::Unsupported("mux=on"));
-    }
-    if logfile {
-        return Err(OptError::Unsupported("logfile"));
-    }
-    Ok(())
 }
 
 /// QEMU stores the size in a C `int` (so it wraps), uses 65536 for 0, and wants a power of 2.
@@ -252,7 +211,7 @@ fn ringbuf_size(kv: &KvList) -> Result<u64, OptError> {
     let as_int = raw as i32;
     let size = if as_int == 0 { DEFAULT_RINGBUF_SIZE } else { i64::from(as_int) as u64 };
     if size & (size - 1) != 0 {
-        return Err(OptError::RingbufSize);
+        return Err(SpecError::RingbufSize.into());
     }
     Ok(size)
 }
@@ -311,51 +270,37 @@ fn socket_from_kv(id: &str, kv: &KvList, mux: bool, logfile: bool) -> Result<Cha
         }
     } else {
         // QEMU: no address at all is an empty fd string.
-        SocketAddrSpec::Fd(fd.unwrap_or("").to_string())
+        SocketAddrSpec::Fd(FdRef::parse(fd.unwrap_or("")))
     };
     let is_fd = matches!(addr, SocketAddrSpec::Fd(_));
 
     // QEMU 7.2 (observed) looks the credentials object up before any other socket check, so
     // even an fd client with `reconnect` reports the missing object first. fdmon has no
     // `-object tls-creds-*`: every id is a missing object.
-    if let Some(creds) = tls_creds {
-        return Err(OptError::NoTlsCreds(creds.to_string()));
-    }
-    if is_fd && reconnect.is_some() {
-        return Err(OptError::ReconnectWithFd);
-    }
-    if tls_authz.is_some() {
-        return Err(OptError::TlsAuthzWithoutCreds);
-    }
-    if server {
-        if reconnect.is_some() {
-            return Err(OptError::ReconnectWithServer);
-        }
-    } else {
-        if websocket {
-            return Err(OptError::WebsocketClient);
-        }
-        if wait_given {
-            return Err(OptError::WaitWithClient);
-        }
-    }
+    let input = SocketInput {
+        is_fd,
+        server,
+        wait_given,
+        wait: server && wait,
+        reconnect_given: reconnect.is_some(),
+        tls_creds,
+        tls_authz: tls_authz.is_some(),
+        websocket,
+    };
+    validate::socket_rules(&input, CLI_SOCKET_RULES)?;
     if let SocketAddrSpec::Inet { ipv4: Some(false), ipv6: Some(false), .. } = addr {
-        return Err(OptError::NoIpFamily);
+        return Err(SpecError::NoIpFamily.into());
     }
 
     // fdmon's own refusals.
-    common_refusals(mux, logfile)?;
-    if matches!(&addr, SocketAddrSpec::Fd(f) if f.is_empty()) {
+    validate::common_refusals(mux, logfile)?;
+    if matches!(&addr, SocketAddrSpec::Fd(f) if f.text().is_empty()) {
         return Err(OptError::NoSocketAddress);
     }
-    if telnet {
-        return Err(OptError::Unsupported("telnet"));
-    }
-    if tn3270 {
-        return Err(OptError::Unsupported("tn3270"));
-    }
-    if websocket {
-        return Err(OptError::Unsupported("websocket"));
+    for (on, what) in [(telnet, "telnet"), (tn3270, "tn3270"), (websocket, "websocket")] {
+        if on {
+            return Err(SpecError::Unsupported(what).into());
+        }
     }
 
     Ok(ChardevSpec {
@@ -582,24 +527,6 @@ mod tests {
         assert_eq!(err("socket,id=m,fd=3,server=on,mux=on"), "mux=on is not supported");
         // QEMU's own errors come before fdmon's refusals.
         assert_eq!(err("socket,id=m,path=p,telnet=on,wait=off"), "'wait' option is incompatible with socket in client connect mode");
-    }
-
-    #[test]
-    fn fd_numbers() {
-        assert_eq!(parse_fd_number("3"), Some(3));
-        assert_eq!(parse_fd_number("0"), Some(0));
-        assert_eq!(parse_fd_number(" 3"), Some(3));
-        assert_eq!(parse_fd_number("+3"), Some(3));
-        assert_eq!(parse_fd_number("-0"), Some(0));
-        assert_eq!(parse_fd_number("007"), Some(7));
-        assert_eq!(parse_fd_number("2147483647"), Some(i32::MAX));
-        for bad in ["", "myfd", "3 ", "-1", "0x3", "2147483648", "99999999999999999999", "3a", " "] {
-            assert_eq!(parse_fd_number(bad), None, "{bad}");
-        }
-        assert_eq!(parse_fd_text("-1"), Ok(-1));
-        assert_eq!(parse_fd_text("myfd"), Err("Unable to parse FD number myfd".into()));
-        assert_eq!(parse_fd_text("2147483648"), Err("Unable to parse FD number 2147483648: Numerical result out of range".into()));
-        assert_eq!(parse_fd_text("-2147483649"), Err("Unable to parse FD number -2147483649: Numerical result out of range".into()));
     }
 
     #[test]

@@ -9,12 +9,5 @@ pub mod chardev;
 pub mod cli;
 pub mod kv;
 
-pub use chardev::{
-    backend_help, chardev_from_kv, parse_chardev_add, parse_fd_number, parse_fd_text, wants_backend_help,
-    ChardevAddError, ChardevAddParse, ChardevAddRequest, BACKEND_NAMES, CHARDEV_OPTS,
-};
-pub use cli::{
-    help_text, parse_args, prefix, version_text, Action, AddFdSpec, CliChardev, CliError, Config, Deferred,
-    MonitorMode, MonitorSpec, Readiness, SerialSpec, ADD_FD_NO_SET, OPTIONS,
-};
-pub use kv::{parse_kv, KvList, OptError};
+pub use cli::{parse_args, prefix, Action, Config, Deferred, MonitorMode, Readiness, SerialSpec, ADD_FD_NO_SET};
+pub use kv::parse_kv;

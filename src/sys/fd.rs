@@ -122,6 +122,7 @@ pub fn set_cloexec(fd: BorrowedFd, on: bool) -> io::Result<()> {
 }
 
 /// Whether `FD_CLOEXEC` is set.
+#[cfg(test)]
 pub fn is_cloexec(fd: BorrowedFd) -> io::Result<bool> {
     Ok(get_fd_flags(fd)? & libc::FD_CLOEXEC != 0)
 }
@@ -206,6 +207,7 @@ pub fn reopen_private(fd: BorrowedFd, write: bool) -> io::Result<OwnedFd> {
 }
 
 /// Whether `O_NONBLOCK` is set on the open file description (for checks and tests).
+#[cfg(test)]
 pub fn is_nonblocking(fd: BorrowedFd) -> io::Result<bool> {
     // SAFETY: F_GETFL on a borrowed, open fd; no memory is passed.
     let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;

@@ -17,8 +17,6 @@ pub const HUP: i16 = libc::POLLHUP;
 pub const ERR: i16 = libc::POLLERR;
 /// The fd is not open (output only).
 pub const NVAL: i16 = libc::POLLNVAL;
-/// Urgent data (rarely needed).
-pub const PRI: i16 = libc::POLLPRI;
 
 /// One entry of the array passed to [`poll`]; layout-identical to `struct pollfd`.
 ///
@@ -30,7 +28,7 @@ pub const PRI: i16 = libc::POLLPRI;
 pub struct PollFd(libc::pollfd);
 
 impl PollFd {
-    /// Watch `fd` for `events` (a combination of [`IN`], [`OUT`], [`PRI`]).
+    /// Watch `fd` for `events` (a combination of [`IN`] and [`OUT`]).
     pub fn new(fd: RawFd, events: i16) -> Self {
         PollFd(libc::pollfd { fd, events, revents: 0 })
     }
@@ -41,14 +39,9 @@ impl PollFd {
     }
 
     /// The events asked for.
+    #[cfg(test)]
     pub fn events(&self) -> i16 {
         self.0.events
-    }
-
-    /// Change the events asked for (clears `revents`).
-    pub fn set_events(&mut self, events: i16) {
-        self.0.events = events;
-        self.0.revents = 0;
     }
 
     /// Watch `fd` for `events` instead (clears `revents`); a negative `fd` disables the entry
@@ -60,6 +53,7 @@ impl PollFd {
     }
 
     /// The watched fd number.
+    #[cfg(test)]
     pub fn fd(&self) -> RawFd {
         self.0.fd
     }

@@ -271,6 +271,7 @@ fn sigset(full: bool) -> libc::sigset_t {
 /// `keep_fds`; closes every other fd >= 3; inherits the current environment; `execvp`.
 /// Returns once the exec has happened (`Ok(pid)`) or failed (`Err(Exec(errno))`, child
 /// reaped). The caller reaps a running child later with [`reap_any`] or [`wait_pid`].
+#[cfg(test)]
 pub fn spawn(spec: &SpawnSpec) -> Result<Pid, SpawnError> {
     spawn_with(spec, None)
 }

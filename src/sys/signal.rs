@@ -174,6 +174,7 @@ fn mask(how: libc::c_int, sig: i32) -> io::Result<()> {
 }
 
 /// Blocks `sig` in the calling thread's signal mask.
+#[cfg(test)]
 pub fn block(sig: i32) -> io::Result<()> {
     mask(libc::SIG_BLOCK, sig)
 }

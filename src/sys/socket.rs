@@ -712,6 +712,7 @@ fn take_rights(data: &[u8], fds: &mut Vec<OwnedFd>) {
 /// still in `fds` for the caller to keep or drop. `Ok((0, false))` is end of stream. It never
 /// blocks (`MSG_DONTWAIT`, whatever the socket's mode): nothing to read is `Err(WouldBlock)`.
 /// The control buffer lives on the stack; `fds` grows only when fds arrive.
+#[cfg(test)]
 pub fn recv_with_fds(fd: BorrowedFd, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<(usize, bool)> {
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
     unsafe { recv_rights(fd, buf.as_mut_ptr(), buf.len(), fds) }
@@ -793,6 +794,7 @@ pub fn send_with_fds(fd: BorrowedFd, data: &[u8], fds: &[BorrowedFd]) -> io::Res
 /// inherited socket stays blocking for its other owners). On something that is not a socket
 /// (`ENOTSOCK`) it falls back to `read()`, which the caller must only do after `POLLIN` on a
 /// blocking fd.
+#[cfg(test)]
 pub fn recv(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
     let r = retry(|| {
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
@@ -919,6 +921,7 @@ pub fn recv_datagram(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<Datagram> {
 }
 
 /// A connected pair of Unix stream sockets, `CLOEXEC`, blocking.
+#[cfg(test)]
 pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [-1 as libc::c_int; 2];
     // SAFETY: `fds` is a valid array of two ints for socketpair to fill.
@@ -928,6 +931,7 @@ pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// `shutdown(SHUT_WR)`: the peer reads end of stream; we can still read.
+#[cfg(test)]
 pub fn shutdown_write(fd: BorrowedFd) -> io::Result<()> {
     // SAFETY: shutdown on a borrowed, open fd; no memory is passed.
     cvt(unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) }).map(drop)

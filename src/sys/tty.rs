@@ -15,12 +15,6 @@ use super::{cvt, errno};
 pub struct Termios(libc::termios);
 
 impl Termios {
-    /// Every field, for byte-for-byte comparisons.
-    pub fn fields(&self) -> (u32, u32, u32, u32, u8, Vec<u8>, u32, u32) {
-        let t = &self.0;
-        (t.c_iflag, t.c_oflag, t.c_cflag, t.c_lflag, t.c_line, t.c_cc.to_vec(), t.c_ispeed, t.c_ospeed)
-    }
-
     /// The settings QEMU 7.2's stdio chardev uses (observed with `stty -a`): no canonical mode,
     /// no echo, no input translation or flow control, 8-bit characters, output processing kept,
     /// reads return after one byte; with `signal == false` also no signal characters.

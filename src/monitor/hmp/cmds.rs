@@ -508,23 +508,21 @@ fn info_workload(ctx: &mut Ctx, _: &[Val]) {
         return;
     };
     let info = w.info();
-    let int = |k: &str| info.get(k).and_then(Value::as_i64);
-    let mut line = format!("workload: {}", info.get("program").and_then(Value::as_str).unwrap_or(""));
-    match int("pid") {
+    let mut line = format!("workload: {}", info.program);
+    match info.pid {
         Some(pid) => {
             line.push_str(&format!(", pid {pid}"));
-            let ready = info.get("ready").and_then(Value::as_bool) == Some(true);
-            line.push_str(if ready { ", ready" } else { ", not ready" });
+            line.push_str(if info.ready { ", ready" } else { ", not ready" });
         }
         None => line.push_str(", not running"),
     }
-    if let Some(s) = info.get("status").and_then(Value::as_str) {
+    if let Some(s) = info.status {
         line.push_str(&format!(", status {}", crate::json::to_string(&Value::from(s))));
     }
-    if let Some(c) = int("exit-code") {
-        line.push_str(&format!(", last exit status {c}"));
-    } else if let Some(s) = int("exit-signal") {
-        line.push_str(&format!(", last killed by signal {s}"));
+    match info.last_exit {
+        Some(crate::sys::process::WaitStatus::Exited(c)) => line.push_str(&format!(", last exit status {c}")),
+        Some(crate::sys::process::WaitStatus::Signaled(s)) => line.push_str(&format!(", last killed by signal {s}")),
+        _ => {}
     }
     line.push('\n');
     ctx.print(&line);

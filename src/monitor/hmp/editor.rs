@@ -44,7 +44,7 @@ enum EscState {
     Ss3,
 }
 
-pub(super) struct Editor {
+pub(crate) struct Editor {
     buf: Vec<u8>,
     cursor: usize,
     /// The line as last drawn, and where the terminal cursor was left.
@@ -76,7 +76,7 @@ impl Default for Editor {
 impl Editor {
     /// Feeds one byte. Echo goes to `out` (with bare `\n` line ends); a finished line is
     /// returned. `complete` is asked for candidates for the text before the cursor on Tab.
-    pub fn byte(
+    pub(super) fn byte(
         &mut self,
         ch: u8,
         out: &mut Vec<u8>,

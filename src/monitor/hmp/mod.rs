@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod cmds;
-mod editor;
+pub(super) mod editor;
 mod parse;
 
 use super::commands::Caller;
@@ -21,17 +21,7 @@ pub fn banner() -> String {
     format!("fdmon {} monitor - type 'help' for more information\n", env!("CARGO_PKG_VERSION"))
 }
 
-/// Per-connection state: the line being edited and its history.
-#[derive(Default)]
-pub struct HmpSession {
-    editor: editor::Editor,
-}
-
-impl HmpSession {
-    pub fn new() -> HmpSession {
-        HmpSession::default()
-    }
-}
+pub use super::session::HmpSession;
 
 /// Turns every `\n` into `\r\n`, as every monitor output does.
 fn crlf(bytes: &[u8]) -> Vec<u8> {
@@ -50,7 +40,7 @@ fn send(state: &mut State, m: usize, bytes: &[u8]) {
     if bytes.is_empty() {
         return;
     }
-    let Some(slot) = state.monitor(m).map(|mon| mon.chardev) else { return };
+    let Some(slot) = state.frontend(m) else { return };
     send_to(state, slot, bytes);
 }
 
@@ -67,7 +57,7 @@ pub fn feed(state: &mut State, m: usize, bytes: &[u8]) {
     let mut i = 0;
     while i < bytes.len() && state.exit.is_none() {
         let Some(mon) = state.monitor_mut(m) else { return };
-        let slot = mon.chardev;
+        let slot = m;
         // The session leaves the state while bytes are edited, so that completion can read
         // the state; it is back in place before a command runs.
         let mut session = match std::mem::replace(&mut mon.session, Session::Idle) {
@@ -91,6 +81,7 @@ pub fn feed(state: &mut State, m: usize, bytes: &[u8]) {
         let mut ctx = cmds::Ctx { state, caller: Caller { monitor: Some(m) }, out: Vec::new() };
         cmds::run_line(&mut ctx, &line);
         let out = ctx.out;
+        super::events::deliver(state);
         if state.monitor(m).is_none() {
             send_to(state, slot, &out);
             return;
