@@ -8,7 +8,9 @@ mod parser;
 mod value;
 mod writer;
 
-pub use parser::{Streamer, DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TOKENS};
+pub use parser::{
+    Item, Message, RawMessage, Streamer, Walk, DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TOKENS,
+};
 pub use value::{Object, Value};
 pub use writer::{to_string, to_string_pretty, write_compact, write_pretty};
 

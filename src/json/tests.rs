@@ -910,3 +910,106 @@ fn deepest_value_on_a_small_stack() {
         .unwrap();
     t.join().unwrap();
 }
+
+// ---- the borrowed walk agrees with the full parse ----
+
+/// The object `walk_object` saw, rebuilt, or the whole value it fell back to.
+fn walked(raw: RawMessage<'_>) -> Result<Value, String> {
+    let mut members = Object::new();
+    match raw.walk_object(|k, item| members.insert(k, item.into_value()))? {
+        Walk::Walked => Ok(Value::Object(members)),
+        Walk::Value(v) => {
+            // A fallback is only for non-objects and objects with many members.
+            assert!(v.as_object().map_or(true, |o| o.len() > 4), "needless fallback for {v}");
+            Ok(v)
+        }
+    }
+}
+
+fn walk_vs_parse(input: &[u8], tight: bool) {
+    let mut s = if tight { Streamer::with_limits(3, 64) } else { Streamer::new() };
+    let _ = s.feed_each(input, |m| {
+        if let Message::Complete(raw) = m {
+            assert_eq!(walked(raw), raw.parse(), "walk differs for {:?}", String::from_utf8_lossy(input));
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+}
+
+#[test]
+fn walk_object_matches_parse() {
+    for c in CORPUS {
+        walk_vs_parse(c, false);
+    }
+    for c in [
+        &br#"{}"#[..],
+        br#"{"a":1,}"#,
+        br#"{,}"#,
+        br#"{"a"}"#,
+        br#"{"a":}"#,
+        br#"{"a":1 "b":2}"#,
+        br#"{[1,]:2}"#,
+        br#"{{}:2}"#,
+        br#"{foo:1}"#,
+        br#"{1.5:1}"#,
+        br#"{"\x":1}"#,
+        br#"{"a":"\x"}"#,
+        br#"{"a":1,"b":2,"c":3,"d":4,"a":5}"#,
+        br#"{"a":1,"b":2,"c":3,"d":4,"e":5}"#,
+        br#"{"a":1,"b":2,"c":3,"d":4,"e":5,"e":6}"#,
+        br#"{"a":[1,}"#,
+        br#"{"a":{}, "b":[], "c":{"x":[]}}"#,
+        br#"{"k\u00e9":'v\u00e9', "\u0000":"\u0000"}"#,
+        br#"{"a":1}}"#,
+        br#"{"a":]}"#,
+        br#"{"a":[}]}"#,
+    ] {
+        walk_vs_parse(c, false);
+    }
+    let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+    for round in 0..50_000 {
+        let base = CORPUS[rng.below(CORPUS.len())];
+        walk_vs_parse(&mutate(&mut rng, base), round % 4 == 0);
+    }
+}
+
+#[test]
+fn walk_borrows_plain_strings() {
+    let mut s = Streamer::new();
+    let mut seen = Vec::new();
+    let _ = s.feed_each(br#"{"execute":"query-status","id":"a\n"}"#, |m| {
+        let Message::Complete(raw) = m else { panic!("an error") };
+        let w = raw.walk_object(|k, item| {
+            seen.push((k.to_string(), matches!(&item, Item::Str(std::borrow::Cow::Borrowed(_))), item.into_value()))
+        });
+        assert_eq!(w, Ok(Walk::Walked));
+        std::ops::ControlFlow::Continue(())
+    });
+    assert_eq!(
+        seen,
+        [("execute".to_string(), true, Value::from("query-status")), ("id".to_string(), false, Value::from("a\n"))]
+    );
+}
+
+#[test]
+fn feed_each_stops_when_told() {
+    let mut s = Streamer::new();
+    let mut n = 0;
+    let flow = s.feed_each(b"1 2 3 4 ", |_| {
+        n += 1;
+        if n == 2 {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    });
+    assert_eq!((flow, n), (std::ops::ControlFlow::Break(()), 2));
+    // Between messages: the next feed starts clean.
+    assert_eq!(run_on(&mut s, b"[5] "), ["[5]"]);
+}
+
+fn run_on(s: &mut Streamer, input: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    s.feed(input, &mut out);
+    out.iter().map(render).collect()
+}

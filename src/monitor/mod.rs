@@ -6,6 +6,7 @@
 pub mod commands;
 pub mod hmp;
 pub mod qmp;
+pub mod request;
 pub mod schema;
 
 use std::os::fd::OwnedFd;

@@ -2,10 +2,13 @@
 //! through the command table, and response shapes (`return` then `id`; `id` then `error`).
 #![forbid(unsafe_code)]
 
+use std::ops::ControlFlow;
+
 use super::commands::{self, Caller};
+use super::request::{self, Parsed, Request, Target};
 use super::{send_value, Session};
 use crate::error::QmpError;
-use crate::json::{Object, Streamer, Value};
+use crate::json::{Item, Message, Object, Streamer, Value};
 use crate::state::State;
 
 pub struct QmpSession {
@@ -61,45 +64,54 @@ fn return_value(id: Option<&Value>, v: Value) -> Value {
     Value::Object(o)
 }
 
-/// Feeds bytes to monitor `m`'s parser and runs every complete request, stopping as soon as
-/// fdmon starts exiting or the connection goes away (later requests are dropped, as QEMU does).
+/// Feeds bytes to monitor `m`'s parser and runs each complete request as soon as it is
+/// parsed, stopping as soon as fdmon starts exiting or the connection goes away (the rest is
+/// dropped, as QEMU does).
 ///
 /// A monitor that removes itself (`monitor-remove` of its own id) still gets that reply; the
 /// rest of what it sent is dropped.
 pub fn feed(state: &mut State, m: usize, bytes: &[u8]) {
-    let mut msgs = Vec::new();
     let Some(mon) = state.monitor_mut(m) else { return };
     let (slot, mode) = (mon.chardev, mon.mode);
-    match &mut mon.session {
-        Session::Qmp(s) => s.streamer.feed(bytes, &mut msgs),
+    // The streamer leaves the session while its messages run (an empty one costs nothing),
+    // so that a request can borrow its bytes while the command has the state.
+    let mut streamer = match &mut mon.session {
+        Session::Qmp(s) => std::mem::take(&mut s.streamer),
         _ => return,
+    };
+    let _ = streamer.feed_each(bytes, |msg| on_message(state, m, slot, mode, msg));
+    if let Some(s) = session(state, m) {
+        s.streamer = streamer;
     }
-    for msg in msgs {
-        if state.exit.is_some() || !is_qmp(state, m) {
-            return;
-        }
-        let reply = match msg {
-            Err(desc) => error_value(None, &QmpError::generic(desc)),
-            Ok(Value::Object(req)) => {
-                // QEMU prints the echoed id from its hash table: same key order as it would.
-                let id = req.get("id").cloned().map(|mut v| {
-                    v.qdict_order();
-                    v
-                });
-                match handle(state, m, &req) {
+}
+
+fn on_message(state: &mut State, m: usize, slot: usize, mode: super::Mode, msg: Message<'_>) -> ControlFlow<()> {
+    if state.exit.is_some() || !is_qmp(state, m) {
+        return ControlFlow::Break(());
+    }
+    let oob = session(state, m).is_some_and(|s| s.oob);
+    let reply = match msg {
+        Message::Error(desc) => error_value(None, &QmpError::generic(desc)),
+        Message::Complete(raw) => match request::parse(raw, oob) {
+            Err(e) => error_value(None, &e),
+            Ok(Parsed { id, request }) => {
+                let id = id.map(Item::into_value);
+                match request.and_then(|r| dispatch(state, m, r)) {
                     Ok(v) => return_value(id.as_ref(), v),
                     Err(e) => error_value(id.as_ref(), &e),
                 }
             }
-            Ok(_) => error_value(None, &QmpError::generic("QMP input must be a JSON object")),
-        };
-        if is_qmp(state, m) {
-            send_value(state, m, &reply);
-        } else if state.monitor(m).is_none() {
+        },
+    };
+    if is_qmp(state, m) {
+        send_value(state, m, &reply);
+        ControlFlow::Continue(())
+    } else {
+        if state.monitor(m).is_none() {
             // The command removed this very monitor: its reply is the last thing it sends.
             super::send_value_to(state, Some(slot), mode, &reply);
-            return;
         }
+        ControlFlow::Break(())
     }
 }
 
@@ -114,47 +126,36 @@ fn session(state: &mut State, m: usize) -> Option<&mut QmpSession> {
     }
 }
 
-fn handle(state: &mut State, m: usize, req: &Object) -> Result<Value, QmpError> {
-    let (negotiated, oob) = match session(state, m) {
-        Some(s) => (s.negotiated, s.oob),
+fn not_found(name: &str) -> QmpError {
+    let mut desc = String::from("The command ");
+    desc.push_str(name);
+    desc.push_str(" has not been found");
+    QmpError::command_not_found(desc)
+}
+
+/// Runs a well-formed request: negotiation first, then the command table's argument check
+/// and handler.
+fn dispatch(state: &mut State, m: usize, req: Request<'_>) -> Result<Value, QmpError> {
+    let negotiated = match session(state, m) {
+        Some(s) => s.negotiated,
         None => return Err(QmpError::generic("monitor is not connected")),
     };
-    let mut execute = None;
-    let mut exec_oob = None;
-    let mut arguments = None;
-    for (k, v) in req.iter() {
-        match k {
-            "execute" | "exec-oob" if k == "execute" || oob => {
-                let name =
-                    v.as_str().ok_or_else(|| QmpError::generic(format!("QMP input member '{k}' must be a string")))?;
-                if k == "execute" {
-                    execute = Some(name);
-                } else {
-                    exec_oob = Some(name);
-                }
-            }
-            "arguments" => {
-                arguments = Some(
-                    v.as_object().ok_or_else(|| QmpError::generic("QMP input member 'arguments' must be an object"))?,
-                );
-            }
-            "id" => {}
-            _ => return Err(QmpError::generic(format!("QMP input member '{k}' is unexpected"))),
-        }
-    }
-    let empty = Object::new();
-    let args = arguments.unwrap_or(&empty);
-    let name = match (execute, exec_oob) {
-        (Some(_), Some(_)) => return Err(QmpError::generic("QMP input member 'execute' clashes with 'exec-oob'")),
-        (None, None) => return Err(QmpError::generic("QMP input lacks member 'execute'")),
-        (None, Some(name)) => {
+    let name: &str = match &req.target {
+        Target::ExecOob(name) => {
             return Err(match commands::find(name) {
-                None => QmpError::command_not_found(format!("The command {name} has not been found")),
-                Some(_) => QmpError::generic(format!("The command {name} does not support OOB")),
+                None => not_found(name),
+                Some(_) => {
+                    let mut desc = String::from("The command ");
+                    desc.push_str(name);
+                    desc.push_str(" does not support OOB");
+                    QmpError::generic(desc)
+                }
             });
         }
-        (Some(name), None) => name,
+        Target::Execute(name) => name,
     };
+    let empty = Object::new();
+    let args = req.arguments.as_ref().unwrap_or(&empty);
     if !negotiated {
         if name != "qmp_capabilities" {
             return Err(QmpError::command_not_found("Expecting capabilities negotiation with 'qmp_capabilities'"));
@@ -168,8 +169,7 @@ fn handle(state: &mut State, m: usize, req: &Object) -> Result<Value, QmpError> 
         }
         return Ok(Value::Object(Object::new()));
     }
-    let cmd = commands::find(name)
-        .ok_or_else(|| QmpError::command_not_found(format!("The command {name} has not been found")))?;
+    let cmd = commands::find(name).ok_or_else(|| not_found(name))?;
     super::schema::validate_args(cmd.args, args).map_err(QmpError::generic)?;
     (cmd.run)(state, &Caller { monitor: Some(m) }, args)
 }
