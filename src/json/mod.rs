@@ -12,7 +12,9 @@ pub use parser::{
     Item, Message, RawMessage, Streamer, Walk, DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TOKENS,
 };
 pub use value::{Object, Value};
-pub use writer::{to_string, to_string_pretty, write_compact, write_pretty};
+pub use writer::{to_string, to_string_pretty, write_compact, write_pretty, Layout, Writer};
 
+#[cfg(test)]
+mod old_writer;
 #[cfg(test)]
 mod tests;

@@ -1013,3 +1013,70 @@ fn run_on(s: &mut Streamer, input: &[u8]) -> Vec<String> {
     s.feed(input, &mut out);
     out.iter().map(render).collect()
 }
+
+// ---- the streaming writer gives the old writer's bytes ----
+
+fn same_as_old_writer(v: &Value) {
+    assert_eq!(to_string(v), super::old_writer::to_string(v), "compact");
+    let pretty = super::old_writer::to_string_pretty(v);
+    assert_eq!(to_string_pretty(v), pretty, "pretty");
+    let mut crlf = Vec::new();
+    Writer::new(&mut crlf, Layout::PrettyCrlf).value(v);
+    assert_eq!(String::from_utf8(crlf).unwrap(), pretty.replace('\n', "\r\n"), "pretty crlf");
+}
+
+#[test]
+fn writer_matches_old_writer_over_corpus() {
+    let mut n = 0;
+    let mut rng = XorShift(0x5851_F42D_4C95_7F2D);
+    let mut inputs: Vec<Vec<u8>> = CORPUS.iter().map(|c| c.to_vec()).collect();
+    inputs.extend(ROUND_TRIP.iter().map(|c| c.as_bytes().to_vec()));
+    for _ in 0..30_000 {
+        let base = CORPUS[rng.below(CORPUS.len())];
+        inputs.push(mutate(&mut rng, base));
+    }
+    for input in &inputs {
+        let mut out = Vec::new();
+        Streamer::new().feed(input, &mut out);
+        for v in out.iter().flatten() {
+            same_as_old_writer(v);
+            n += 1;
+        }
+    }
+    for d in [0.0, -0.0, 0.1, 1e300, -1e-300, f64::INFINITY, f64::NAN, 5e-324, 1500.0] {
+        same_as_old_writer(&Value::Double(d));
+    }
+    for i in [0, 1, -1, 9, 10, -10, i64::MIN, i64::MAX] {
+        same_as_old_writer(&Value::Int(i));
+    }
+    same_as_old_writer(&Value::UInt(u64::MAX));
+    let all: String =
+        (0u32..0x800).chain([0xFFFD, 0xFFFE, 0xFFFF, 0xFDD0, 0x1F600, 0x10FFFF]).filter_map(char::from_u32).collect();
+    same_as_old_writer(&Value::from(Object::new().with(all.as_str(), all.as_str())));
+    assert!(n > 5_000, "{n} values");
+}
+
+#[test]
+fn writer_streams_fixed_shapes() {
+    let shape = |layout| {
+        let mut out = Vec::new();
+        let mut w = Writer::new(&mut out, layout);
+        w.begin_object().key("return").begin_object();
+        w.key("status").str("running").key("singlestep").bool(false).key("n").int(-42).key("u").uint(7);
+        w.key("list").begin_array().int(1).begin_object().end_object().begin_array().end_array().null().end_array();
+        w.end_object().key("id").str("a\"b\u{e9}");
+        w.end_object();
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(
+        shape(Layout::Compact),
+        r#"{"return": {"status": "running", "singlestep": false, "n": -42, "u": 7, "list": [1, {}, [], null]}, "id": "a\"b\u00E9"}"#
+    );
+    let pretty = "{\r\n    \"return\": {\r\n        \"status\": \"running\",\r\n        \"singlestep\": false,\r\n        \"n\": -42,\r\n        \"u\": 7,\r\n        \"list\": [\r\n            1,\r\n            {\r\n            },\r\n            [\r\n            ],\r\n            null\r\n        ]\r\n    },\r\n    \"id\": \"a\\\"b\\u00E9\"\r\n}";
+    assert_eq!(shape(Layout::PrettyCrlf), pretty);
+    assert_eq!(shape(Layout::Pretty), pretty.replace("\r\n", "\n"));
+    // The writer only appends.
+    let mut out = b"keep".to_vec();
+    Writer::new(&mut out, Layout::Compact).int(0);
+    assert_eq!(out, b"keep0");
+}

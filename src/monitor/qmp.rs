@@ -6,9 +6,9 @@ use std::ops::ControlFlow;
 
 use super::commands::{self, Caller};
 use super::request::{self, Parsed, Request, Target};
-use super::{send_value, Session};
+use super::Session;
 use crate::error::QmpError;
-use crate::json::{Item, Message, Object, Streamer, Value};
+use crate::json::{Item, Layout, Message, Object, Streamer, Value, Writer};
 use crate::state::State;
 
 pub struct QmpSession {
@@ -29,10 +29,15 @@ impl Default for QmpSession {
     }
 }
 
+/// `(major, minor, micro)` of the crate version.
+pub fn version() -> (i64, i64, i64) {
+    let mut parts = env!("CARGO_PKG_VERSION").split('.').map(|p| p.parse::<i64>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
 /// `{"qemu": {"micro": Z, "minor": Y, "major": X}, "package": "fdmon"}` from the crate version.
 pub fn version_value() -> Value {
-    let mut parts = env!("CARGO_PKG_VERSION").split('.').map(|p| p.parse::<i64>().unwrap_or(0));
-    let (major, minor, micro) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    let (major, minor, micro) = version();
     let q = Object::new()
         .with("micro", Value::Int(micro))
         .with("minor", Value::Int(minor))
@@ -40,28 +45,61 @@ pub fn version_value() -> Value {
     Value::Object(Object::new().with("qemu", Value::Object(q)).with("package", Value::from("fdmon")))
 }
 
-pub fn greeting() -> Value {
-    let inner =
-        Object::new().with("version", version_value()).with("capabilities", Value::Array(vec![Value::from("oob")]));
-    Value::Object(Object::new().with("QMP", Value::Object(inner)))
+/// Writes [`version_value`]'s shape.
+pub fn write_version(w: &mut Writer<'_>) {
+    let (major, minor, micro) = version();
+    w.begin_object().key("qemu").begin_object();
+    w.key("micro").int(micro).key("minor").int(minor).key("major").int(major).end_object();
+    w.key("package").str("fdmon").end_object();
 }
 
-fn error_value(id: Option<&Value>, e: &QmpError) -> Value {
-    let err = Object::new().with("class", Value::from(e.class)).with("desc", Value::from(e.desc.as_str()));
-    let mut o = Object::new();
-    if let Some(id) = id {
-        o.insert("id", id.clone());
-    }
-    o.insert("error", Value::Object(err));
-    Value::Object(o)
+/// `{"QMP": {"version": ..., "capabilities": ["oob"]}}` to monitor `m`'s peer.
+pub fn send_greeting(state: &mut State, m: usize) {
+    let Some((slot, mode)) = state.monitor(m).map(|mon| (mon.chardev, mon.mode)) else { return };
+    super::output(state, Some(m), slot, |out| {
+        let mut w = Writer::new(out, super::layout(mode));
+        w.begin_object().key("QMP").begin_object().key("version");
+        write_version(&mut w);
+        w.key("capabilities").begin_array().str("oob").end_array();
+        w.end_object().end_object();
+        out.extend_from_slice(b"\r\n");
+    });
 }
 
-fn return_value(id: Option<&Value>, v: Value) -> Value {
-    let mut o = Object::new().with("return", v);
-    if let Some(id) = id {
-        o.insert("id", id.clone());
+/// A message's echoed id, as it came (containers already in QEMU's key order).
+fn write_item(w: &mut Writer<'_>, item: &Item<'_>) {
+    match item {
+        Item::Null => w.null(),
+        Item::Bool(b) => w.bool(*b),
+        Item::Int(i) => w.int(*i),
+        Item::UInt(u) => w.uint(*u),
+        Item::Double(d) => w.double(*d),
+        Item::Str(s) => w.str(s),
+        Item::Array(a) => w.array(a),
+        Item::Object(o) => w.object(o),
+    };
+}
+
+/// `{"return": R, "id": I}` or `{"id": I, "error": {"class": C, "desc": D}}` and the line end.
+fn write_reply(out: &mut Vec<u8>, layout: Layout, id: Option<&Item<'_>>, result: &Result<Value, QmpError>) {
+    let mut w = Writer::new(out, layout);
+    w.begin_object();
+    match result {
+        Ok(v) => {
+            w.key("return").value(v);
+            if let Some(id) = id {
+                write_item(w.key("id"), id);
+            }
+        }
+        Err(e) => {
+            if let Some(id) = id {
+                write_item(w.key("id"), id);
+            }
+            w.key("error").begin_object().key("class").str(e.class).key("desc").str(&e.desc).end_object();
+        }
     }
-    Value::Object(o)
+    w.end_object();
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Feeds bytes to monitor `m`'s parser and runs each complete request as soon as it is
@@ -90,26 +128,25 @@ fn on_message(state: &mut State, m: usize, slot: usize, mode: super::Mode, msg: 
         return ControlFlow::Break(());
     }
     let oob = session(state, m).is_some_and(|s| s.oob);
-    let reply = match msg {
-        Message::Error(desc) => error_value(None, &QmpError::generic(desc)),
+    let (id, result) = match msg {
+        Message::Error(desc) => (None, Err(QmpError::generic(desc))),
         Message::Complete(raw) => match request::parse(raw, oob) {
-            Err(e) => error_value(None, &e),
+            Err(e) => (None, Err(e)),
             Ok(Parsed { id, request }) => {
-                let id = id.map(Item::into_value);
-                match request.and_then(|r| dispatch(state, m, r)) {
-                    Ok(v) => return_value(id.as_ref(), v),
-                    Err(e) => error_value(id.as_ref(), &e),
-                }
+                let result = request.and_then(|r| dispatch(state, m, r));
+                (id, result)
             }
         },
     };
+    let layout = super::layout(mode);
+    let write = |out: &mut Vec<u8>| write_reply(out, layout, id.as_ref(), &result);
     if is_qmp(state, m) {
-        send_value(state, m, &reply);
+        super::output(state, Some(m), slot, write);
         ControlFlow::Continue(())
     } else {
         if state.monitor(m).is_none() {
             // The command removed this very monitor: its reply is the last thing it sends.
-            super::send_value_to(state, Some(slot), mode, &reply);
+            super::output(state, None, slot, write);
         }
         ControlFlow::Break(())
     }

@@ -17,8 +17,14 @@ use crate::state::State;
 
 pub const PROMPT: &str = "(qemu) ";
 
-pub fn banner() -> String {
-    format!("fdmon {} monitor - type 'help' for more information\n", env!("CARGO_PKG_VERSION"))
+pub fn banner() -> &'static str {
+    concat!("fdmon ", env!("CARGO_PKG_VERSION"), " monitor - type 'help' for more information\n")
+}
+
+/// The banner and the first prompt, to monitor `m`'s peer.
+pub fn send_banner(state: &mut State, m: usize) {
+    super::send_text(state, m, banner());
+    super::send_text(state, m, PROMPT);
 }
 
 /// Per-connection state: the line being edited and its history.
@@ -47,17 +53,13 @@ fn crlf(bytes: &[u8]) -> Vec<u8> {
 
 /// Writes raw bytes (echo may hold half a UTF-8 character) to monitor `m`'s peer.
 fn send(state: &mut State, m: usize, bytes: &[u8]) {
-    if bytes.is_empty() {
-        return;
+    if !bytes.is_empty() {
+        super::send_bytes(state, m, bytes);
     }
-    let Some(slot) = state.monitor(m).map(|mon| mon.chardev) else { return };
-    send_to(state, slot, bytes);
 }
 
 fn send_to(state: &mut State, slot: usize, bytes: &[u8]) {
-    if let Some(c) = state.chardev_mut(slot) {
-        c.write(&crlf(bytes));
-    }
+    super::output(state, None, slot, |out| super::push_crlf(out, bytes));
 }
 
 /// Bytes typed by the peer of monitor `m`: echo, and run each line entered. Stops as soon as
