@@ -66,6 +66,20 @@ impl<'a> Writer<'a> {
         Writer { out, layout, depth: 0, first: true, after_key: false }
     }
 
+    /// A writer for the value of a member of a top-level object, alone: what it writes can
+    /// later be spliced in with [`Writer::raw_json`] right after that member's key.
+    pub fn member_value(out: &'a mut Vec<u8>, layout: Layout) -> Self {
+        Writer { out, layout, depth: 1, first: false, after_key: true }
+    }
+
+    /// Bytes some writer wrote, as the next value.
+    pub fn raw_json(&mut self, bytes: &[u8]) -> &mut Self {
+        self.separate();
+        self.out.extend_from_slice(bytes);
+        self.first = false;
+        self
+    }
+
     fn newline(&mut self, depth: usize) {
         match self.layout {
             Layout::Compact => return,

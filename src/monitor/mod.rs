@@ -6,6 +6,7 @@
 pub mod commands;
 pub mod hmp;
 pub mod qmp;
+pub mod reply;
 pub mod request;
 pub mod schema;
 
@@ -89,10 +90,21 @@ pub fn push_crlf(out: &mut Vec<u8>, bytes: &[u8]) {
 /// `m`'s, kept across writes) handed to `Chardev::write`. Output for a closing connection, a
 /// chardev without a peer and null is dropped without calling `f`.
 pub fn output(state: &mut State, m: Option<usize>, slot: usize, f: impl FnOnce(&mut Vec<u8>)) {
+    output_with(state, m, slot, |out, _| f(out));
+}
+
+/// [`output`], with the state readable while writing (a reply that shows state values).
+pub fn output_with(state: &mut State, m: Option<usize>, slot: usize, f: impl FnOnce(&mut Vec<u8>, &State)) {
     let Some(c) = state.chardev_mut(slot) else { return };
     if let Some(conn) = c.conn_mut() {
-        if !conn.closing {
-            f(&mut conn.out);
+        if conn.closing {
+            return;
+        }
+        // The buffer leaves the connection only while `f` appends to it.
+        let mut out = std::mem::take(&mut conn.out);
+        f(&mut out, state);
+        if let Some(conn) = state.chardev_mut(slot).and_then(|c| c.conn_mut()) {
+            conn.out = out;
         }
         return;
     }
@@ -102,7 +114,7 @@ pub fn output(state: &mut State, m: Option<usize>, slot: usize, f: impl FnOnce(&
     let mut scratch =
         m.and_then(|m| state.monitor_mut(m)).map(|mon| std::mem::take(&mut mon.scratch)).unwrap_or_default();
     scratch.clear();
-    f(&mut scratch);
+    f(&mut scratch, state);
     if let Some(c) = state.chardev_mut(slot) {
         c.write(&scratch);
     }

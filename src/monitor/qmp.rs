@@ -4,7 +4,8 @@
 
 use std::ops::ControlFlow;
 
-use super::commands::{self, Caller};
+use super::commands::{self, Caller, Cmd};
+use super::reply::Reply;
 use super::request::{self, Parsed, Request, Target};
 use super::Session;
 use crate::error::QmpError;
@@ -29,6 +30,9 @@ impl Default for QmpSession {
     }
 }
 
+/// `package` of `query-version`.
+pub const PACKAGE: &str = "fdmon";
+
 /// `(major, minor, micro)` of the crate version.
 pub fn version() -> (i64, i64, i64) {
     let mut parts = env!("CARGO_PKG_VERSION").split('.').map(|p| p.parse::<i64>().unwrap_or(0));
@@ -36,21 +40,11 @@ pub fn version() -> (i64, i64, i64) {
 }
 
 /// `{"qemu": {"micro": Z, "minor": Y, "major": X}, "package": "fdmon"}` from the crate version.
-pub fn version_value() -> Value {
-    let (major, minor, micro) = version();
-    let q = Object::new()
-        .with("micro", Value::Int(micro))
-        .with("minor", Value::Int(minor))
-        .with("major", Value::Int(major));
-    Value::Object(Object::new().with("qemu", Value::Object(q)).with("package", Value::from("fdmon")))
-}
-
-/// Writes [`version_value`]'s shape.
 pub fn write_version(w: &mut Writer<'_>) {
     let (major, minor, micro) = version();
     w.begin_object().key("qemu").begin_object();
     w.key("micro").int(micro).key("minor").int(minor).key("major").int(major).end_object();
-    w.key("package").str("fdmon").end_object();
+    w.key("package").str(PACKAGE).end_object();
 }
 
 /// `{"QMP": {"version": ..., "capabilities": ["oob"]}}` to monitor `m`'s peer.
@@ -81,12 +75,18 @@ fn write_item(w: &mut Writer<'_>, item: &Item<'_>) {
 }
 
 /// `{"return": R, "id": I}` or `{"id": I, "error": {"class": C, "desc": D}}` and the line end.
-fn write_reply(out: &mut Vec<u8>, layout: Layout, id: Option<&Item<'_>>, result: &Result<Value, QmpError>) {
+fn write_reply(
+    out: &mut Vec<u8>,
+    state: &State,
+    layout: Layout,
+    id: Option<&Item<'_>>,
+    result: &Result<Reply, QmpError>,
+) {
     let mut w = Writer::new(out, layout);
     w.begin_object();
     match result {
-        Ok(v) => {
-            w.key("return").value(v);
+        Ok(r) => {
+            super::reply::write(w.key("return"), r, state, layout);
             if let Some(id) = id {
                 write_item(w.key("id"), id);
             }
@@ -139,14 +139,14 @@ fn on_message(state: &mut State, m: usize, slot: usize, mode: super::Mode, msg: 
         },
     };
     let layout = super::layout(mode);
-    let write = |out: &mut Vec<u8>| write_reply(out, layout, id.as_ref(), &result);
+    let write = |out: &mut Vec<u8>, state: &State| write_reply(out, state, layout, id.as_ref(), &result);
     if is_qmp(state, m) {
-        super::output(state, Some(m), slot, write);
+        super::output_with(state, Some(m), slot, write);
         ControlFlow::Continue(())
     } else {
         if state.monitor(m).is_none() {
             // The command removed this very monitor: its reply is the last thing it sends.
-            super::output(state, None, slot, write);
+            super::output_with(state, None, slot, write);
         }
         ControlFlow::Break(())
     }
@@ -170,9 +170,9 @@ fn not_found(name: &str) -> QmpError {
     QmpError::command_not_found(desc)
 }
 
-/// Runs a well-formed request: negotiation first, then the command table's argument check
-/// and handler.
-fn dispatch(state: &mut State, m: usize, req: Request<'_>) -> Result<Value, QmpError> {
+/// Runs a well-formed request: negotiation first, then the command table's argument check,
+/// the typed command and its handler.
+fn dispatch(state: &mut State, m: usize, req: Request<'_>) -> Result<Reply, QmpError> {
     let negotiated = match session(state, m) {
         Some(s) => s.negotiated,
         None => return Err(QmpError::generic("monitor is not connected")),
@@ -191,22 +191,20 @@ fn dispatch(state: &mut State, m: usize, req: Request<'_>) -> Result<Value, QmpE
         }
         Target::Execute(name) => name,
     };
-    let empty = Object::new();
-    let args = req.arguments.as_ref().unwrap_or(&empty);
-    if !negotiated {
-        if name != "qmp_capabilities" {
-            return Err(QmpError::command_not_found("Expecting capabilities negotiation with 'qmp_capabilities'"));
-        }
-        let cmd = commands::find(name).ok_or_else(|| QmpError::command_not_found("no qmp_capabilities"))?;
-        super::schema::validate_args(cmd.args, args).map_err(QmpError::generic)?;
-        let want_oob = args.get("enable").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
-        if let Some(s) = session(state, m) {
-            s.negotiated = true;
-            s.oob = want_oob;
-        }
-        return Ok(Value::Object(Object::new()));
+    if !negotiated && name != "qmp_capabilities" {
+        return Err(QmpError::command_not_found("Expecting capabilities negotiation with 'qmp_capabilities'"));
     }
     let cmd = commands::find(name).ok_or_else(|| not_found(name))?;
+    let empty = Object::new();
+    let args = req.arguments.as_ref().unwrap_or(&empty);
     super::schema::validate_args(cmd.args, args).map_err(QmpError::generic)?;
-    (cmd.run)(state, &Caller { monitor: Some(m) }, args)
+    let typed = (cmd.read)(args)?;
+    if let (false, Cmd::QmpCapabilities { oob }) = (negotiated, &typed) {
+        if let Some(s) = session(state, m) {
+            s.negotiated = true;
+            s.oob = *oob;
+        }
+        return Ok(Reply::Empty);
+    }
+    commands::execute(state, &Caller { monitor: Some(m) }, typed)
 }
