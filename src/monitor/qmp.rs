@@ -9,7 +9,7 @@ use super::reply::Reply;
 use super::request::{self, Parsed, Request, Target};
 use super::Session;
 use crate::error::QmpError;
-use crate::json::{Item, Layout, Message, Object, Streamer, Value, Writer};
+use crate::json::{Item, Layout, Message, Object, Streamer, Writer};
 use crate::state::State;
 
 pub struct QmpSession {
