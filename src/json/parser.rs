@@ -261,6 +261,17 @@ impl Streamer {
     pub fn feed_each(&mut self, bytes: &[u8], mut f: impl FnMut(Message<'_>) -> ControlFlow<()>) -> ControlFlow<()> {
         let mut i = 0;
         while i < bytes.len() {
+            // Fast path: between messages, a simple object that is all there is read at
+            // once, without the token buffer. Limits this small cannot be reached by one.
+            if self.state == State::Start && self.buf.is_empty() && bytes[i] == b'{' && self.simple_ok() {
+                if let Some((n, simple)) = scan_simple(&bytes[i..]) {
+                    if n <= self.max_bytes {
+                        i += n;
+                        f(Message::Complete(RawMessage(Raw::Simple(simple))))?;
+                        continue;
+                    }
+                }
+            }
             // Fast path: the plain bytes of a string token, in one run.
             if matches!(self.state, State::DqStr | State::SqStr) {
                 let quote = if self.state == State::DqStr { b'"' } else { b'\'' };
@@ -281,6 +292,11 @@ impl Streamer {
             self.feed_byte(b, &mut f)?;
         }
         ControlFlow::Continue(())
+    }
+
+    /// Whether the limits leave room for any simple object: two levels, its few tokens.
+    fn simple_ok(&self) -> bool {
+        self.max_depth >= 2 && self.max_tokens >= 4 * SIMPLE_MEMBERS * 2 + 2
     }
 
     /// Bytes held for the incomplete message: its tokens so far, including a partial one.
@@ -384,7 +400,7 @@ impl Streamer {
         if (self.braces > 0 || self.brackets > 0) && self.braces >= 0 && self.brackets >= 0 {
             return ControlFlow::Continue(());
         }
-        let flow = f(Message::Complete(RawMessage(&self.buf)));
+        let flow = f(Message::Complete(RawMessage(Raw::Tokens(&self.buf))));
         self.reset_message();
         flow
     }
@@ -812,9 +828,169 @@ pub enum Message<'a> {
     Error(String),
 }
 
-/// The tokens of one complete message, checked by the lexer but not yet parsed.
+/// One complete message, checked by the lexer but not yet parsed.
 #[derive(Clone, Copy)]
-pub struct RawMessage<'a>(&'a [u8]);
+pub struct RawMessage<'a>(Raw<'a>);
+
+#[derive(Clone, Copy)]
+enum Raw<'a> {
+    /// The tokens, back to back, from the streamer's buffer.
+    Tokens(&'a [u8]),
+    /// A simple object read straight from the input (see [`scan_simple`]).
+    Simple(Simple<'a>),
+}
+
+/// Most members a simple object has.
+const SIMPLE_MEMBERS: usize = 4;
+
+/// An object of at most [`SIMPLE_MEMBERS`] distinct keys whose keys and values are plain
+/// double-quoted strings (printable ASCII, no backslash), small integers, `true`, `false`,
+/// `null`, `{}` or `[]`: every request without arguments, most with them. `text` is the
+/// message as sent; spans index it.
+#[derive(Clone, Copy)]
+struct Simple<'a> {
+    text: &'a str,
+    n: usize,
+    members: [SimpleMember; SIMPLE_MEMBERS],
+}
+
+#[derive(Clone, Copy, Default)]
+struct SimpleMember {
+    key: (usize, usize),
+    value: SimpleValue,
+}
+
+#[derive(Clone, Copy, Default)]
+enum SimpleValue {
+    Str(usize, usize),
+    Int(i64),
+    Bool(bool),
+    #[default]
+    Null,
+    EmptyObject,
+    EmptyArray,
+}
+
+impl<'a> Simple<'a> {
+    fn members(&self) -> impl Iterator<Item = (&'a str, Item<'a>)> + '_ {
+        let text = self.text;
+        self.members[..self.n].iter().map(move |m| {
+            let item = match m.value {
+                SimpleValue::Str(a, b) => Item::Str(Cow::Borrowed(&text[a..b])),
+                SimpleValue::Int(i) => Item::Int(i),
+                SimpleValue::Bool(b) => Item::Bool(b),
+                SimpleValue::Null => Item::Null,
+                SimpleValue::EmptyObject => Item::Object(Object::new()),
+                SimpleValue::EmptyArray => Item::Array(Vec::new()),
+            };
+            (&text[m.key.0..m.key.1], item)
+        })
+    }
+}
+
+fn skip_ws(s: &[u8], mut p: usize) -> usize {
+    while matches!(s.get(p), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+        p += 1;
+    }
+    p
+}
+
+/// A plain string token starting at `s[p] == '"'`: its content span and the index after
+/// its closing quote. None for anything else (escapes, other bytes, or no closing quote yet).
+fn plain_string(s: &[u8], p: usize) -> Option<((usize, usize), usize)> {
+    let start = p + 1;
+    let len = s.get(start..)?.iter().position(|&b| !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\')?;
+    let end = start + len;
+    (s[end] == b'"').then_some(((start, end), end + 1))
+}
+
+/// True for a byte that ends a number or keyword token the way the lexer sees it and may
+/// follow a member value: whitespace, `,` or `}`.
+fn ends_simple_value(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b',' | b'}')
+}
+
+fn simple_value(s: &[u8], p: usize) -> Option<(SimpleValue, usize)> {
+    match *s.get(p)? {
+        b'"' => {
+            let ((a, b), next) = plain_string(s, p)?;
+            Some((SimpleValue::Str(a, b), next))
+        }
+        c @ (b'-' | b'0'..=b'9') => {
+            let neg = c == b'-';
+            let digits = if neg { p + 1 } else { p };
+            let n = s.get(digits..)?.iter().take_while(|b| b.is_ascii_digit()).count();
+            // At most 18 digits always fits an i64; "01" is a lexical error.
+            if n == 0 || n > 18 || (n > 1 && s[digits] == b'0') {
+                return None;
+            }
+            let end = digits + n;
+            if !ends_simple_value(*s.get(end)?) {
+                return None;
+            }
+            let v = s[digits..end].iter().fold(0i64, |v, &d| v * 10 + i64::from(d - b'0'));
+            Some((SimpleValue::Int(if neg { -v } else { v }), end))
+        }
+        b't' | b'f' | b'n' => {
+            let (v, len) = match s.get(p..p + 4)? {
+                b"true" => (SimpleValue::Bool(true), 4),
+                b"null" => (SimpleValue::Null, 4),
+                b"fals" if s.get(p + 4) == Some(&b'e') => (SimpleValue::Bool(false), 5),
+                _ => return None,
+            };
+            ends_simple_value(*s.get(p + len)?).then_some((v, p + len))
+        }
+        open @ (b'{' | b'[') => {
+            let q = skip_ws(s, p + 1);
+            match (open, *s.get(q)?) {
+                (b'{', b'}') => Some((SimpleValue::EmptyObject, q + 1)),
+                (b'[', b']') => Some((SimpleValue::EmptyArray, q + 1)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Reads a simple object (see [`Simple`]) that starts at `s[0] == '{'` and ends within `s`.
+/// Returns how many bytes it spans. None when the message is anything else, or incomplete:
+/// the lexer then reads it byte by byte, with the same result for a simple one.
+fn scan_simple(s: &[u8]) -> Option<(usize, Simple<'_>)> {
+    let mut members = [SimpleMember::default(); SIMPLE_MEMBERS];
+    let mut n = 0;
+    let mut p = skip_ws(s, 1);
+    if *s.get(p)? == b'}' {
+        p += 1;
+    } else {
+        loop {
+            if *s.get(p)? != b'"' {
+                return None;
+            }
+            let (key, after) = plain_string(s, p)?;
+            p = skip_ws(s, after);
+            if *s.get(p)? != b':' {
+                return None;
+            }
+            let (value, after) = simple_value(s, skip_ws(s, p + 1))?;
+            if n == SIMPLE_MEMBERS || members[..n].iter().any(|m| s[m.key.0..m.key.1] == s[key.0..key.1]) {
+                return None;
+            }
+            members[n] = SimpleMember { key, value };
+            n += 1;
+            p = skip_ws(s, after);
+            match *s.get(p)? {
+                b',' => p = skip_ws(s, p + 1),
+                b'}' => {
+                    p += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    let text = std::str::from_utf8(&s[..p]).ok()?;
+    Some((p, Simple { text, n, members }))
+}
 
 /// A member value of a walked object: a scalar (strings borrowed from the message when
 /// they need no decoding) or a container, built only when one is there.
@@ -900,7 +1076,12 @@ fn container_item<'a>(toks: &mut Tokens<'a>, first: (Tok, &'a [u8])) -> Result<I
 impl<'a> RawMessage<'a> {
     /// The whole message as a `Value`, or QEMU's first grammar error.
     pub fn parse(&self) -> Result<Value, String> {
-        parse_message(self.0)
+        match &self.0 {
+            Raw::Tokens(buf) => parse_message(buf),
+            Raw::Simple(simple) => Ok(Value::Object(Object(
+                simple.members().map(|(k, item)| (k.to_string(), item.into_value())).collect(),
+            ))),
+        }
     }
 
     /// Walks a top-level object member by member, in order, calling `visit(key, value)`
@@ -909,10 +1090,19 @@ impl<'a> RawMessage<'a> {
     /// the same order (a member is visited only once its value and its key's uniqueness
     /// are checked, so a later error may follow visits).
     pub fn walk_object(&self, mut visit: impl FnMut(&str, Item<'a>)) -> Result<Walk, String> {
-        let mut toks = Tokens { buf: self.0, pos: 0 };
+        let buf = match &self.0 {
+            Raw::Tokens(buf) => *buf,
+            Raw::Simple(simple) => {
+                for (k, item) in simple.members() {
+                    visit(k, item);
+                }
+                return Ok(Walk::Walked);
+            }
+        };
+        let mut toks = Tokens { buf, pos: 0 };
         match toks.next() {
             Some((Tok::LCurly, _)) => {}
-            _ => return parse_message(self.0).map(Walk::Value),
+            _ => return parse_message(buf).map(Walk::Value),
         }
         let mut keys: [Cow<'a, str>; WALK_KEYS] = Default::default();
         let mut nkeys = 0;
@@ -946,7 +1136,7 @@ impl<'a> RawMessage<'a> {
                 return Err(perr("duplicate key"));
             }
             if nkeys == WALK_KEYS {
-                return parse_message(self.0).map(Walk::Value);
+                return parse_message(buf).map(Walk::Value);
             }
             visit(&key, item);
             keys[nkeys] = key;

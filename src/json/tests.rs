@@ -1080,3 +1080,43 @@ fn writer_streams_fixed_shapes() {
     Writer::new(&mut out, Layout::Compact).int(0);
     assert_eq!(out, b"keep0");
 }
+
+/// Simple objects are read straight from the input when all of one is there; byte by
+/// byte they go through the lexer. Both must agree, also on near misses.
+#[test]
+fn simple_objects_read_at_once_match_the_lexer() {
+    for input in [
+        &br#"{"execute":"query-status","id":1}"#[..],
+        br#" { "execute" : "stop" , "id" : -0 , "arguments" : { } } "#,
+        b"{\t\"a\"\r:\n[]}{}",
+        br#"{"a":true,"b":false,"c":null,"d":"x y"}"#,
+        br#"{"a":1,"b":2,"c":3,"d":4,"e":5}"#,
+        br#"{"a":1,"a":2}"#,
+        br#"{"a":999999999999999999,"b":-999999999999999999}"#,
+        br#"{"a":9999999999999999999}"#,
+        br#"{"a":01}"#,
+        br#"{"a":1.5}"#,
+        br#"{"a":1e3}"#,
+        br#"{"a":-}"#,
+        br#"{"a":nul}"#,
+        br#"{"a":nulll}"#,
+        br#"{"a":truex}"#,
+        br#"{"a":"\n"}"#,
+        br#"{"a":'x'}"#,
+        br#"{"a":{"b":1}}"#,
+        br#"{"a":[1]}"#,
+        br#"{"a":1,}"#,
+        br#"{"a" 1}"#,
+        br#"{"a":1 "b":2}"#,
+        b"{\"a\":\"\x7f\"}",
+        b"{\"\xc3\xa9\":1}",
+        br#"{"a":1}}"#,
+        br#"{"a":1"#,
+        br#"{"a":1"#,
+    ] {
+        let _ = run(input);
+        let _ = run_limits(1, 8, input);
+        let _ = run_limits(2, 30, input);
+    }
+    assert_eq!(run(br#"{"a":true,"b":false,"c":null,"d":-12}"#), [r#"{"a": true, "b": false, "c": null, "d": -12}"#]);
+}
