@@ -95,7 +95,7 @@ fn write_reply(
             if let Some(id) = id {
                 write_item(w.key("id"), id);
             }
-            w.key("error").begin_object().key("class").str(e.class).key("desc").str(&e.desc).end_object();
+            w.key("error").begin_object().key("class").str(e.class.as_str()).key("desc").str(&e.desc).end_object();
         }
     }
     w.end_object();
