@@ -168,3 +168,29 @@ fn pretty_replies_allocate_nothing_either() {
     }
     assert_eq!(allocs() - before, 0);
 }
+
+/// Not a test: how many pipelined `query-status` the QMP layer (parse, dispatch, reply)
+/// answers per second on this machine. `cargo test --release --test qmp_alloc -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore]
+fn pipelined_query_status_rate() {
+    let mut state = State::new();
+    let (m, _peer) = qmp_monitor(&mut state, false);
+    let mut got = Vec::with_capacity(1 << 20);
+    qmp::feed(&mut state, m, b"{\"execute\":\"qmp_capabilities\"}");
+    take_output(&mut state, m, &mut got);
+    let one = PINGS[0].0;
+    // What the loop hands over at a time: 512-byte slices of back-to-back requests.
+    let batch: Vec<u8> = one.iter().copied().cycle().take(one.len() * (512 / one.len())).collect();
+    let per_batch = 512 / one.len();
+    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(200_000);
+    let t = std::time::Instant::now();
+    for _ in 0..rounds {
+        qmp::feed(&mut state, m, &batch);
+        state.monitor_conn(m).expect("connected").out.clear();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let n = (rounds * per_batch) as f64;
+    eprintln!("{n} query-status in {secs:.3} s: {:.0}/s, {:.0} ns each", n / secs, secs * 1e9 / n);
+}

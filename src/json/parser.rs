@@ -888,8 +888,26 @@ impl<'a> Simple<'a> {
     }
 }
 
+/// Byte classes for [`scan_simple`]: 1 a plain string byte (printable ASCII but `"` and
+/// `\\`), 2 whitespace the lexer skips.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        t[b] = 1;
+        b += 1;
+    }
+    t[b'"' as usize] = 0;
+    t[b'\\' as usize] = 0;
+    t[b' ' as usize] = 1 | 2;
+    t[b'\t' as usize] = 2;
+    t[b'\r' as usize] = 2;
+    t[b'\n' as usize] = 2;
+    t
+};
+
 fn skip_ws(s: &[u8], mut p: usize) -> usize {
-    while matches!(s.get(p), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+    while s.get(p).is_some_and(|&b| CLASS[usize::from(b)] & 2 != 0) {
         p += 1;
     }
     p
@@ -899,7 +917,7 @@ fn skip_ws(s: &[u8], mut p: usize) -> usize {
 /// its closing quote. None for anything else (escapes, other bytes, or no closing quote yet).
 fn plain_string(s: &[u8], p: usize) -> Option<((usize, usize), usize)> {
     let start = p + 1;
-    let len = s.get(start..)?.iter().position(|&b| !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\')?;
+    let len = s.get(start..)?.iter().position(|&b| CLASS[usize::from(b)] & 1 == 0)?;
     let end = start + len;
     (s[end] == b'"').then_some(((start, end), end + 1))
 }

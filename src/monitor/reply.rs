@@ -38,6 +38,44 @@ pub enum Reply {
 
 /// Writes `reply` as the value of `return`.
 pub fn write(w: &mut Writer<'_>, reply: &Reply, state: &State, layout: Layout) {
+    match cached(reply, layout, state) {
+        Some(bytes) => {
+            w.raw_json(bytes);
+        }
+        None => render(w, reply, state, layout),
+    }
+}
+
+/// The bytes of a reply that never changes (per run state for `query-status`), rendered
+/// once per layout as the value of a top-level member.
+fn cached(reply: &Reply, layout: Layout, state: &State) -> Option<&'static [u8]> {
+    static CACHE: [[OnceLock<Vec<u8>>; 3]; 9] = [const { [const { OnceLock::new() }; 3] }; 9];
+    let slot = match reply {
+        Reply::Empty => 0,
+        Reply::Version => 1,
+        Reply::Commands => 2,
+        Reply::Schema => 3,
+        Reply::ChardevBackends => 4,
+        Reply::Status(RunState::Prelaunch) => 5,
+        Reply::Status(RunState::Running) => 6,
+        Reply::Status(RunState::Paused) => 7,
+        Reply::Status(RunState::Shutdown) => 8,
+        _ => return None,
+    };
+    let l = match layout {
+        Layout::Compact => 0,
+        Layout::Pretty => 1,
+        Layout::PrettyCrlf => 2,
+    };
+    let bytes = CACHE[slot][l].get_or_init(|| {
+        let mut out = Vec::new();
+        render(&mut Writer::member_value(&mut out, layout), reply, state, layout);
+        out
+    });
+    Some(bytes)
+}
+
+fn render(w: &mut Writer<'_>, reply: &Reply, state: &State, layout: Layout) {
     match reply {
         Reply::Empty => {
             w.begin_object().end_object();
@@ -51,7 +89,9 @@ pub fn write(w: &mut Writer<'_>, reply: &Reply, state: &State, layout: Layout) {
             w.end_array();
         }
         Reply::Schema => {
-            w.raw_json(schema_bytes(layout));
+            let mut out = Vec::new();
+            Writer::member_value(&mut out, layout).value(&super::commands::schema());
+            w.raw_json(&out);
         }
         Reply::Status(rs) => {
             w.begin_object().key("status").str(rs.as_str()).key("singlestep").bool(false);
@@ -101,22 +141,6 @@ pub fn write(w: &mut Writer<'_>, reply: &Reply, state: &State, layout: Layout) {
     }
 }
 
-/// `query-qmp-schema`'s value, rendered once per layout as the value of a top-level
-/// member (pretty output indents it one level).
-fn schema_bytes(layout: Layout) -> &'static [u8] {
-    static CACHE: [OnceLock<Vec<u8>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
-    let i = match layout {
-        Layout::Compact => 0,
-        Layout::Pretty => 1,
-        Layout::PrettyCrlf => 2,
-    };
-    CACHE[i].get_or_init(|| {
-        let mut out = Vec::new();
-        Writer::member_value(&mut out, layout).value(&super::commands::schema());
-        out
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,14 +169,35 @@ mod tests {
         assert_eq!(text(&Reply::Name, Layout::Compact), r#"{"return": {}}"#);
     }
 
-    /// The cached schema is exactly what writing the schema value in place gives.
+    /// What is served from the cache is exactly what writing the reply in place gives.
     #[test]
-    fn cached_schema_is_the_schema() {
+    fn cached_replies_are_the_replies() {
+        let state = State::new();
+        let all = [
+            Reply::Empty,
+            Reply::Version,
+            Reply::Commands,
+            Reply::Schema,
+            Reply::ChardevBackends,
+            Reply::Status(RunState::Prelaunch),
+            Reply::Status(RunState::Running),
+            Reply::Status(RunState::Paused),
+            Reply::Status(RunState::Shutdown),
+        ];
         for layout in [Layout::Compact, Layout::Pretty, Layout::PrettyCrlf] {
-            let mut out = Vec::new();
-            let mut w = Writer::new(&mut out, layout);
-            w.begin_object().key("return").value(&super::super::commands::schema()).end_object();
-            assert_eq!(text(&Reply::Schema, layout), String::from_utf8(out).unwrap());
+            for reply in &all {
+                assert!(cached(reply, layout, &state).is_some(), "{reply:?}");
+                let mut out = Vec::new();
+                let mut w = Writer::new(&mut out, layout);
+                w.begin_object().key("return");
+                render(&mut w, reply, &state, layout);
+                w.end_object();
+                assert_eq!(text(reply, layout), String::from_utf8(out).unwrap(), "{reply:?}");
+            }
         }
+        let mut out = Vec::new();
+        let mut w = Writer::new(&mut out, Layout::Compact);
+        w.begin_object().key("return").value(&super::super::commands::schema()).end_object();
+        assert_eq!(text(&Reply::Schema, Layout::Compact), String::from_utf8(out).unwrap());
     }
 }
