@@ -846,23 +846,25 @@ const SIMPLE_MEMBERS: usize = 4;
 /// An object of at most [`SIMPLE_MEMBERS`] distinct keys whose keys and values are plain
 /// double-quoted strings (printable ASCII, no backslash), small integers, `true`, `false`,
 /// `null`, `{}` or `[]`: every request without arguments, most with them. `text` is the
-/// message as sent; spans index it.
+/// message as sent (printable ASCII and whitespace only); spans index it.
 #[derive(Clone, Copy)]
 struct Simple<'a> {
-    text: &'a str,
+    text: &'a [u8],
     n: usize,
     members: [SimpleMember; SIMPLE_MEMBERS],
 }
 
+/// Spans are `u32` to keep the message small (it is moved around whole); a simple object
+/// is never longer than the byte cap, far below 4 GiB.
 #[derive(Clone, Copy, Default)]
 struct SimpleMember {
-    key: (usize, usize),
+    key: (u32, u32),
     value: SimpleValue,
 }
 
 #[derive(Clone, Copy, Default)]
 enum SimpleValue {
-    Str(usize, usize),
+    Str(u32, u32),
     Int(i64),
     Bool(bool),
     #[default]
@@ -872,18 +874,18 @@ enum SimpleValue {
 }
 
 impl<'a> Simple<'a> {
-    fn members(&self) -> impl Iterator<Item = (&'a str, Item<'a>)> + '_ {
+    fn members(&self) -> impl Iterator<Item = (&'a [u8], Item<'a>)> + '_ {
         let text = self.text;
         self.members[..self.n].iter().map(move |m| {
             let item = match m.value {
-                SimpleValue::Str(a, b) => Item::Str(Cow::Borrowed(&text[a..b])),
+                SimpleValue::Str(a, b) => Item::Ascii(&text[a as usize..b as usize]),
                 SimpleValue::Int(i) => Item::Int(i),
                 SimpleValue::Bool(b) => Item::Bool(b),
                 SimpleValue::Null => Item::Null,
                 SimpleValue::EmptyObject => Item::Object(Object::new()),
                 SimpleValue::EmptyArray => Item::Array(Vec::new()),
             };
-            (&text[m.key.0..m.key.1], item)
+            (&text[m.key.0 as usize..m.key.1 as usize], item)
         })
     }
 }
@@ -915,11 +917,12 @@ fn skip_ws(s: &[u8], mut p: usize) -> usize {
 
 /// A plain string token starting at `s[p] == '"'`: its content span and the index after
 /// its closing quote. None for anything else (escapes, other bytes, or no closing quote yet).
-fn plain_string(s: &[u8], p: usize) -> Option<((usize, usize), usize)> {
+fn plain_string(s: &[u8], p: usize) -> Option<((u32, u32), usize)> {
     let start = p + 1;
     let len = s.get(start..)?.iter().position(|&b| CLASS[usize::from(b)] & 1 == 0)?;
     let end = start + len;
-    (s[end] == b'"').then_some(((start, end), end + 1))
+    let span = (u32::try_from(start).ok()?, u32::try_from(end).ok()?);
+    (s[end] == b'"').then_some((span, end + 1))
 }
 
 /// True for a byte that ends a number or keyword token the way the lexer sees it and may
@@ -990,7 +993,8 @@ fn scan_simple(s: &[u8]) -> Option<(usize, Simple<'_>)> {
                 return None;
             }
             let (value, after) = simple_value(s, skip_ws(s, p + 1))?;
-            if n == SIMPLE_MEMBERS || members[..n].iter().any(|m| s[m.key.0..m.key.1] == s[key.0..key.1]) {
+            let text = |(a, b): (u32, u32)| &s[a as usize..b as usize];
+            if n == SIMPLE_MEMBERS || members[..n].iter().any(|m| text(m.key) == text(key)) {
                 return None;
             }
             members[n] = SimpleMember { key, value };
@@ -1006,8 +1010,7 @@ fn scan_simple(s: &[u8]) -> Option<(usize, Simple<'_>)> {
             }
         }
     }
-    let text = std::str::from_utf8(&s[..p]).ok()?;
-    Some((p, Simple { text, n, members }))
+    Some((p, Simple { text: &s[..p], n, members }))
 }
 
 /// A member value of a walked object: a scalar (strings borrowed from the message when
@@ -1020,6 +1023,9 @@ pub enum Item<'a> {
     UInt(u64),
     Double(f64),
     Str(Cow<'a, str>),
+    /// A string of printable ASCII without escapes, straight from the message: its bytes
+    /// are its text.
+    Ascii(&'a [u8]),
     Array(Vec<Value>),
     Object(Object),
 }
@@ -1028,6 +1034,7 @@ impl Item<'_> {
     /// The value this item stands for.
     pub fn into_value(self) -> Value {
         match self {
+            Item::Ascii(b) => Value::Str(String::from_utf8_lossy(b).into_owned()),
             Item::Null => Value::Null,
             Item::Bool(b) => Value::Bool(b),
             Item::Int(i) => Value::Int(i),
@@ -1097,17 +1104,21 @@ impl<'a> RawMessage<'a> {
         match &self.0 {
             Raw::Tokens(buf) => parse_message(buf),
             Raw::Simple(simple) => Ok(Value::Object(Object(
-                simple.members().map(|(k, item)| (k.to_string(), item.into_value())).collect(),
+                simple
+                    .members()
+                    .map(|(k, item)| (String::from_utf8_lossy(k).into_owned(), item.into_value()))
+                    .collect(),
             ))),
         }
     }
 
     /// Walks a top-level object member by member, in order, calling `visit(key, value)`
+    /// (the key's UTF-8 bytes)
     /// with strings borrowed from the message where possible, and containers built only
     /// when a member holds one. Errors are exactly those of [`RawMessage::parse`], in
     /// the same order (a member is visited only once its value and its key's uniqueness
     /// are checked, so a later error may follow visits).
-    pub fn walk_object(&self, mut visit: impl FnMut(&str, Item<'a>)) -> Result<Walk, String> {
+    pub fn walk_object(&self, mut visit: impl FnMut(&[u8], Item<'a>)) -> Result<Walk, String> {
         let buf = match &self.0 {
             Raw::Tokens(buf) => *buf,
             Raw::Simple(simple) => {
@@ -1156,7 +1167,7 @@ impl<'a> RawMessage<'a> {
             if nkeys == WALK_KEYS {
                 return parse_message(buf).map(Walk::Value);
             }
-            visit(&key, item);
+            visit(key.as_bytes(), item);
             keys[nkeys] = key;
             nkeys += 1;
             match toks.next() {

@@ -916,7 +916,7 @@ fn deepest_value_on_a_small_stack() {
 /// The object `walk_object` saw, rebuilt, or the whole value it fell back to.
 fn walked(raw: RawMessage<'_>) -> Result<Value, String> {
     let mut members = Object::new();
-    match raw.walk_object(|k, item| members.insert(k, item.into_value()))? {
+    match raw.walk_object(|k, item| members.insert(String::from_utf8_lossy(k).into_owned(), item.into_value()))? {
         Walk::Walked => Ok(Value::Object(members)),
         Walk::Value(v) => {
             // A fallback is only for non-objects and objects with many members.
@@ -980,7 +980,11 @@ fn walk_borrows_plain_strings() {
     let _ = s.feed_each(br#"{"execute":"query-status","id":"a\n"}"#, |m| {
         let Message::Complete(raw) = m else { panic!("an error") };
         let w = raw.walk_object(|k, item| {
-            seen.push((k.to_string(), matches!(&item, Item::Str(std::borrow::Cow::Borrowed(_))), item.into_value()))
+            seen.push((
+                String::from_utf8_lossy(k).into_owned(),
+                matches!(&item, Item::Str(std::borrow::Cow::Borrowed(_))),
+                item.into_value(),
+            ))
         });
         assert_eq!(w, Ok(Walk::Walked));
         std::ops::ControlFlow::Continue(())

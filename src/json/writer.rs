@@ -170,6 +170,16 @@ impl<'a> Writer<'a> {
         self
     }
 
+    /// A string known to be printable ASCII without `"` or `\\` (nothing to escape).
+    pub fn ascii(&mut self, s: &[u8]) -> &mut Self {
+        debug_assert!(s.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'));
+        self.separate();
+        self.out.push(b'"');
+        self.out.extend_from_slice(s);
+        self.out.push(b'"');
+        self
+    }
+
     pub fn int(&mut self, i: i64) -> &mut Self {
         self.separate();
         if i < 0 {

@@ -340,8 +340,9 @@ pub static COMMANDS: &[Command] = &[
 /// `query-qmp-schema` leaves them out.
 pub static EXTENSIONS: &[&str] = &["query-workload", "monitor-add", "monitor-remove", "console-resize"];
 
-pub fn find(name: &str) -> Option<&'static Command> {
-    COMMANDS.iter().find(|c| c.name == name)
+/// The command named `name` (its UTF-8 bytes).
+pub fn find(name: &[u8]) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| c.name.as_bytes() == name)
 }
 
 /// Runs a typed command for `caller`.

@@ -69,6 +69,7 @@ fn write_item(w: &mut Writer<'_>, item: &Item<'_>) {
         Item::UInt(u) => w.uint(*u),
         Item::Double(d) => w.double(*d),
         Item::Str(s) => w.str(s),
+        Item::Ascii(s) => w.ascii(s),
         Item::Array(a) => w.array(a),
         Item::Object(o) => w.object(o),
     };
@@ -82,24 +83,33 @@ fn write_reply(
     id: Option<&Item<'_>>,
     result: &Result<Reply, QmpError>,
 ) {
-    let mut w = Writer::new(out, layout);
-    w.begin_object();
     match result {
         Ok(r) => {
-            super::reply::write(w.key("return"), r, state, layout);
+            // The envelope is fixed text around two member values.
+            let (open, id_key, close): (&[u8], &[u8], &[u8]) = match layout {
+                Layout::Compact => (b"{\"return\": ", b", \"id\": ", b"}\r\n"),
+                Layout::Pretty => (b"{\n    \"return\": ", b",\n    \"id\": ", b"\n}\r\n"),
+                Layout::PrettyCrlf => (b"{\r\n    \"return\": ", b",\r\n    \"id\": ", b"\r\n}\r\n"),
+            };
+            out.extend_from_slice(open);
+            super::reply::write(&mut Writer::member_value(out, layout), r, state, layout);
             if let Some(id) = id {
-                write_item(w.key("id"), id);
+                out.extend_from_slice(id_key);
+                write_item(&mut Writer::member_value(out, layout), id);
             }
+            out.extend_from_slice(close);
         }
         Err(e) => {
+            let mut w = Writer::new(out, layout);
+            w.begin_object();
             if let Some(id) = id {
                 write_item(w.key("id"), id);
             }
             w.key("error").begin_object().key("class").str(e.class.as_str()).key("desc").str(&e.desc).end_object();
+            w.end_object();
+            out.extend_from_slice(b"\r\n");
         }
     }
-    w.end_object();
-    out.extend_from_slice(b"\r\n");
 }
 
 /// Feeds bytes to monitor `m`'s parser and runs each complete request as soon as it is
@@ -130,7 +140,7 @@ fn on_message(state: &mut State, m: usize, slot: usize, mode: super::Mode, msg: 
     let oob = session(state, m).is_some_and(|s| s.oob);
     let (id, result) = match msg {
         Message::Error(desc) => (None, Err(QmpError::generic(desc))),
-        Message::Complete(raw) => match request::parse(raw, oob) {
+        Message::Complete(raw) => match request::parse(&raw, oob) {
             Err(e) => (None, Err(e)),
             Ok(Parsed { id, request }) => {
                 let result = request.and_then(|r| dispatch(state, m, r));
@@ -163,9 +173,10 @@ fn session(state: &mut State, m: usize) -> Option<&mut QmpSession> {
     }
 }
 
-fn not_found(name: &str) -> QmpError {
+fn not_found(name: &[u8]) -> QmpError {
     let mut desc = String::from("The command ");
-    desc.push_str(name);
+    // Names are decoded strings: their bytes are UTF-8.
+    desc.push_str(&String::from_utf8_lossy(name));
     desc.push_str(" has not been found");
     QmpError::command_not_found(desc)
 }
@@ -177,13 +188,13 @@ fn dispatch(state: &mut State, m: usize, req: Request<'_>) -> Result<Reply, QmpE
         Some(s) => s.negotiated,
         None => return Err(QmpError::generic("monitor is not connected")),
     };
-    let name: &str = match &req.target {
+    let name: &[u8] = match &req.target {
         Target::ExecOob(name) => {
             return Err(match commands::find(name) {
                 None => not_found(name),
                 Some(_) => {
                     let mut desc = String::from("The command ");
-                    desc.push_str(name);
+                    desc.push_str(&String::from_utf8_lossy(name));
                     desc.push_str(" does not support OOB");
                     QmpError::generic(desc)
                 }
@@ -191,7 +202,7 @@ fn dispatch(state: &mut State, m: usize, req: Request<'_>) -> Result<Reply, QmpE
         }
         Target::Execute(name) => name,
     };
-    if !negotiated && name != "qmp_capabilities" {
+    if !negotiated && name != b"qmp_capabilities" {
         return Err(QmpError::command_not_found("Expecting capabilities negotiation with 'qmp_capabilities'"));
     }
     let cmd = commands::find(name).ok_or_else(|| not_found(name))?;

@@ -9,12 +9,24 @@ use std::borrow::Cow;
 use crate::error::QmpError;
 use crate::json::{Item, Object, RawMessage, Value, Walk};
 
+/// A command name's UTF-8 bytes, borrowed from the message when it needs no decoding.
+pub type Name<'a> = Cow<'a, [u8]>;
+
 /// How the command is asked for.
 #[derive(Debug, PartialEq)]
 pub enum Target<'a> {
-    Execute(Cow<'a, str>),
+    Execute(Name<'a>),
     /// `exec-oob`, accepted only after `qmp_capabilities` enabled `oob`.
-    ExecOob(Cow<'a, str>),
+    ExecOob(Name<'a>),
+}
+
+fn name(item: Item<'_>) -> Option<Name<'_>> {
+    match item {
+        Item::Ascii(b) => Some(Cow::Borrowed(b)),
+        Item::Str(Cow::Borrowed(s)) => Some(Cow::Borrowed(s.as_bytes())),
+        Item::Str(Cow::Owned(s)) => Some(Cow::Owned(s.into_bytes())),
+        _ => None,
+    }
 }
 
 /// A request whose envelope is well formed.
@@ -37,8 +49,8 @@ pub struct Parsed<'a> {
 struct Envelope<'a> {
     oob: bool,
     error: Option<QmpError>,
-    execute: Option<Cow<'a, str>>,
-    exec_oob: Option<Cow<'a, str>>,
+    execute: Option<Name<'a>>,
+    exec_oob: Option<Name<'a>>,
     arguments: Option<Object>,
     id: Option<Item<'a>>,
 }
@@ -48,8 +60,8 @@ impl<'a> Envelope<'a> {
         Envelope { oob, error: None, execute: None, exec_oob: None, arguments: None, id: None }
     }
 
-    fn member(&mut self, key: &str, item: Item<'a>) {
-        if key == "id" {
+    fn member(&mut self, key: &[u8], item: Item<'a>) {
+        if key == b"id" {
             self.id = Some(qdict_ordered(item));
             return;
         }
@@ -57,19 +69,22 @@ impl<'a> Envelope<'a> {
             return;
         }
         match (key, item) {
-            ("execute", Item::Str(name)) => self.execute = Some(name),
-            ("exec-oob", Item::Str(name)) if self.oob => self.exec_oob = Some(name),
-            ("execute", _) => self.error = Some(QmpError::generic("QMP input member 'execute' must be a string")),
-            ("exec-oob", _) if self.oob => {
-                self.error = Some(QmpError::generic("QMP input member 'exec-oob' must be a string"));
-            }
-            ("arguments", Item::Object(o)) => self.arguments = Some(o),
-            ("arguments", _) => {
+            (b"execute", item) => match name(item) {
+                Some(n) => self.execute = Some(n),
+                None => self.error = Some(QmpError::generic("QMP input member 'execute' must be a string")),
+            },
+            (b"exec-oob", item) if self.oob => match name(item) {
+                Some(n) => self.exec_oob = Some(n),
+                None => self.error = Some(QmpError::generic("QMP input member 'exec-oob' must be a string")),
+            },
+            (b"arguments", Item::Object(o)) => self.arguments = Some(o),
+            (b"arguments", _) => {
                 self.error = Some(QmpError::generic("QMP input member 'arguments' must be an object"));
             }
             _ => {
                 let mut desc = String::from("QMP input member '");
-                desc.push_str(key);
+                // Keys are decoded strings: their bytes are UTF-8.
+                desc.push_str(&String::from_utf8_lossy(key));
                 desc.push_str("' is unexpected");
                 self.error = Some(QmpError::generic(desc));
             }
@@ -106,14 +121,14 @@ fn qdict_ordered(item: Item<'_>) -> Item<'_> {
 
 /// Parses one complete message. `Err` is a reply without an id: a JSON grammar error, or a
 /// message that is not an object. `oob`: whether this session enabled out-of-band execution.
-pub fn parse(raw: RawMessage<'_>, oob: bool) -> Result<Parsed<'_>, QmpError> {
+pub fn parse<'a>(raw: &RawMessage<'a>, oob: bool) -> Result<Parsed<'a>, QmpError> {
     let mut env = Envelope::new(oob);
     match raw.walk_object(|k, item| env.member(k, item)).map_err(QmpError::generic)? {
         Walk::Walked => Ok(env.finish()),
         Walk::Value(Value::Object(o)) => {
             let mut env = Envelope::new(oob);
             for (k, v) in o {
-                env.member(&k, Item::from(v));
+                env.member(k.as_bytes(), Item::from(v));
             }
             Ok(env.finish())
         }
@@ -133,7 +148,7 @@ mod tests {
         let _ = Streamer::new().feed_each(text.as_bytes(), |m| {
             out.push(match m {
                 Message::Error(e) => Err(e),
-                Message::Complete(raw) => match parse(raw, oob) {
+                Message::Complete(raw) => match parse(&raw, oob) {
                     Err(e) => Err(e.desc),
                     Ok(p) => Ok((
                         p.id.map(Item::into_value),
@@ -168,7 +183,7 @@ mod tests {
     }
 
     fn exec(name: &str) -> Request<'static> {
-        Request { target: Target::Execute(Cow::Owned(name.to_string())), arguments: None }
+        Request { target: Target::Execute(Cow::Owned(name.as_bytes().to_vec())), arguments: None }
     }
 
     #[test]
@@ -179,13 +194,16 @@ mod tests {
         let args = Object::new().with("fdname", "x");
         assert_eq!(
             with_args,
-            Ok((None, Ok(Request { target: Target::Execute("getfd".into()), arguments: Some(args) })))
+            Ok((None, Ok(Request { target: Target::Execute(Cow::Borrowed(b"getfd")), arguments: Some(args) })))
         );
         // The id comes back in QEMU's key order.
         let (id, _) = one(r#"{"execute":"x","id":{"error":1,"id":2}}"#).unwrap();
         assert_eq!(id.map(|v| v.to_string()), Some(r#"{"id": 2, "error": 1}"#.to_string()));
         let mut oob = parse_all(r#"{"exec-oob":"x"}"#, true);
-        assert_eq!(oob.remove(0), Ok((None, Ok(Request { target: Target::ExecOob("x".into()), arguments: None }))));
+        assert_eq!(
+            oob.remove(0),
+            Ok((None, Ok(Request { target: Target::ExecOob(Cow::Borrowed(b"x")), arguments: None })))
+        );
     }
 
     #[test]
@@ -232,10 +250,10 @@ mod tests {
     fn plain_names_are_borrowed() {
         let _ = Streamer::new().feed_each(br#"{"execute":"query-status"}{"execute":"query\u002dname"}"#, |m| {
             let Message::Complete(raw) = m else { panic!("error") };
-            let p = parse(raw, false).unwrap();
+            let p = parse(&raw, false).unwrap();
             match p.request.unwrap().target {
-                Target::Execute(Cow::Borrowed(n)) => assert_eq!(n, "query-status"),
-                Target::Execute(Cow::Owned(n)) => assert_eq!(n, "query-name"),
+                Target::Execute(Cow::Borrowed(n)) => assert_eq!(n, b"query-status"),
+                Target::Execute(Cow::Owned(n)) => assert_eq!(n, b"query-name"),
                 t => panic!("{t:?}"),
             }
             ControlFlow::Continue(())
