@@ -264,7 +264,8 @@ impl Streamer {
             // Fast path: between messages, a simple object that is all there is read at
             // once, without the token buffer. Limits this small cannot be reached by one.
             if self.state == State::Start && self.buf.is_empty() && bytes[i] == b'{' && self.simple_ok() {
-                if let Some((n, simple)) = scan_simple(&bytes[i..]) {
+                let mut members = [SimpleMember::default(); SIMPLE_MEMBERS];
+                if let Some((n, simple)) = scan_simple(&bytes[i..], &mut members) {
                     if n <= self.max_bytes {
                         i += n;
                         f(Message::Complete(RawMessage(Raw::Simple(simple))))?;
@@ -850,8 +851,7 @@ const SIMPLE_MEMBERS: usize = 4;
 #[derive(Clone, Copy)]
 struct Simple<'a> {
     text: &'a [u8],
-    n: usize,
-    members: [SimpleMember; SIMPLE_MEMBERS],
+    members: &'a [SimpleMember],
 }
 
 /// Spans are `u32` to keep the message small (it is moved around whole); a simple object
@@ -876,7 +876,7 @@ enum SimpleValue {
 impl<'a> Simple<'a> {
     fn members(&self) -> impl Iterator<Item = (&'a [u8], Item<'a>)> + '_ {
         let text = self.text;
-        self.members[..self.n].iter().map(move |m| {
+        self.members.iter().map(move |m| {
             let item = match m.value {
                 SimpleValue::Str(a, b) => Item::Ascii(&text[a as usize..b as usize]),
                 SimpleValue::Int(i) => Item::Int(i),
@@ -976,8 +976,7 @@ fn simple_value(s: &[u8], p: usize) -> Option<(SimpleValue, usize)> {
 /// Reads a simple object (see [`Simple`]) that starts at `s[0] == '{'` and ends within `s`.
 /// Returns how many bytes it spans. None when the message is anything else, or incomplete:
 /// the lexer then reads it byte by byte, with the same result for a simple one.
-fn scan_simple(s: &[u8]) -> Option<(usize, Simple<'_>)> {
-    let mut members = [SimpleMember::default(); SIMPLE_MEMBERS];
+fn scan_simple<'a>(s: &'a [u8], members: &'a mut [SimpleMember; SIMPLE_MEMBERS]) -> Option<(usize, Simple<'a>)> {
     let mut n = 0;
     let mut p = skip_ws(s, 1);
     if *s.get(p)? == b'}' {
@@ -1010,7 +1009,7 @@ fn scan_simple(s: &[u8]) -> Option<(usize, Simple<'_>)> {
             }
         }
     }
-    Some((p, Simple { text: &s[..p], n, members }))
+    Some((p, Simple { text: &s[..p], members: &members[..n] }))
 }
 
 /// A member value of a walked object: a scalar (strings borrowed from the message when
