@@ -4,24 +4,47 @@
 
 use std::io;
 
+/// QAPI's `QapiErrorClass`: what kind of failure a QMP client sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    GenericError,
+    CommandNotFound,
+    DeviceNotFound,
+}
+
+impl ErrorClass {
+    /// The class as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::GenericError => "GenericError",
+            ErrorClass::CommandNotFound => "CommandNotFound",
+            ErrorClass::DeviceNotFound => "DeviceNotFound",
+        }
+    }
+}
+
 /// An error a monitor command returns: `{"error": {"class": C, "desc": D}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QmpError {
-    pub class: &'static str,
+    pub class: ErrorClass,
     pub desc: String,
 }
 
 impl QmpError {
+    pub fn new(class: ErrorClass, desc: impl Into<String>) -> QmpError {
+        QmpError { class, desc: desc.into() }
+    }
+
     pub fn generic(desc: impl Into<String>) -> QmpError {
-        QmpError { class: "GenericError", desc: desc.into() }
+        QmpError::new(ErrorClass::GenericError, desc)
     }
 
     pub fn command_not_found(desc: impl Into<String>) -> QmpError {
-        QmpError { class: "CommandNotFound", desc: desc.into() }
+        QmpError::new(ErrorClass::CommandNotFound, desc)
     }
 
     pub fn device_not_found(desc: impl Into<String>) -> QmpError {
-        QmpError { class: "DeviceNotFound", desc: desc.into() }
+        QmpError::new(ErrorClass::DeviceNotFound, desc)
     }
 }
 
@@ -38,6 +61,13 @@ pub fn os_text(e: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn classes_on_the_wire() {
+        assert_eq!(QmpError::generic("x").class.as_str(), "GenericError");
+        assert_eq!(QmpError::command_not_found("x").class.as_str(), "CommandNotFound");
+        assert_eq!(QmpError::device_not_found("x").class.as_str(), "DeviceNotFound");
+    }
 
     #[test]
     fn os_text_is_strerror() {

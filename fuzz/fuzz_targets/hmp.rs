@@ -6,15 +6,12 @@
 #[path = "harness.rs"]
 mod harness;
 
-use fdmon::json::{Object, Value};
-use fdmon::monitor::commands::Caller;
 use fdmon::monitor::hmp::human_monitor_command;
 use fdmon::monitor::Mode;
 use libfuzzer_sys::fuzz_target;
 
 fn hmc(st: &mut fdmon::state::State, line: &str) {
-    let args = Object::new().with("command-line", Value::from(line));
-    let _ = human_monitor_command(st, &Caller { monitor: None }, &args);
+    let _ = human_monitor_command(st, line, None);
 }
 
 fuzz_target!(|data: &[u8]| {

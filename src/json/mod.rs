@@ -8,11 +8,13 @@ mod parser;
 mod value;
 mod writer;
 
-pub use parser::Streamer;
+pub use parser::{Item, Message, RawMessage, Streamer, Walk};
 pub use value::{Object, Value};
-pub use writer::{to_string, to_string_pretty};
+pub use writer::{to_string, to_string_pretty, Layout, Writer};
 #[cfg(test)]
 use writer::{write_compact, write_pretty};
 
+#[cfg(test)]
+mod old_writer;
 #[cfg(test)]
 mod tests;

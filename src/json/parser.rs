@@ -17,7 +17,9 @@
 #![forbid(unsafe_code)]
 
 use super::value::{Object, Value};
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 
 /// QEMU's MAX_NESTING.
 pub const DEFAULT_MAX_DEPTH: usize = 1024;
@@ -243,9 +245,59 @@ impl Streamer {
 
     /// Feeds raw bytes. Appends each complete top-level message to `out`, in order.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Result<Value, String>>) {
-        for &b in bytes {
-            self.feed_byte(b, out);
+        let _ = self.feed_each(bytes, |m| {
+            out.push(match m {
+                Message::Complete(raw) => raw.parse(),
+                Message::Error(e) => Err(e),
+            });
+            ControlFlow::Continue(())
+        });
+    }
+
+    /// Feeds raw bytes and calls `f` for each complete top-level message, in order, without
+    /// building anything: a [`RawMessage`] borrows the streamer's buffer, which keeps its
+    /// capacity from one message to the next. When `f` breaks, the rest of `bytes` is left
+    /// unread and `Break` is returned; the streamer is then between messages.
+    pub fn feed_each(&mut self, bytes: &[u8], mut f: impl FnMut(Message<'_>) -> ControlFlow<()>) -> ControlFlow<()> {
+        let mut i = 0;
+        while i < bytes.len() {
+            // Fast path: between messages, a simple object that is all there is read at
+            // once, without the token buffer. Limits this small cannot be reached by one.
+            if self.state == State::Start && self.buf.is_empty() && bytes[i] == b'{' && self.simple_ok() {
+                let mut members = [SimpleMember::default(); SIMPLE_MEMBERS];
+                if let Some((n, simple)) = scan_simple(&bytes[i..], &mut members) {
+                    if n <= self.max_bytes {
+                        i += n;
+                        f(Message::Complete(RawMessage(Raw::Simple(simple))))?;
+                        continue;
+                    }
+                }
+            }
+            // Fast path: the plain bytes of a string token, in one run.
+            if matches!(self.state, State::DqStr | State::SqStr) {
+                let quote = if self.state == State::DqStr { b'"' } else { b'\'' };
+                let run = bytes[i..]
+                    .iter()
+                    .position(|&b| b == quote || b == b'\\' || !(0x20..=0xfd).contains(&b))
+                    .unwrap_or(bytes.len() - i);
+                let run = run.min(self.max_bytes.saturating_sub(self.msg_bytes));
+                if run > 0 {
+                    self.msg_bytes += run;
+                    self.buf.extend_from_slice(&bytes[i..i + run]);
+                    i += run;
+                    continue;
+                }
+            }
+            let b = bytes[i];
+            i += 1;
+            self.feed_byte(b, &mut f)?;
         }
+        ControlFlow::Continue(())
+    }
+
+    /// Whether the limits leave room for any simple object: two levels, its few tokens.
+    fn simple_ok(&self) -> bool {
+        self.max_depth >= 2 && self.max_tokens >= 4 * SIMPLE_MEMBERS * 2 + 2
     }
 
     /// Bytes held for the incomplete message: its tokens so far, including a partial one.
@@ -253,7 +305,7 @@ impl Streamer {
         self.buf.len()
     }
 
-    fn feed_byte(&mut self, b: u8, out: &mut Vec<Result<Value, String>>) {
+    fn feed_byte(&mut self, b: u8, f: &mut impl FnMut(Message<'_>) -> ControlFlow<()>) -> ControlFlow<()> {
         // At most two rounds: a byte that ends a token (or recovery) is looked at once
         // more in `Start`, and `Start` never hands a byte back.
         loop {
@@ -263,24 +315,24 @@ impl Streamer {
                         self.begin_scalar();
                     }
                     self.state = next;
-                    self.push_byte(b, out);
-                    return;
+                    self.push_byte(b, f)?;
+                    return ControlFlow::Continue(());
                 }
                 Step::Emit(tok) => {
                     if self.state == State::Start {
                         self.tok_start = self.buf.len();
                     }
-                    if self.push_byte(b, out) {
+                    if self.push_byte(b, f)? {
                         self.state = State::Start;
-                        self.complete(tok, out);
+                        return self.complete(tok, f);
                     }
-                    return;
+                    return ControlFlow::Continue(());
                 }
                 Step::EmitBefore(tok) => {
                     self.state = State::Start;
-                    self.complete(tok, out);
+                    self.complete(tok, f)?;
                 }
-                Step::Skip => return,
+                Step::Skip => return ControlFlow::Continue(()),
                 Step::Resume => self.state = State::Start,
                 Step::Error => {
                     let mut text =
@@ -290,10 +342,12 @@ impl Streamer {
                     if let Some(nul) = text.iter().position(|&c| c == 0) {
                         text.truncate(nul);
                     }
-                    out.push(Err(format!("JSON parse error, stray '{}'", qemu_lossy(&text))));
                     self.reset_message();
                     self.state = State::Recovery;
-                    return;
+                    let mut e = String::from("JSON parse error, stray '");
+                    e.push_str(&qemu_lossy(&text));
+                    e.push('\'');
+                    return f(Message::Error(e));
                 }
             }
         }
@@ -313,21 +367,21 @@ impl Streamer {
     /// Appends a token byte and enforces the byte cap the moment it is crossed. On
     /// overflow, drops the message and resyncs as after a lexical error. Returns false
     /// then.
-    fn push_byte(&mut self, b: u8, out: &mut Vec<Result<Value, String>>) -> bool {
+    fn push_byte(&mut self, b: u8, f: &mut impl FnMut(Message<'_>) -> ControlFlow<()>) -> ControlFlow<(), bool> {
         self.msg_bytes += 1;
         if self.msg_bytes > self.max_bytes {
-            out.push(Err(ERR_SIZE.to_owned()));
             self.reset_message();
             self.state = State::Recovery;
-            return false;
+            f(Message::Error(ERR_SIZE.to_owned()))?;
+            return ControlFlow::Continue(false);
         }
         self.buf.push(b);
-        true
+        ControlFlow::Continue(true)
     }
 
     /// A token is complete (its bytes are in `buf`). This is QEMU's
     /// json_message_process_token(): counters, limits, then end-of-message check.
-    fn complete(&mut self, tok: Tok, out: &mut Vec<Result<Value, String>>) {
+    fn complete(&mut self, tok: Tok, f: &mut impl FnMut(Message<'_>) -> ControlFlow<()>) -> ControlFlow<()> {
         match tok {
             Tok::LCurly => self.braces += 1,
             Tok::RCurly => self.braces -= 1,
@@ -336,21 +390,20 @@ impl Streamer {
             _ => {}
         }
         if self.tokens + 1 > self.max_tokens {
-            out.push(Err(ERR_COUNT.to_owned()));
             self.reset_message();
-            return;
+            return f(Message::Error(ERR_COUNT.to_owned()));
         }
         if self.braces + self.brackets > self.max_depth as i64 {
-            out.push(Err(ERR_DEPTH.to_owned()));
             self.reset_message();
-            return;
+            return f(Message::Error(ERR_DEPTH.to_owned()));
         }
         self.tokens += 1;
         if (self.braces > 0 || self.brackets > 0) && self.braces >= 0 && self.brackets >= 0 {
-            return;
+            return ControlFlow::Continue(());
         }
-        out.push(parse_message(&self.buf));
+        let flow = f(Message::Complete(RawMessage(Raw::Tokens(&self.buf))));
         self.reset_message();
+        flow
     }
 
     fn reset_message(&mut self) {
@@ -473,9 +526,19 @@ fn perr(msg: &str) -> String {
 /// Parses the tokens of one complete message. Same first error as QEMU's recursive
 /// descent (which stops at its first error), with an explicit stack instead of recursion.
 fn parse_message(buf: &[u8]) -> Result<Value, String> {
-    let mut stack: Vec<Frame> = Vec::new();
     let mut toks = Tokens { buf, pos: 0 };
-    while let Some((tok, text)) = toks.next() {
+    let Some(first) = toks.next() else { return Err(perr("premature EOI")) };
+    let v = parse_value(&mut toks, first)?;
+    // The splitter ends a message no later than its value; QEMU asserts the same.
+    debug_assert!(toks.next().is_none(), "tokens after a complete value");
+    Ok(v)
+}
+
+/// Parses one value that starts with token `first` and leaves `toks` just after it.
+fn parse_value(toks: &mut Tokens<'_>, first: (Tok, &[u8])) -> Result<Value, String> {
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut cur = Some(first);
+    while let Some((tok, text)) = cur {
         let wants_value = match stack.last() {
             None => true,
             Some(Frame::Array(_, ArrState::Open)) => tok != Tok::RSquare,
@@ -535,10 +598,9 @@ fn parse_message(buf: &[u8]) -> Result<Value, String> {
             }
         };
         if let Some(v) = done {
-            // The splitter ends a message no later than its value; QEMU asserts the same.
-            debug_assert!(toks.next().is_none(), "tokens after a complete value");
             return Ok(v);
         }
+        cur = toks.next();
     }
     Err(perr("premature EOI"))
 }
@@ -686,6 +748,21 @@ fn hex4(s: &[u8], at: usize) -> Option<u32> {
     Some(cp)
 }
 
+/// A string token, borrowed when it holds only printable ASCII and no escapes (then its
+/// bytes are its text), else decoded by [`parse_string`].
+fn str_token(tok: &[u8]) -> Result<Cow<'_, str>, String> {
+    let inner = &tok[1..tok.len().saturating_sub(1).max(1)];
+    if inner.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'\\') {
+        if let Ok(s) = std::str::from_utf8(inner) {
+            return Ok(Cow::Borrowed(s));
+        }
+    }
+    match parse_string(tok)? {
+        Value::Str(s) => Ok(Cow::Owned(s)),
+        _ => unreachable!("parse_string gives a string"),
+    }
+}
+
 /// Decodes a string token, quotes included, by QEMU's parse_string() rules.
 fn parse_string(tok: &[u8]) -> Result<Value, String> {
     let quote = tok[0];
@@ -743,6 +820,366 @@ fn parse_string(tok: &[u8]) -> Result<Value, String> {
         }
     }
     Ok(Value::Str(out))
+}
+
+/// What [`Streamer::feed_each`] hands on: a complete message, or QEMU's text for a
+/// lexical or limit error (the bytes that caused it are gone).
+pub enum Message<'a> {
+    Complete(RawMessage<'a>),
+    Error(String),
+}
+
+/// One complete message, checked by the lexer but not yet parsed.
+#[derive(Clone, Copy)]
+pub struct RawMessage<'a>(Raw<'a>);
+
+#[derive(Clone, Copy)]
+enum Raw<'a> {
+    /// The tokens, back to back, from the streamer's buffer.
+    Tokens(&'a [u8]),
+    /// A simple object read straight from the input (see [`scan_simple`]).
+    Simple(Simple<'a>),
+}
+
+/// Most members a simple object has.
+const SIMPLE_MEMBERS: usize = 4;
+
+/// An object of at most [`SIMPLE_MEMBERS`] distinct keys whose keys and values are plain
+/// double-quoted strings (printable ASCII, no backslash), small integers, `true`, `false`,
+/// `null`, `{}` or `[]`: every request without arguments, most with them. `text` is the
+/// message as sent (printable ASCII and whitespace only); spans index it.
+#[derive(Clone, Copy)]
+struct Simple<'a> {
+    text: &'a [u8],
+    members: &'a [SimpleMember],
+}
+
+/// Spans are `u32` to keep the message small (it is moved around whole); a simple object
+/// is never longer than the byte cap, far below 4 GiB.
+#[derive(Clone, Copy, Default)]
+struct SimpleMember {
+    key: (u32, u32),
+    value: SimpleValue,
+}
+
+#[derive(Clone, Copy, Default)]
+enum SimpleValue {
+    Str(u32, u32),
+    Int(i64),
+    Bool(bool),
+    #[default]
+    Null,
+    EmptyObject,
+    EmptyArray,
+}
+
+impl<'a> Simple<'a> {
+    fn members(&self) -> impl Iterator<Item = (&'a [u8], Item<'a>)> + '_ {
+        let text = self.text;
+        self.members.iter().map(move |m| {
+            let item = match m.value {
+                SimpleValue::Str(a, b) => Item::Ascii(&text[a as usize..b as usize]),
+                SimpleValue::Int(i) => Item::Int(i),
+                SimpleValue::Bool(b) => Item::Bool(b),
+                SimpleValue::Null => Item::Null,
+                SimpleValue::EmptyObject => Item::Object(Object::new()),
+                SimpleValue::EmptyArray => Item::Array(Vec::new()),
+            };
+            (&text[m.key.0 as usize..m.key.1 as usize], item)
+        })
+    }
+}
+
+/// Byte classes for [`scan_simple`]: 1 a plain string byte (printable ASCII but `"` and
+/// `\\`), 2 whitespace the lexer skips.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        t[b] = 1;
+        b += 1;
+    }
+    t[b'"' as usize] = 0;
+    t[b'\\' as usize] = 0;
+    t[b' ' as usize] = 1 | 2;
+    t[b'\t' as usize] = 2;
+    t[b'\r' as usize] = 2;
+    t[b'\n' as usize] = 2;
+    t
+};
+
+fn skip_ws(s: &[u8], mut p: usize) -> usize {
+    while s.get(p).is_some_and(|&b| CLASS[usize::from(b)] & 2 != 0) {
+        p += 1;
+    }
+    p
+}
+
+/// A plain string token starting at `s[p] == '"'`: its content span and the index after
+/// its closing quote. None for anything else (escapes, other bytes, or no closing quote yet).
+fn plain_string(s: &[u8], p: usize) -> Option<((u32, u32), usize)> {
+    let start = p + 1;
+    let len = s.get(start..)?.iter().position(|&b| CLASS[usize::from(b)] & 1 == 0)?;
+    let end = start + len;
+    let span = (u32::try_from(start).ok()?, u32::try_from(end).ok()?);
+    (s[end] == b'"').then_some((span, end + 1))
+}
+
+/// True for a byte that ends a number or keyword token the way the lexer sees it and may
+/// follow a member value: whitespace, `,` or `}`.
+fn ends_simple_value(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b',' | b'}')
+}
+
+fn simple_value(s: &[u8], p: usize) -> Option<(SimpleValue, usize)> {
+    match *s.get(p)? {
+        b'"' => {
+            let ((a, b), next) = plain_string(s, p)?;
+            Some((SimpleValue::Str(a, b), next))
+        }
+        c @ (b'-' | b'0'..=b'9') => {
+            let neg = c == b'-';
+            let digits = if neg { p + 1 } else { p };
+            let n = s.get(digits..)?.iter().take_while(|b| b.is_ascii_digit()).count();
+            // At most 18 digits always fits an i64; "01" is a lexical error.
+            if n == 0 || n > 18 || (n > 1 && s[digits] == b'0') {
+                return None;
+            }
+            let end = digits + n;
+            if !ends_simple_value(*s.get(end)?) {
+                return None;
+            }
+            let v = s[digits..end].iter().fold(0i64, |v, &d| v * 10 + i64::from(d - b'0'));
+            Some((SimpleValue::Int(if neg { -v } else { v }), end))
+        }
+        b't' | b'f' | b'n' => {
+            let (v, len) = match s.get(p..p + 4)? {
+                b"true" => (SimpleValue::Bool(true), 4),
+                b"null" => (SimpleValue::Null, 4),
+                b"fals" if s.get(p + 4) == Some(&b'e') => (SimpleValue::Bool(false), 5),
+                _ => return None,
+            };
+            ends_simple_value(*s.get(p + len)?).then_some((v, p + len))
+        }
+        open @ (b'{' | b'[') => {
+            let q = skip_ws(s, p + 1);
+            match (open, *s.get(q)?) {
+                (b'{', b'}') => Some((SimpleValue::EmptyObject, q + 1)),
+                (b'[', b']') => Some((SimpleValue::EmptyArray, q + 1)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Reads a simple object (see [`Simple`]) that starts at `s[0] == '{'` and ends within `s`.
+/// Returns how many bytes it spans. None when the message is anything else, or incomplete:
+/// the lexer then reads it byte by byte, with the same result for a simple one.
+fn scan_simple<'a>(s: &'a [u8], members: &'a mut [SimpleMember; SIMPLE_MEMBERS]) -> Option<(usize, Simple<'a>)> {
+    let mut n = 0;
+    let mut p = skip_ws(s, 1);
+    if *s.get(p)? == b'}' {
+        p += 1;
+    } else {
+        loop {
+            if *s.get(p)? != b'"' {
+                return None;
+            }
+            let (key, after) = plain_string(s, p)?;
+            p = skip_ws(s, after);
+            if *s.get(p)? != b':' {
+                return None;
+            }
+            let (value, after) = simple_value(s, skip_ws(s, p + 1))?;
+            let text = |(a, b): (u32, u32)| &s[a as usize..b as usize];
+            if n == SIMPLE_MEMBERS || members[..n].iter().any(|m| text(m.key) == text(key)) {
+                return None;
+            }
+            members[n] = SimpleMember { key, value };
+            n += 1;
+            p = skip_ws(s, after);
+            match *s.get(p)? {
+                b',' => p = skip_ws(s, p + 1),
+                b'}' => {
+                    p += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    Some((p, Simple { text: &s[..p], members: &members[..n] }))
+}
+
+/// A member value of a walked object: a scalar (strings borrowed from the message when
+/// they need no decoding) or a container, built only when one is there.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Double(f64),
+    Str(Cow<'a, str>),
+    /// A string of printable ASCII without escapes, straight from the message: its bytes
+    /// are its text.
+    Ascii(&'a [u8]),
+    Array(Vec<Value>),
+    Object(Object),
+}
+
+impl Item<'_> {
+    /// The value this item stands for.
+    pub fn into_value(self) -> Value {
+        match self {
+            Item::Ascii(b) => Value::Str(String::from_utf8_lossy(b).into_owned()),
+            Item::Null => Value::Null,
+            Item::Bool(b) => Value::Bool(b),
+            Item::Int(i) => Value::Int(i),
+            Item::UInt(u) => Value::UInt(u),
+            Item::Double(d) => Value::Double(d),
+            Item::Str(s) => Value::Str(s.into_owned()),
+            Item::Array(a) => Value::Array(a),
+            Item::Object(o) => Value::Object(o),
+        }
+    }
+}
+
+impl From<Value> for Item<'_> {
+    fn from(v: Value) -> Self {
+        match v {
+            Value::Null => Item::Null,
+            Value::Bool(b) => Item::Bool(b),
+            Value::Int(i) => Item::Int(i),
+            Value::UInt(u) => Item::UInt(u),
+            Value::Double(d) => Item::Double(d),
+            Value::Str(s) => Item::Str(Cow::Owned(s)),
+            Value::Array(a) => Item::Array(a),
+            Value::Object(o) => Item::Object(o),
+        }
+    }
+}
+
+/// How [`RawMessage::walk_object`] ended.
+#[derive(Debug, PartialEq)]
+pub enum Walk {
+    /// The message is an object and every member went to the visitor.
+    Walked,
+    /// The message is not an object, or has more members than the walker tracks: here it
+    /// is whole, and the visitor's calls so far are to be forgotten.
+    Value(Value),
+}
+
+/// Most members [`RawMessage::walk_object`] checks for duplicates by itself.
+const WALK_KEYS: usize = 4;
+
+fn scalar_item(tok: Tok, text: &[u8]) -> Result<Item<'_>, String> {
+    match tok {
+        Tok::Str => Ok(Item::Str(str_token(text)?)),
+        _ => Ok(Item::from(scalar(tok, text)?)),
+    }
+}
+
+/// A container value starting at `first`: `{}` and `[]` without building a parser stack.
+fn container_item<'a>(toks: &mut Tokens<'a>, first: (Tok, &'a [u8])) -> Result<Item<'a>, String> {
+    let mut peek = Tokens { buf: toks.buf, pos: toks.pos };
+    match (first.0, peek.next()) {
+        (Tok::LCurly, Some((Tok::RCurly, _))) => {
+            toks.pos = peek.pos;
+            Ok(Item::Object(Object::new()))
+        }
+        (Tok::LSquare, Some((Tok::RSquare, _))) => {
+            toks.pos = peek.pos;
+            Ok(Item::Array(Vec::new()))
+        }
+        _ => Ok(Item::from(parse_value(toks, first)?)),
+    }
+}
+
+impl<'a> RawMessage<'a> {
+    /// The whole message as a `Value`, or QEMU's first grammar error.
+    pub fn parse(&self) -> Result<Value, String> {
+        match &self.0 {
+            Raw::Tokens(buf) => parse_message(buf),
+            Raw::Simple(simple) => Ok(Value::Object(Object(
+                simple
+                    .members()
+                    .map(|(k, item)| (String::from_utf8_lossy(k).into_owned(), item.into_value()))
+                    .collect(),
+            ))),
+        }
+    }
+
+    /// Walks a top-level object member by member, in order, calling `visit(key, value)`
+    /// (the key's UTF-8 bytes)
+    /// with strings borrowed from the message where possible, and containers built only
+    /// when a member holds one. Errors are exactly those of [`RawMessage::parse`], in
+    /// the same order (a member is visited only once its value and its key's uniqueness
+    /// are checked, so a later error may follow visits).
+    pub fn walk_object(&self, mut visit: impl FnMut(&[u8], Item<'a>)) -> Result<Walk, String> {
+        let buf = match &self.0 {
+            Raw::Tokens(buf) => *buf,
+            Raw::Simple(simple) => {
+                for (k, item) in simple.members() {
+                    visit(k, item);
+                }
+                return Ok(Walk::Walked);
+            }
+        };
+        let mut toks = Tokens { buf, pos: 0 };
+        match toks.next() {
+            Some((Tok::LCurly, _)) => {}
+            _ => return parse_message(buf).map(Walk::Value),
+        }
+        let mut keys: [Cow<'a, str>; WALK_KEYS] = Default::default();
+        let mut nkeys = 0;
+        loop {
+            let Some((tok, text)) = toks.next() else { return Err(perr("premature EOI")) };
+            let key = match tok {
+                Tok::RCurly if nkeys == 0 => return Ok(Walk::Walked),
+                Tok::Str => str_token(text)?,
+                Tok::LCurly | Tok::LSquare => {
+                    parse_value(&mut toks, (tok, text))?;
+                    return Err(perr("key is not a string in object"));
+                }
+                Tok::Integer | Tok::Float | Tok::Keyword => {
+                    scalar(tok, text)?;
+                    return Err(perr("key is not a string in object"));
+                }
+                Tok::RCurly | Tok::RSquare | Tok::Colon | Tok::Comma => return Err(perr("expecting value")),
+            };
+            match toks.next() {
+                Some((Tok::Colon, _)) => {}
+                Some(_) => return Err(perr("missing : in object pair")),
+                None => return Err(perr("premature EOI")),
+            }
+            let item = match toks.next() {
+                None => return Err(perr("premature EOI")),
+                Some((tok @ (Tok::LCurly | Tok::LSquare), text)) => container_item(&mut toks, (tok, text))?,
+                Some((tok @ (Tok::Integer | Tok::Float | Tok::Keyword | Tok::Str), text)) => scalar_item(tok, text)?,
+                Some(_) => return Err(perr("expecting value")),
+            };
+            if keys[..nkeys].contains(&key) {
+                return Err(perr("duplicate key"));
+            }
+            if nkeys == WALK_KEYS {
+                return parse_message(buf).map(Walk::Value);
+            }
+            visit(key.as_bytes(), item);
+            keys[nkeys] = key;
+            nkeys += 1;
+            match toks.next() {
+                Some((Tok::Comma, _)) => {}
+                Some((Tok::RCurly, _)) => {
+                    debug_assert!(toks.next().is_none(), "tokens after a complete value");
+                    return Ok(Walk::Walked);
+                }
+                Some(_) => return Err(perr("expected separator in dict")),
+                None => return Err(perr("premature EOI")),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -910,3 +910,217 @@ fn deepest_value_on_a_small_stack() {
         .unwrap();
     t.join().unwrap();
 }
+
+// ---- the borrowed walk agrees with the full parse ----
+
+/// The object `walk_object` saw, rebuilt, or the whole value it fell back to.
+fn walked(raw: RawMessage<'_>) -> Result<Value, String> {
+    let mut members = Object::new();
+    match raw.walk_object(|k, item| members.insert(String::from_utf8_lossy(k).into_owned(), item.into_value()))? {
+        Walk::Walked => Ok(Value::Object(members)),
+        Walk::Value(v) => {
+            // A fallback is only for non-objects and objects with many members.
+            assert!(v.as_object().map_or(true, |o| o.len() > 4), "needless fallback for {v}");
+            Ok(v)
+        }
+    }
+}
+
+fn walk_vs_parse(input: &[u8], tight: bool) {
+    let mut s = if tight { Streamer::with_limits(3, 64) } else { Streamer::new() };
+    let _ = s.feed_each(input, |m| {
+        if let Message::Complete(raw) = m {
+            assert_eq!(walked(raw), raw.parse(), "walk differs for {:?}", String::from_utf8_lossy(input));
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+}
+
+#[test]
+fn walk_object_matches_parse() {
+    for c in CORPUS {
+        walk_vs_parse(c, false);
+    }
+    for c in [
+        &br#"{}"#[..],
+        br#"{"a":1,}"#,
+        br#"{,}"#,
+        br#"{"a"}"#,
+        br#"{"a":}"#,
+        br#"{"a":1 "b":2}"#,
+        br#"{[1,]:2}"#,
+        br#"{{}:2}"#,
+        br#"{foo:1}"#,
+        br#"{1.5:1}"#,
+        br#"{"\x":1}"#,
+        br#"{"a":"\x"}"#,
+        br#"{"a":1,"b":2,"c":3,"d":4,"a":5}"#,
+        br#"{"a":1,"b":2,"c":3,"d":4,"e":5}"#,
+        br#"{"a":1,"b":2,"c":3,"d":4,"e":5,"e":6}"#,
+        br#"{"a":[1,}"#,
+        br#"{"a":{}, "b":[], "c":{"x":[]}}"#,
+        br#"{"k\u00e9":'v\u00e9', "\u0000":"\u0000"}"#,
+        br#"{"a":1}}"#,
+        br#"{"a":]}"#,
+        br#"{"a":[}]}"#,
+    ] {
+        walk_vs_parse(c, false);
+    }
+    let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+    for round in 0..50_000 {
+        let base = CORPUS[rng.below(CORPUS.len())];
+        walk_vs_parse(&mutate(&mut rng, base), round % 4 == 0);
+    }
+}
+
+#[test]
+fn walk_borrows_plain_strings() {
+    let mut s = Streamer::new();
+    let mut seen = Vec::new();
+    let _ = s.feed_each(br#"{"execute":"query-status","id":"a\n"}"#, |m| {
+        let Message::Complete(raw) = m else { panic!("an error") };
+        let w = raw.walk_object(|k, item| {
+            seen.push((
+                String::from_utf8_lossy(k).into_owned(),
+                matches!(&item, Item::Str(std::borrow::Cow::Borrowed(_))),
+                item.into_value(),
+            ))
+        });
+        assert_eq!(w, Ok(Walk::Walked));
+        std::ops::ControlFlow::Continue(())
+    });
+    assert_eq!(
+        seen,
+        [("execute".to_string(), true, Value::from("query-status")), ("id".to_string(), false, Value::from("a\n"))]
+    );
+}
+
+#[test]
+fn feed_each_stops_when_told() {
+    let mut s = Streamer::new();
+    let mut n = 0;
+    let flow = s.feed_each(b"1 2 3 4 ", |_| {
+        n += 1;
+        if n == 2 {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    });
+    assert_eq!((flow, n), (std::ops::ControlFlow::Break(()), 2));
+    // Between messages: the next feed starts clean.
+    assert_eq!(run_on(&mut s, b"[5] "), ["[5]"]);
+}
+
+fn run_on(s: &mut Streamer, input: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    s.feed(input, &mut out);
+    out.iter().map(render).collect()
+}
+
+// ---- the streaming writer gives the old writer's bytes ----
+
+fn same_as_old_writer(v: &Value) {
+    assert_eq!(to_string(v), super::old_writer::to_string(v), "compact");
+    let pretty = super::old_writer::to_string_pretty(v);
+    assert_eq!(to_string_pretty(v), pretty, "pretty");
+    let mut crlf = Vec::new();
+    Writer::new(&mut crlf, Layout::PrettyCrlf).value(v);
+    assert_eq!(String::from_utf8(crlf).unwrap(), pretty.replace('\n', "\r\n"), "pretty crlf");
+}
+
+#[test]
+fn writer_matches_old_writer_over_corpus() {
+    let mut n = 0;
+    let mut rng = XorShift(0x5851_F42D_4C95_7F2D);
+    let mut inputs: Vec<Vec<u8>> = CORPUS.iter().map(|c| c.to_vec()).collect();
+    inputs.extend(ROUND_TRIP.iter().map(|c| c.as_bytes().to_vec()));
+    for _ in 0..30_000 {
+        let base = CORPUS[rng.below(CORPUS.len())];
+        inputs.push(mutate(&mut rng, base));
+    }
+    for input in &inputs {
+        let mut out = Vec::new();
+        Streamer::new().feed(input, &mut out);
+        for v in out.iter().flatten() {
+            same_as_old_writer(v);
+            n += 1;
+        }
+    }
+    for d in [0.0, -0.0, 0.1, 1e300, -1e-300, f64::INFINITY, f64::NAN, 5e-324, 1500.0] {
+        same_as_old_writer(&Value::Double(d));
+    }
+    for i in [0, 1, -1, 9, 10, -10, i64::MIN, i64::MAX] {
+        same_as_old_writer(&Value::Int(i));
+    }
+    same_as_old_writer(&Value::UInt(u64::MAX));
+    let all: String =
+        (0u32..0x800).chain([0xFFFD, 0xFFFE, 0xFFFF, 0xFDD0, 0x1F600, 0x10FFFF]).filter_map(char::from_u32).collect();
+    same_as_old_writer(&Value::from(Object::new().with(all.as_str(), all.as_str())));
+    assert!(n > 5_000, "{n} values");
+}
+
+#[test]
+fn writer_streams_fixed_shapes() {
+    let shape = |layout| {
+        let mut out = Vec::new();
+        let mut w = Writer::new(&mut out, layout);
+        w.begin_object().key("return").begin_object();
+        w.key("status").str("running").key("singlestep").bool(false).key("n").int(-42).key("u").uint(7);
+        w.key("list").begin_array().int(1).begin_object().end_object().begin_array().end_array().null().end_array();
+        w.end_object().key("id").str("a\"b\u{e9}");
+        w.end_object();
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(
+        shape(Layout::Compact),
+        r#"{"return": {"status": "running", "singlestep": false, "n": -42, "u": 7, "list": [1, {}, [], null]}, "id": "a\"b\u00E9"}"#
+    );
+    let pretty = "{\r\n    \"return\": {\r\n        \"status\": \"running\",\r\n        \"singlestep\": false,\r\n        \"n\": -42,\r\n        \"u\": 7,\r\n        \"list\": [\r\n            1,\r\n            {\r\n            },\r\n            [\r\n            ],\r\n            null\r\n        ]\r\n    },\r\n    \"id\": \"a\\\"b\\u00E9\"\r\n}";
+    assert_eq!(shape(Layout::PrettyCrlf), pretty);
+    assert_eq!(shape(Layout::Pretty), pretty.replace("\r\n", "\n"));
+    // The writer only appends.
+    let mut out = b"keep".to_vec();
+    Writer::new(&mut out, Layout::Compact).int(0);
+    assert_eq!(out, b"keep0");
+}
+
+/// Simple objects are read straight from the input when all of one is there; byte by
+/// byte they go through the lexer. Both must agree, also on near misses.
+#[test]
+fn simple_objects_read_at_once_match_the_lexer() {
+    for input in [
+        &br#"{"execute":"query-status","id":1}"#[..],
+        br#" { "execute" : "stop" , "id" : -0 , "arguments" : { } } "#,
+        b"{\t\"a\"\r:\n[]}{}",
+        br#"{"a":true,"b":false,"c":null,"d":"x y"}"#,
+        br#"{"a":1,"b":2,"c":3,"d":4,"e":5}"#,
+        br#"{"a":1,"a":2}"#,
+        br#"{"a":999999999999999999,"b":-999999999999999999}"#,
+        br#"{"a":9999999999999999999}"#,
+        br#"{"a":01}"#,
+        br#"{"a":1.5}"#,
+        br#"{"a":1e3}"#,
+        br#"{"a":-}"#,
+        br#"{"a":nul}"#,
+        br#"{"a":nulll}"#,
+        br#"{"a":truex}"#,
+        br#"{"a":"\n"}"#,
+        br#"{"a":'x'}"#,
+        br#"{"a":{"b":1}}"#,
+        br#"{"a":[1]}"#,
+        br#"{"a":1,}"#,
+        br#"{"a" 1}"#,
+        br#"{"a":1 "b":2}"#,
+        b"{\"a\":\"\x7f\"}",
+        b"{\"\xc3\xa9\":1}",
+        br#"{"a":1}}"#,
+        br#"{"a":1"#,
+        br#"{"a":1"#,
+    ] {
+        let _ = run(input);
+        let _ = run_limits(1, 8, input);
+        let _ = run_limits(2, 30, input);
+    }
+    assert_eq!(run(br#"{"a":true,"b":false,"c":null,"d":-12}"#), [r#"{"a": true, "b": false, "c": null, "d": -12}"#]);
+}

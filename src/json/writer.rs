@@ -1,10 +1,12 @@
-//! Serialises a `Value` the way QEMU 7.2's json-writer does, compact or pretty.
-//! Output is ASCII only. It never adds a trailing newline and never turns "\n" into
-//! "\r\n"; the monitor does that. Objects are written in their own member order (see
+//! Writes JSON the way QEMU 7.2's json-writer does, compact or pretty, straight into a byte
+//! buffer: [`Writer`] streams fixed-shape replies member by member (`&'static str` keys, no
+//! `Value` tree), and writes a `Value` when there is one. Output is ASCII only. Pretty lines
+//! end with `\n`, or with `\r\n` for the monitor, so nothing is rewritten afterwards; the
+//! writer never adds a final line end. Objects are written in their own member order (see
 //! `Object::qdict_order` for QEMU's order).
 #![forbid(unsafe_code)]
 
-use super::value::Value;
+use super::value::{Object, Value};
 use std::fmt::Write as _;
 
 /// Compact QEMU style: `{"a": 1, "b": [1, 2]}`.
@@ -22,11 +24,270 @@ pub fn to_string_pretty(v: &Value) -> String {
 }
 
 pub fn write_compact(v: &Value, out: &mut String) {
-    write(v, out, false);
+    push_ascii(out, v, Layout::Compact);
 }
 
 pub fn write_pretty(v: &Value, out: &mut String) {
-    write(v, out, true);
+    push_ascii(out, v, Layout::Pretty);
+}
+
+fn push_ascii(out: &mut String, v: &Value, layout: Layout) {
+    let mut bytes = Vec::new();
+    Writer::new(&mut bytes, layout).value(v);
+    // The writer emits ASCII only.
+    out.push_str(std::str::from_utf8(&bytes).unwrap_or_default());
+}
+
+/// QEMU's two output styles; pretty with the line end the destination wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `{"a": 1, "b": [1, 2]}`.
+    Compact,
+    /// 4-space indent, `\n` line ends.
+    Pretty,
+    /// 4-space indent, `\r\n` line ends (what a monitor sends).
+    PrettyCrlf,
+}
+
+/// A streaming JSON writer appending to `out` (it only ever appends). Calls must nest
+/// properly: `begin_object`, then `key` + a value per member, then `end_object`.
+pub struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+    layout: Layout,
+    depth: usize,
+    /// No member or element yet in the innermost open container.
+    first: bool,
+    /// A key was written; its value comes next, without a separator.
+    after_key: bool,
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(out: &'a mut Vec<u8>, layout: Layout) -> Self {
+        Writer { out, layout, depth: 0, first: true, after_key: false }
+    }
+
+    /// A writer for the value of a member of a top-level object, alone: what it writes can
+    /// later be spliced in with [`Writer::raw_json`] right after that member's key.
+    pub fn member_value(out: &'a mut Vec<u8>, layout: Layout) -> Self {
+        Writer { out, layout, depth: 1, first: false, after_key: true }
+    }
+
+    /// Bytes some writer wrote, as the next value.
+    pub fn raw_json(&mut self, bytes: &[u8]) -> &mut Self {
+        self.separate();
+        self.out.extend_from_slice(bytes);
+        self.first = false;
+        self
+    }
+
+    fn newline(&mut self, depth: usize) {
+        match self.layout {
+            Layout::Compact => return,
+            Layout::Pretty => self.out.push(b'\n'),
+            Layout::PrettyCrlf => self.out.extend_from_slice(b"\r\n"),
+        }
+        for _ in 0..depth {
+            self.out.extend_from_slice(b"    ");
+        }
+    }
+
+    /// QEMU's maybe_comma_name(): ", " (or ",\n" + indent) between members, and only the
+    /// indent before the first.
+    fn separate(&mut self) {
+        if self.after_key {
+            self.after_key = false;
+            return;
+        }
+        if self.depth == 0 {
+            return;
+        }
+        if self.first {
+            self.first = false;
+        } else if self.layout == Layout::Compact {
+            self.out.extend_from_slice(b", ");
+            return;
+        } else {
+            self.out.push(b',');
+        }
+        self.newline(self.depth);
+    }
+
+    pub fn begin_object(&mut self) -> &mut Self {
+        self.separate();
+        self.out.push(b'{');
+        self.depth += 1;
+        self.first = true;
+        self
+    }
+
+    pub fn end_object(&mut self) -> &mut Self {
+        self.close(b'}')
+    }
+
+    pub fn begin_array(&mut self) -> &mut Self {
+        self.separate();
+        self.out.push(b'[');
+        self.depth += 1;
+        self.first = true;
+        self
+    }
+
+    pub fn end_array(&mut self) -> &mut Self {
+        self.close(b']')
+    }
+
+    fn close(&mut self, c: u8) -> &mut Self {
+        self.depth = self.depth.saturating_sub(1);
+        self.newline(self.depth);
+        self.out.push(c);
+        self.first = false;
+        self
+    }
+
+    /// A member name that needs no escaping (fdmon's own keys).
+    pub fn key(&mut self, k: &'static str) -> &mut Self {
+        debug_assert!(k.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'), "{k}");
+        self.separate();
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\": ");
+        self.after_key = true;
+        self
+    }
+
+    /// Any member name, escaped.
+    pub fn key_escaped(&mut self, k: &str) -> &mut Self {
+        self.separate();
+        write_str(k, self.out);
+        self.out.extend_from_slice(b": ");
+        self.after_key = true;
+        self
+    }
+
+    pub fn str(&mut self, s: &str) -> &mut Self {
+        self.separate();
+        write_str(s, self.out);
+        self
+    }
+
+    /// A string known to be printable ASCII without `"` or `\\` (nothing to escape).
+    pub fn ascii(&mut self, s: &[u8]) -> &mut Self {
+        debug_assert!(s.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'));
+        self.separate();
+        self.out.push(b'"');
+        self.out.extend_from_slice(s);
+        self.out.push(b'"');
+        self
+    }
+
+    pub fn int(&mut self, i: i64) -> &mut Self {
+        self.separate();
+        if i < 0 {
+            self.out.push(b'-');
+        }
+        write_u64(i.unsigned_abs(), self.out);
+        self
+    }
+
+    pub fn uint(&mut self, u: u64) -> &mut Self {
+        self.separate();
+        write_u64(u, self.out);
+        self
+    }
+
+    pub fn bool(&mut self, b: bool) -> &mut Self {
+        self.raw(if b { "true" } else { "false" })
+    }
+
+    pub fn null(&mut self) -> &mut Self {
+        self.raw("null")
+    }
+
+    pub fn double(&mut self, d: f64) -> &mut Self {
+        self.separate();
+        let mut s = String::new();
+        write_double(d, &mut s);
+        self.out.extend_from_slice(s.as_bytes());
+        self
+    }
+
+    fn raw(&mut self, text: &str) -> &mut Self {
+        self.separate();
+        self.out.extend_from_slice(text.as_bytes());
+        self
+    }
+
+    /// An object's members, in its order, inside `{}`.
+    pub fn object(&mut self, o: &Object) -> &mut Self {
+        self.tree(Open::Object(o.0.iter()))
+    }
+
+    /// An array's elements inside `[]`.
+    pub fn array(&mut self, a: &[Value]) -> &mut Self {
+        self.tree(Open::Array(a.iter()))
+    }
+
+    /// Any value, without recursion: a container gets a frame on an explicit stack, so
+    /// depth costs heap, not call stack.
+    pub fn value(&mut self, v: &Value) -> &mut Self {
+        match v {
+            Value::Array(a) => self.array(a),
+            Value::Object(o) => self.object(o),
+            scalar => self.scalar(scalar),
+        }
+    }
+
+    fn scalar(&mut self, v: &Value) -> &mut Self {
+        match v {
+            Value::Null => self.null(),
+            Value::Bool(b) => self.bool(*b),
+            Value::Int(i) => self.int(*i),
+            Value::UInt(u) => self.uint(*u),
+            Value::Double(d) => self.double(*d),
+            Value::Str(s) => self.str(s),
+            Value::Array(_) | Value::Object(_) => unreachable!("containers have frames"),
+        }
+    }
+
+    fn tree(&mut self, root: Open<'_>) -> &mut Self {
+        let mut stack: Vec<Open<'_>> = Vec::new();
+        self.open(root, &mut stack);
+        while let Some(top) = stack.last_mut() {
+            let next = match top {
+                Open::Array(it) => it.next().map(|v| (None, v)),
+                Open::Object(it) => it.next().map(|(k, v)| (Some(k.as_str()), v)),
+            };
+            match next {
+                Some((key, v)) => {
+                    if let Some(k) = key {
+                        self.key_escaped(k);
+                    }
+                    match v {
+                        Value::Array(a) => self.open(Open::Array(a.iter()), &mut stack),
+                        Value::Object(o) => self.open(Open::Object(o.0.iter()), &mut stack),
+                        scalar => {
+                            self.scalar(scalar);
+                        }
+                    }
+                }
+                None => {
+                    match stack.pop() {
+                        Some(Open::Array(_)) => self.end_array(),
+                        _ => self.end_object(),
+                    };
+                }
+            }
+        }
+        self
+    }
+
+    fn open<'v>(&mut self, o: Open<'v>, stack: &mut Vec<Open<'v>>) {
+        match o {
+            Open::Array(_) => self.begin_array(),
+            Open::Object(_) => self.begin_object(),
+        };
+        stack.push(o);
+    }
 }
 
 enum Open<'a> {
@@ -34,88 +295,19 @@ enum Open<'a> {
     Object(std::slice::Iter<'a, (String, Value)>),
 }
 
-struct Frame<'a> {
-    items: Open<'a>,
-    first: bool,
-}
-
-fn newline(out: &mut String, depth: usize) {
-    out.push('\n');
-    for _ in 0..depth {
-        out.push_str("    ");
-    }
-}
-
-/// Writes one value without recursion. A container gets a frame on an explicit stack,
-/// so depth costs heap, not call stack.
-fn write(root: &Value, out: &mut String, pretty: bool) {
-    let mut stack: Vec<Frame<'_>> = Vec::new();
-    open_or_scalar(root, out, &mut stack);
-    while let Some(top) = stack.last_mut() {
-        let next = match &mut top.items {
-            Open::Array(it) => it.next().map(|v| (None, v)),
-            Open::Object(it) => it.next().map(|(k, v)| (Some(k.as_str()), v)),
-        };
-        let depth = stack.len();
-        match next {
-            Some((key, v)) => {
-                // QEMU's maybe_comma_name(): ", " (or ",\n" + indent) between members,
-                // and only the indent before the first member.
-                let frame = stack.last_mut().expect("non-empty stack");
-                if frame.first {
-                    frame.first = false;
-                    if pretty {
-                        newline(out, depth);
-                    }
-                } else {
-                    out.push(',');
-                    if pretty {
-                        newline(out, depth);
-                    } else {
-                        out.push(' ');
-                    }
-                }
-                if let Some(k) = key {
-                    write_str(k, out);
-                    out.push_str(": ");
-                }
-                open_or_scalar(v, out, &mut stack);
-            }
-            None => {
-                let frame = stack.pop().expect("non-empty stack");
-                if pretty {
-                    newline(out, stack.len());
-                }
-                out.push(match frame.items {
-                    Open::Array(_) => ']',
-                    Open::Object(_) => '}',
-                });
-            }
+/// Decimal digits of `u`, without `format!`.
+fn write_u64(mut u: u64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
         }
     }
-}
-
-fn open_or_scalar<'a>(v: &'a Value, out: &mut String, stack: &mut Vec<Frame<'a>>) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Value::UInt(u) => {
-            let _ = write!(out, "{u}");
-        }
-        Value::Double(d) => write_double(*d, out),
-        Value::Str(s) => write_str(s, out),
-        Value::Array(a) => {
-            out.push('[');
-            stack.push(Frame { items: Open::Array(a.iter()), first: true });
-        }
-        Value::Object(o) => {
-            out.push('{');
-            stack.push(Frame { items: Open::Object(o.0.iter()), first: true });
-        }
-    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// True for the code points QEMU's `is_valid_codepoint` rejects among chars a Rust
@@ -124,20 +316,35 @@ fn is_nonchar(cp: u32) -> bool {
     (0xFDD0..=0xFDEF).contains(&cp) || (cp & 0xFFFE) == 0xFFFE
 }
 
+fn write_u4hex(cp: u32, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.extend_from_slice(b"\\u");
+    for shift in [12, 8, 4, 0] {
+        out.push(HEX[((cp >> shift) & 0xF) as usize]);
+    }
+}
+
 /// QEMU's `quoted_str()`. Noncharacters come out as `\uFFFD` because QEMU's decoder
 /// rejects them and writes the replacement character.
-fn write_str(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = bytes[i..].iter().position(|&b| !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\');
+        let run = run.unwrap_or(bytes.len() - i);
+        out.extend_from_slice(&bytes[i..i + run]);
+        i += run;
+        let Some(c) = s[i..].chars().next() else { break };
+        i += c.len_utf8();
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            ' '..='\u{7e}' => out.push(c),
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\u{8}' => out.extend_from_slice(b"\\b"),
+            '\u{c}' => out.extend_from_slice(b"\\f"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
             _ => {
                 let mut cp = u32::from(c);
                 if is_nonchar(cp) {
@@ -145,14 +352,15 @@ fn write_str(s: &str, out: &mut String) {
                 }
                 if cp > 0xFFFF {
                     let v = cp - 0x10000;
-                    let _ = write!(out, "\\u{:04X}\\u{:04X}", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF));
+                    write_u4hex(0xD800 + (v >> 10), out);
+                    write_u4hex(0xDC00 + (v & 0x3FF), out);
                 } else {
-                    let _ = write!(out, "\\u{cp:04X}");
+                    write_u4hex(cp, out);
                 }
             }
         }
     }
-    out.push('"');
+    out.push(b'"');
 }
 
 /// C's `printf("%.17g", d)` as glibc prints it, which is what QEMU uses.

@@ -1,8 +1,11 @@
-//! The command table: name, argument type, return type and handler of every QMP command.
-//! Validation, dispatch, `query-commands` and `query-qmp-schema` all read this one table, so
-//! they cannot drift apart. Handlers are plain functions over `State`, shared with HMP.
+//! The command table: name, argument type, return type and argument reader of every QMP
+//! command. Validation, dispatch, `query-commands` and `query-qmp-schema` all read this one
+//! table, so they cannot drift apart. A request's arguments, once validated, become a typed
+//! [`Cmd`]; [`execute`] runs it with plain functions over `State` (shared with HMP), which
+//! return a domain [`Reply`] that only the monitor layer turns into JSON.
 #![forbid(unsafe_code)]
 
+use super::reply::Reply;
 use super::schema::{opt, req, Member, SchemaBuilder, Ty, ANY, BOOL, EMPTY, INT, STR};
 use crate::chardev::open::{open, OpenError};
 use crate::chardev::spec::{BackendSpec, ChardevSpec, SocketAddrSpec, SocketSpec};
@@ -17,13 +20,97 @@ pub struct Caller {
     pub monitor: Option<usize>,
 }
 
-pub type Handler = fn(&mut State, &Caller, &Object) -> Result<Value, QmpError>;
+/// Builds the typed command from arguments that passed `args`' validation.
+pub type Reader = for<'a> fn(&'a Object) -> Result<Cmd<'a>, QmpError>;
 
 pub struct Command {
     pub name: &'static str,
     pub args: &'static Ty,
     pub ret: &'static Ty,
-    pub run: Handler,
+    pub read: Reader,
+}
+
+/// `ringbuf-write`/`ringbuf-read`'s `format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataFormat {
+    Utf8,
+    Base64,
+}
+
+/// `monitor-add`'s `mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorMode {
+    Readline,
+    Control,
+}
+
+/// A command with its typed arguments, borrowed from the request (or from an HMP line).
+#[derive(Debug)]
+pub enum Cmd<'a> {
+    /// `enable` held `oob`.
+    QmpCapabilities {
+        oob: bool,
+    },
+    QueryVersion,
+    QueryCommands,
+    QueryQmpSchema,
+    QueryStatus,
+    QueryName,
+    QueryUuid,
+    Stop,
+    Cont,
+    SystemReset,
+    SystemPowerdown,
+    Quit,
+    QueryChardev,
+    QueryChardevBackends,
+    ChardevAdd(ChardevSpec),
+    ChardevRemove {
+        id: &'a str,
+    },
+    Getfd {
+        fdname: &'a str,
+    },
+    Closefd {
+        fdname: &'a str,
+    },
+    AddFd {
+        fdset_id: Option<i64>,
+        opaque: Option<&'a str>,
+    },
+    RemoveFd {
+        fdset_id: i64,
+        fd: Option<i64>,
+    },
+    QueryFdsets,
+    RingbufWrite {
+        device: &'a str,
+        data: &'a str,
+        format: DataFormat,
+    },
+    RingbufRead {
+        device: &'a str,
+        size: i64,
+        format: DataFormat,
+    },
+    HumanMonitorCommand {
+        command_line: &'a str,
+        cpu_index: Option<i64>,
+    },
+    QueryWorkload,
+    MonitorAdd {
+        id: &'a str,
+        chardev: &'a str,
+        mode: MonitorMode,
+        pretty: bool,
+    },
+    MonitorRemove {
+        id: &'a str,
+    },
+    ConsoleResize {
+        cols: i64,
+        rows: i64,
+    },
 }
 
 // ---- types -------------------------------------------------------------------------------
@@ -194,71 +281,129 @@ pub static EVENTS: &[(&str, &Ty)] = &[
 // ---- the table ---------------------------------------------------------------------------
 
 macro_rules! cmd {
-    ($name:expr, $args:expr, $ret:expr, $run:expr) => {
-        Command { name: $name, args: $args, ret: $ret, run: $run }
+    ($name:expr, $args:expr, $ret:expr, $read:expr) => {
+        Command { name: $name, args: $args, ret: $ret, read: $read }
     };
 }
 
 pub static COMMANDS: &[Command] = &[
-    cmd!("qmp_capabilities", &QMP_CAPABILITIES_ARGS, &EMPTY, qmp_capabilities),
-    cmd!("query-version", &EMPTY, &VERSION_INFO, query_version),
-    cmd!("query-commands", &EMPTY, &COMMAND_INFO_LIST, query_commands),
-    cmd!("query-qmp-schema", &EMPTY, &SCHEMA_INFO_LIST, query_qmp_schema),
-    cmd!("query-status", &EMPTY, &STATUS_INFO, query_status),
-    cmd!("query-name", &EMPTY, &NAME_INFO, query_name),
-    cmd!("query-uuid", &EMPTY, &UUID_INFO, query_uuid),
-    cmd!("stop", &EMPTY, &EMPTY, stop),
-    cmd!("cont", &EMPTY, &EMPTY, cont),
-    cmd!("system_reset", &EMPTY, &EMPTY, system_reset),
-    cmd!("system_powerdown", &EMPTY, &EMPTY, system_powerdown),
-    cmd!("quit", &EMPTY, &EMPTY, quit),
-    cmd!("query-chardev", &EMPTY, &CHARDEV_INFO_LIST, query_chardev),
-    cmd!("query-chardev-backends", &EMPTY, &CHARDEV_BACKEND_INFO_LIST, query_chardev_backends),
-    cmd!("chardev-add", &CHARDEV_ADD_ARGS, &CHARDEV_RETURN, chardev_add),
-    cmd!("chardev-remove", &ID_ARGS, &EMPTY, chardev_remove),
-    cmd!("getfd", &FDNAME_ARGS, &EMPTY, getfd),
-    cmd!("closefd", &FDNAME_ARGS, &EMPTY, closefd),
-    cmd!("add-fd", &ADD_FD_ARGS, &ADD_FD_INFO, add_fd),
-    cmd!("remove-fd", &REMOVE_FD_ARGS, &EMPTY, remove_fd),
-    cmd!("query-fdsets", &EMPTY, &FDSET_INFO_LIST, query_fdsets),
-    cmd!("ringbuf-write", &RINGBUF_WRITE_ARGS, &EMPTY, ringbuf_write),
-    cmd!("ringbuf-read", &RINGBUF_READ_ARGS, &STR, ringbuf_read),
-    cmd!("human-monitor-command", &HMP_ARGS, &STR, crate::monitor::hmp::human_monitor_command),
-    cmd!("query-workload", &EMPTY, &WORKLOAD_INFO_OPT, query_workload),
-    cmd!("monitor-add", &MONITOR_ADD_ARGS, &EMPTY, monitor_add),
-    cmd!("monitor-remove", &ID_ARGS, &EMPTY, monitor_remove),
-    cmd!("console-resize", &CONSOLE_RESIZE_ARGS, &EMPTY, console_resize),
+    cmd!("qmp_capabilities", &QMP_CAPABILITIES_ARGS, &EMPTY, |a| {
+        let oob = a.get("enable").and_then(Value::as_array).is_some_and(|l| !l.is_empty());
+        Ok(Cmd::QmpCapabilities { oob })
+    }),
+    cmd!("query-version", &EMPTY, &VERSION_INFO, |_| Ok(Cmd::QueryVersion)),
+    cmd!("query-commands", &EMPTY, &COMMAND_INFO_LIST, |_| Ok(Cmd::QueryCommands)),
+    cmd!("query-qmp-schema", &EMPTY, &SCHEMA_INFO_LIST, |_| Ok(Cmd::QueryQmpSchema)),
+    cmd!("query-status", &EMPTY, &STATUS_INFO, |_| Ok(Cmd::QueryStatus)),
+    cmd!("query-name", &EMPTY, &NAME_INFO, |_| Ok(Cmd::QueryName)),
+    cmd!("query-uuid", &EMPTY, &UUID_INFO, |_| Ok(Cmd::QueryUuid)),
+    cmd!("stop", &EMPTY, &EMPTY, |_| Ok(Cmd::Stop)),
+    cmd!("cont", &EMPTY, &EMPTY, |_| Ok(Cmd::Cont)),
+    cmd!("system_reset", &EMPTY, &EMPTY, |_| Ok(Cmd::SystemReset)),
+    cmd!("system_powerdown", &EMPTY, &EMPTY, |_| Ok(Cmd::SystemPowerdown)),
+    cmd!("quit", &EMPTY, &EMPTY, |_| Ok(Cmd::Quit)),
+    cmd!("query-chardev", &EMPTY, &CHARDEV_INFO_LIST, |_| Ok(Cmd::QueryChardev)),
+    cmd!("query-chardev-backends", &EMPTY, &CHARDEV_BACKEND_INFO_LIST, |_| Ok(Cmd::QueryChardevBackends)),
+    cmd!("chardev-add", &CHARDEV_ADD_ARGS, &CHARDEV_RETURN, read_chardev_add),
+    cmd!("chardev-remove", &ID_ARGS, &EMPTY, |a| Ok(Cmd::ChardevRemove { id: str_arg(a, "id") })),
+    cmd!("getfd", &FDNAME_ARGS, &EMPTY, |a| Ok(Cmd::Getfd { fdname: str_arg(a, "fdname") })),
+    cmd!("closefd", &FDNAME_ARGS, &EMPTY, |a| Ok(Cmd::Closefd { fdname: str_arg(a, "fdname") })),
+    cmd!("add-fd", &ADD_FD_ARGS, &ADD_FD_INFO, |a| {
+        Ok(Cmd::AddFd { fdset_id: int_arg(a, "fdset-id"), opaque: a.get("opaque").and_then(Value::as_str) })
+    }),
+    cmd!("remove-fd", &REMOVE_FD_ARGS, &EMPTY, |a| {
+        Ok(Cmd::RemoveFd { fdset_id: int_arg(a, "fdset-id").unwrap_or(-1), fd: int_arg(a, "fd") })
+    }),
+    cmd!("query-fdsets", &EMPTY, &FDSET_INFO_LIST, |_| Ok(Cmd::QueryFdsets)),
+    cmd!("ringbuf-write", &RINGBUF_WRITE_ARGS, &EMPTY, |a| {
+        Ok(Cmd::RingbufWrite { device: str_arg(a, "device"), data: str_arg(a, "data"), format: format_arg(a) })
+    }),
+    cmd!("ringbuf-read", &RINGBUF_READ_ARGS, &STR, |a| {
+        let size = int_arg(a, "size").unwrap_or(0);
+        Ok(Cmd::RingbufRead { device: str_arg(a, "device"), size, format: format_arg(a) })
+    }),
+    cmd!("human-monitor-command", &HMP_ARGS, &STR, |a| {
+        Ok(Cmd::HumanMonitorCommand { command_line: str_arg(a, "command-line"), cpu_index: int_arg(a, "cpu-index") })
+    }),
+    cmd!("query-workload", &EMPTY, &WORKLOAD_INFO_OPT, |_| Ok(Cmd::QueryWorkload)),
+    cmd!("monitor-add", &MONITOR_ADD_ARGS, &EMPTY, |a| {
+        let mode = if str_arg(a, "mode") == "control" { MonitorMode::Control } else { MonitorMode::Readline };
+        let (id, chardev, pretty) = (str_arg(a, "id"), str_arg(a, "chardev"), bool_arg(a, "pretty", false));
+        Ok(Cmd::MonitorAdd { id, chardev, mode, pretty })
+    }),
+    cmd!("monitor-remove", &ID_ARGS, &EMPTY, |a| Ok(Cmd::MonitorRemove { id: str_arg(a, "id") })),
+    cmd!("console-resize", &CONSOLE_RESIZE_ARGS, &EMPTY, |a| {
+        Ok(Cmd::ConsoleResize { cols: int_arg(a, "cols").unwrap_or(0), rows: int_arg(a, "rows").unwrap_or(0) })
+    }),
 ];
 
 /// fdmon's own commands (not in QEMU 7.2): a comparison with QEMU's `query-commands` or
 /// `query-qmp-schema` leaves them out.
 pub static EXTENSIONS: &[&str] = &["query-workload", "monitor-add", "monitor-remove", "console-resize"];
 
-pub fn find(name: &str) -> Option<&'static Command> {
-    COMMANDS.iter().find(|c| c.name == name)
+/// The command named `name` (its UTF-8 bytes).
+pub fn find(name: &[u8]) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| c.name.as_bytes() == name)
 }
 
-fn ok() -> Result<Value, QmpError> {
-    Ok(Value::Object(Object::new()))
+/// Runs a typed command for `caller`.
+pub fn execute(state: &mut State, caller: &Caller, cmd: Cmd<'_>) -> Result<Reply, QmpError> {
+    match cmd {
+        Cmd::QmpCapabilities { .. } => {
+            Err(QmpError::command_not_found("Capabilities negotiation is already complete, command ignored"))
+        }
+        Cmd::QueryVersion => Ok(Reply::Version),
+        Cmd::QueryCommands => Ok(Reply::Commands),
+        Cmd::QueryQmpSchema => Ok(Reply::Schema),
+        Cmd::QueryStatus => Ok(Reply::Status(state.run_state)),
+        Cmd::QueryName => Ok(Reply::Name),
+        Cmd::QueryUuid => Ok(Reply::Uuid),
+        Cmd::Stop => stop(state),
+        Cmd::Cont => cont(state),
+        Cmd::SystemReset => system_reset(state),
+        Cmd::SystemPowerdown => system_powerdown(state),
+        Cmd::Quit => quit(state),
+        Cmd::QueryChardev => Ok(Reply::Chardevs(chardev_list(state))),
+        Cmd::QueryChardevBackends => Ok(Reply::ChardevBackends),
+        Cmd::ChardevAdd(spec) => chardev_add(state, caller, &spec),
+        Cmd::ChardevRemove { id } => chardev_remove(state, id),
+        Cmd::Getfd { fdname } => getfd(state, caller, fdname),
+        Cmd::Closefd { fdname } => closefd(state, caller, fdname),
+        Cmd::AddFd { fdset_id, opaque } => add_fd(state, caller, fdset_id, opaque),
+        Cmd::RemoveFd { fdset_id, fd } => remove_fd(state, fdset_id, fd),
+        Cmd::QueryFdsets => query_fdsets(state),
+        Cmd::RingbufWrite { device, data, format } => ringbuf_write(state, device, data, format),
+        Cmd::RingbufRead { device, size, format } => ringbuf_read(state, device, size, format),
+        Cmd::HumanMonitorCommand { command_line, cpu_index } => {
+            crate::monitor::hmp::human_monitor_command(state, command_line, cpu_index).map(Reply::Str)
+        }
+        Cmd::QueryWorkload => query_workload(state),
+        Cmd::MonitorAdd { id, chardev, mode, pretty } => monitor_add(state, id, chardev, mode, pretty),
+        Cmd::MonitorRemove { id } => monitor_remove(state, id),
+        Cmd::ConsoleResize { cols, rows } => console_resize(state, cols, rows),
+    }
+}
+
+fn ok() -> Result<Reply, QmpError> {
+    Ok(Reply::Empty)
 }
 
 fn str_arg<'a>(args: &'a Object, name: &str) -> &'a str {
     args.get(name).and_then(Value::as_str).unwrap_or("")
 }
 
+fn int_arg(args: &Object, name: &str) -> Option<i64> {
+    args.get(name).and_then(Value::as_i64)
+}
+
+fn format_arg(args: &Object) -> DataFormat {
+    match args.get("format").and_then(Value::as_str) {
+        Some("base64") => DataFormat::Base64,
+        _ => DataFormat::Utf8,
+    }
+}
+
 // ---- handlers ----------------------------------------------------------------------------
-
-fn qmp_capabilities(_: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
-    Err(QmpError::command_not_found("Capabilities negotiation is already complete, command ignored"))
-}
-
-fn query_version(_: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
-    Ok(super::qmp::version_value())
-}
-
-fn query_commands(_: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
-    Ok(Value::Array(COMMANDS.iter().map(|c| Value::Object(Object::new().with("name", Value::from(c.name)))).collect()))
-}
 
 /// fdmon's introspection schema, generated from `COMMANDS` and `EVENTS`.
 pub fn schema() -> Value {
@@ -272,57 +417,27 @@ pub fn schema() -> Value {
     b.finish()
 }
 
-fn query_qmp_schema(_: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
-    Ok(schema())
-}
-
-pub fn status_value(state: &State) -> Value {
-    let rs = state.run_state;
-    Value::Object(
-        Object::new()
-            .with("status", Value::from(rs.as_str()))
-            .with("singlestep", Value::Bool(false))
-            .with("running", Value::Bool(rs == crate::state::RunState::Running)),
-    )
-}
-
-fn query_status(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
-    Ok(status_value(state))
-}
-
-fn query_name(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
-    let mut o = Object::new();
-    if let Some(n) = &state.name {
-        o.insert("name", Value::from(n.as_str()));
-    }
-    Ok(Value::Object(o))
-}
-
-fn query_uuid(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
-    Ok(Value::Object(Object::new().with("UUID", Value::from(state.uuid.as_str()))))
-}
-
-pub fn stop(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+pub fn stop(state: &mut State) -> Result<Reply, QmpError> {
     state.vm_stop();
     ok()
 }
 
-pub fn cont(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+pub fn cont(state: &mut State) -> Result<Reply, QmpError> {
     state.vm_cont()?;
     ok()
 }
 
-pub fn system_reset(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+pub fn system_reset(state: &mut State) -> Result<Reply, QmpError> {
     state.vm_reset()?;
     ok()
 }
 
-pub fn system_powerdown(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+pub fn system_powerdown(state: &mut State) -> Result<Reply, QmpError> {
     state.vm_powerdown();
     ok()
 }
 
-pub fn quit(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
+pub fn quit(state: &mut State) -> Result<Reply, QmpError> {
     state.request_exit("host-qmp-quit");
     ok()
 }
@@ -344,28 +459,7 @@ pub fn chardev_list(state: &State) -> Vec<(String, String, bool)> {
         .collect()
 }
 
-fn query_chardev(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
-    Ok(Value::Array(
-        chardev_list(state)
-            .into_iter()
-            .map(|(label, filename, open)| {
-                Value::Object(
-                    Object::new()
-                        .with("frontend-open", Value::Bool(open))
-                        .with("filename", Value::from(filename))
-                        .with("label", Value::from(label)),
-                )
-            })
-            .collect(),
-    ))
-}
-
-fn query_chardev_backends(_: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
-    Ok(Value::Array(BACKEND_KINDS.iter().map(|n| Value::Object(Object::new().with("name", Value::from(*n)))).collect()))
-}
-
-pub fn chardev_remove(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
-    let id = str_arg(args, "id");
+pub fn chardev_remove(state: &mut State, id: &str) -> Result<Reply, QmpError> {
     let slot = state.chardev_slot(id).ok_or_else(|| QmpError::generic(format!("Chardev '{id}' not found")))?;
     if state.chardev_busy(slot) {
         return Err(QmpError::generic(format!("Chardev '{id}' is busy")));
@@ -374,8 +468,7 @@ pub fn chardev_remove(state: &mut State, _: &Caller, args: &Object) -> Result<Va
     ok()
 }
 
-pub fn getfd(state: &mut State, caller: &Caller, args: &Object) -> Result<Value, QmpError> {
-    let name = str_arg(args, "fdname");
+pub fn getfd(state: &mut State, caller: &Caller, name: &str) -> Result<Reply, QmpError> {
     let fd = super::take_received_fd(state, caller.monitor)
         .ok_or_else(|| QmpError::generic("No file descriptor supplied via SCM_RIGHTS"))?;
     if name.starts_with(|c: char| c.is_ascii_digit()) {
@@ -401,8 +494,7 @@ pub fn getfd(state: &mut State, caller: &Caller, args: &Object) -> Result<Value,
     ok()
 }
 
-pub fn closefd(state: &mut State, caller: &Caller, args: &Object) -> Result<Value, QmpError> {
-    let name = str_arg(args, "fdname");
+pub fn closefd(state: &mut State, caller: &Caller, name: &str) -> Result<Reply, QmpError> {
     let not_found = || QmpError::generic(format!("File descriptor named '{name}' not found"));
     let mon = caller.monitor.and_then(|m| state.monitor_mut(m)).ok_or_else(not_found)?;
     let names = &mut mon.named_fds;
@@ -411,30 +503,26 @@ pub fn closefd(state: &mut State, caller: &Caller, args: &Object) -> Result<Valu
     ok()
 }
 
-fn add_fd(state: &mut State, caller: &Caller, args: &Object) -> Result<Value, QmpError> {
+fn add_fd(state: &mut State, caller: &Caller, set: Option<i64>, opaque: Option<&str>) -> Result<Reply, QmpError> {
     let fd = super::take_received_fd(state, caller.monitor)
         .ok_or_else(|| QmpError::generic("No file descriptor supplied via SCM_RIGHTS"))?;
-    let set = args.get("fdset-id").and_then(Value::as_i64);
     if set.is_some_and(|s| s < 0) {
         // The fd was taken and closes here, as in QEMU.
         return Err(QmpError::generic("Parameter 'fdset-id' expects a non-negative value"));
     }
-    let opaque = args.get("opaque").and_then(Value::as_str).map(str::to_string);
-    let (num, set) = state.fdsets.add(set, fd, opaque)?;
-    Ok(Value::Object(Object::new().with("fd", Value::Int(i64::from(num))).with("fdset-id", Value::Int(set))))
+    let (num, set) = state.fdsets.add(set, fd, opaque.map(str::to_string))?;
+    Ok(Reply::FdAdded { fd: i64::from(num), fdset_id: set })
 }
 
-fn remove_fd(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
-    let set = args.get("fdset-id").and_then(Value::as_i64).unwrap_or(-1);
-    let fd = args.get("fd").and_then(Value::as_i64);
+fn remove_fd(state: &mut State, set: i64, fd: Option<i64>) -> Result<Reply, QmpError> {
     let running = state.run_state == crate::state::RunState::Running;
     let no_clients = state.no_monitor_clients();
     state.fdsets.remove(set, fd, running, no_clients)?;
     ok()
 }
 
-fn query_fdsets(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
-    Ok(fdsets_json(&state.fdsets.query()))
+fn query_fdsets(state: &mut State) -> Result<Reply, QmpError> {
+    Ok(Reply::Json(fdsets_json(&state.fdsets.query())))
 }
 
 fn fdsets_json(sets: &[crate::fdset::FdSetInfo]) -> Value {
@@ -460,11 +548,9 @@ fn ringbuf_slot(state: &State, dev: &str) -> Result<usize, QmpError> {
     }
 }
 
-pub fn ringbuf_write(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
-    let dev = str_arg(args, "device");
+pub fn ringbuf_write(state: &mut State, dev: &str, data: &str, format: DataFormat) -> Result<Reply, QmpError> {
     let slot = ringbuf_slot(state, dev)?;
-    let data = str_arg(args, "data");
-    let bytes = if args.get("format").and_then(Value::as_str) == Some("base64") {
+    let bytes = if format == DataFormat::Base64 {
         crate::base64::decode(data).ok_or_else(|| QmpError::generic("Base64 data contains invalid characters"))?
     } else {
         modified_utf8(data)
@@ -526,15 +612,12 @@ pub fn ringbuf_take(state: &mut State, dev: &str, size: i64) -> Result<Vec<u8>, 
     Ok(data.drain(..n).collect())
 }
 
-fn ringbuf_read(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
-    let dev = str_arg(args, "device");
-    let size = args.get("size").and_then(Value::as_i64).unwrap_or(0);
+fn ringbuf_read(state: &mut State, dev: &str, size: i64, format: DataFormat) -> Result<Reply, QmpError> {
     let bytes = ringbuf_take(state, dev, size)?;
-    if args.get("format").and_then(Value::as_str) == Some("base64") {
-        Ok(Value::from(crate::base64::encode(&bytes)))
-    } else {
-        Ok(Value::from(decode_modified_utf8(&bytes)))
-    }
+    Ok(Reply::Str(match format {
+        DataFormat::Base64 => crate::base64::encode(&bytes),
+        DataFormat::Utf8 => decode_modified_utf8(&bytes),
+    }))
 }
 
 fn bool_arg(o: &Object, name: &str, default: bool) -> bool {
@@ -650,13 +733,18 @@ pub fn add_chardev(state: &mut State, caller: &Caller, spec: &ChardevSpec) -> Re
     Ok(())
 }
 
-fn chardev_add(state: &mut State, caller: &Caller, args: &Object) -> Result<Value, QmpError> {
+fn read_chardev_add(args: &Object) -> Result<Cmd<'_>, QmpError> {
     let id = str_arg(args, "id");
     let empty = Object::new();
     let backend = args.get("backend").and_then(Value::as_object).unwrap_or(&empty);
     let spec =
         backend_spec(id, backend).map_err(|e| QmpError::generic(format!("Failed to add chardev '{id}': {e}")))?;
-    add_chardev(state, caller, &spec).map_err(|mut e| {
+    Ok(Cmd::ChardevAdd(spec))
+}
+
+/// QMP's `chardev-add`: [`add_chardev`] with the error as QMP shows it.
+fn chardev_add(state: &mut State, caller: &Caller, spec: &ChardevSpec) -> Result<Reply, QmpError> {
+    add_chardev(state, caller, spec).map_err(|mut e| {
         // A reason's second line is a hint (`Path must be less than 108 bytes`): QEMU prints
         // hints on the command line and in HMP, but a QMP desc never carries one.
         if let Some(i) = e.desc.find('\n') {
@@ -667,15 +755,12 @@ fn chardev_add(state: &mut State, caller: &Caller, args: &Object) -> Result<Valu
     ok()
 }
 
-fn query_workload(state: &mut State, _: &Caller, _: &Object) -> Result<Value, QmpError> {
-    let mut o = Object::new();
-    if let Some(w) = &state.workload {
-        o.insert("workload", workload_json(&w.info()));
-    }
-    Ok(Value::Object(o))
+fn query_workload(state: &mut State) -> Result<Reply, QmpError> {
+    let _ = state;
+    Ok(Reply::Workload)
 }
 
-fn workload_json(w: &crate::workload::WorkloadInfo) -> Value {
+pub(super) fn workload_json(w: &crate::workload::WorkloadInfo) -> Value {
     use crate::sys::process::WaitStatus;
     let mut o = Object::new().with("program", Value::from(w.program));
     if let Some(pid) = w.pid {
@@ -695,10 +780,13 @@ fn workload_json(w: &crate::workload::WorkloadInfo) -> Value {
 
 /// `monitor-add` (fdmon's): a QMP or HMP monitor on an existing chardev, greeting at once on
 /// a connected one and each client of a listener. Shared with HMP `monitor-add`.
-pub fn monitor_add(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
-    let id = str_arg(args, "id");
-    let chardev = str_arg(args, "chardev");
-    let pretty = bool_arg(args, "pretty", false);
+pub fn monitor_add(
+    state: &mut State,
+    id: &str,
+    chardev: &str,
+    mode: MonitorMode,
+    pretty: bool,
+) -> Result<Reply, QmpError> {
     // QEMU's texts and order for the same mistakes on `-mon`.
     if !crate::opts::kv::id_wellformed(id) {
         return Err(QmpError::generic("Parameter 'id' expects an identifier"));
@@ -708,8 +796,8 @@ pub fn monitor_add(state: &mut State, _: &Caller, args: &Object) -> Result<Value
     }
     let slot =
         state.chardev_slot(chardev).ok_or_else(|| QmpError::generic(format!("chardev \"{chardev}\" not found")))?;
-    let mode = match str_arg(args, "mode") {
-        "control" => super::Mode::Control { pretty },
+    let mode = match mode {
+        MonitorMode::Control => super::Mode::Control { pretty },
         _ if pretty => return Err(QmpError::generic("'pretty' is not compatible with HMP monitors")),
         _ => super::Mode::Readline,
     };
@@ -719,8 +807,7 @@ pub fn monitor_add(state: &mut State, _: &Caller, args: &Object) -> Result<Value
 
 /// `monitor-remove` (fdmon's): the monitor stops at once; the reply to a monitor's removal
 /// of itself is the last thing it sends. Its chardev stays, free for `chardev-remove`.
-pub fn monitor_remove(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
-    let id = str_arg(args, "id");
+pub fn monitor_remove(state: &mut State, id: &str) -> Result<Reply, QmpError> {
     let m = state.monitor_slot(id).ok_or_else(|| QmpError::generic(format!("Monitor '{id}' not found")))?;
     super::detach(state, m);
     ok()
@@ -728,15 +815,14 @@ pub fn monitor_remove(state: &mut State, _: &Caller, args: &Object) -> Result<Va
 
 /// fdmon's `console-resize`: the window size of the workload's console (`-serial`), now (its
 /// foreground process group gets SIGWINCH) and for every later start. Shared with HMP.
-pub fn console_resize(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
-    let dim = |name: &str| {
-        let v = args.get(name).and_then(Value::as_i64).unwrap_or(0);
+pub fn console_resize(state: &mut State, cols: i64, rows: i64) -> Result<Reply, QmpError> {
+    let dim = |name: &str, v: i64| {
         u16::try_from(v)
             .ok()
             .filter(|&d| d > 0)
             .ok_or_else(|| QmpError::generic(format!("Parameter '{name}' expects a value between 1 and 65535")))
     };
-    let (cols, rows) = (dim("cols")?, dim("rows")?);
+    let (cols, rows) = (dim("cols", cols)?, dim("rows", rows)?);
     let Some(con) = &mut state.console else {
         return Err(QmpError::generic("No console: fdmon was started without -serial"));
     };

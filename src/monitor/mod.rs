@@ -3,11 +3,15 @@
 //! is reset on each connect. Input is consumed in small slices so output stays bounded.
 #![forbid(unsafe_code)]
 
+#[cfg(test)]
+mod alloc_tests;
 pub mod commands;
 mod errors;
 pub mod events;
 pub mod hmp;
 pub mod qmp;
+pub mod reply;
+pub mod request;
 pub mod schema;
 pub mod session;
 
@@ -15,7 +19,7 @@ use std::os::fd::OwnedFd;
 
 use crate::chardev::{Backend, OUT_HIGH};
 use crate::error::QmpError;
-use crate::json::{self, Value};
+use crate::json::{Layout, Value, Writer};
 use crate::state::State;
 
 /// How much input is handed to a parser at a time, so one read cannot produce unbounded output.
@@ -25,42 +29,86 @@ const HMP_INPUT_SLICE: usize = 16;
 
 pub use session::{Mode, Monitor, Session, MAX_NAMED_FDS};
 
-/// Writes `text` to monitor `m`'s peer, turning every `\n` into `\r\n`.
+/// Writes `text` to monitor `m`'s peer, turning every `\n` into `\r\n` on the way.
 pub fn send_text(state: &mut State, m: usize, text: &str) {
-    write_crlf(state, m_chardev(state, m), text);
+    send_bytes(state, m, text.as_bytes());
 }
 
-fn write_crlf(state: &mut State, slot: Option<usize>, text: &str) {
-    let Some(c) = slot.and_then(|s| state.chardev_mut(s)) else { return };
-    let mut bytes = Vec::with_capacity(text.len() + 8);
-    for b in text.bytes() {
-        if b == b'\n' {
-            bytes.push(b'\r');
-        }
-        bytes.push(b);
+/// Writes raw bytes (HMP echo may hold half a UTF-8 character) to monitor `m`'s peer, with
+/// `\r\n` line ends.
+pub fn send_bytes(state: &mut State, m: usize, bytes: &[u8]) {
+    let Some(slot) = m_chardev(state, m) else { return };
+    output(state, Some(m), slot, |out| push_crlf(out, bytes));
+}
+
+/// Appends `bytes` to `out` with every `\n` as `\r\n`.
+pub fn push_crlf(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut rest = bytes;
+    while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(b"\r\n");
+        rest = &rest[i + 1..];
     }
-    c.write(&bytes);
+    out.extend_from_slice(rest);
+}
+
+/// Runs `f` on the buffer monitor output for chardev `slot` goes into: its connection's
+/// output buffer (appended to, never read), or for a ringbuf or file a scratch buffer (monitor
+/// `m`'s, kept across writes) handed to `Chardev::write`. Output for a closing connection, a
+/// chardev without a peer and null is dropped without calling `f`.
+pub fn output(state: &mut State, m: Option<usize>, slot: usize, f: impl FnOnce(&mut Vec<u8>)) {
+    output_with(state, m, slot, |out, _| f(out));
+}
+
+/// [`output`], with the state readable while writing (a reply that shows state values).
+pub fn output_with(state: &mut State, m: Option<usize>, slot: usize, f: impl FnOnce(&mut Vec<u8>, &State)) {
+    let Some(c) = state.chardev_mut(slot) else { return };
+    if let Some(conn) = c.conn_mut() {
+        if conn.closing {
+            return;
+        }
+        // The buffer leaves the connection only while `f` appends to it.
+        let mut out = std::mem::take(&mut conn.out);
+        f(&mut out, state);
+        if let Some(conn) = state.chardev_mut(slot).and_then(|c| c.conn_mut()) {
+            conn.out = out;
+        }
+        return;
+    }
+    if !matches!(c.backend, Backend::Ringbuf { .. } | Backend::File(_)) {
+        return;
+    }
+    let mut scratch =
+        m.and_then(|m| state.monitor_mut(m)).map(|mon| std::mem::take(&mut mon.scratch)).unwrap_or_default();
+    scratch.clear();
+    f(&mut scratch, state);
+    if let Some(c) = state.chardev_mut(slot) {
+        c.write(&scratch);
+    }
+    if let Some(mon) = m.and_then(|m| state.monitor_mut(m)) {
+        mon.scratch = scratch;
+    }
+}
+
+/// The JSON layout of a monitor in `mode`.
+pub fn layout(mode: Mode) -> Layout {
+    match mode {
+        Mode::Control { pretty: true } => Layout::PrettyCrlf,
+        _ => Layout::Compact,
+    }
 }
 
 /// Writes one JSON message to a QMP monitor, compact or pretty as configured.
 pub fn send_value(state: &mut State, m: usize, v: &Value) {
-    let Some(mode) = state.monitor(m).map(|mon| mon.mode) else { return };
-    send_value_to(state, m_chardev(state, m), mode, v);
+    let Some((slot, mode)) = state.monitor(m).map(|mon| (m, mon.mode)) else { return };
+    output(state, Some(m), slot, |out| {
+        Writer::new(out, layout(mode)).value(v);
+        out.extend_from_slice(b"\r\n");
+    });
 }
 
 fn m_chardev(state: &State, m: usize) -> Option<usize> {
     state.frontend(m)
-}
-
-/// Writes one JSON message to chardev `slot` as a monitor in `mode` would (also after that
-/// monitor was removed: the reply to its own `monitor-remove` still goes out).
-pub fn send_value_to(state: &mut State, slot: Option<usize>, mode: Mode, v: &Value) {
-    let mut text = match mode {
-        Mode::Control { pretty: true } => json::to_string_pretty(v),
-        _ => json::to_string(v),
-    };
-    text.push('\n');
-    write_crlf(state, slot, &text);
 }
 
 /// A peer connected to monitor `m`'s chardev: fresh session, greeting or banner.
@@ -69,13 +117,11 @@ pub fn on_connect(state: &mut State, m: usize) {
     match mon.mode {
         Mode::Control { .. } => {
             mon.session = Session::Qmp(qmp::QmpSession::new());
-            let g = qmp::greeting();
-            send_value(state, m, &g);
+            qmp::send_greeting(state, m);
         }
         Mode::Readline => {
             mon.session = Session::Hmp(hmp::HmpSession::new());
-            send_text(state, m, &hmp::banner());
-            send_text(state, m, hmp::PROMPT);
+            hmp::send_banner(state, m);
         }
     }
 }

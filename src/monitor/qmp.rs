@@ -2,89 +2,150 @@
 //! through the command table, and response shapes (`return` then `id`; `id` then `error`).
 #![forbid(unsafe_code)]
 
-use super::commands::{self, Caller};
-use super::{send_value, Session};
+use std::ops::ControlFlow;
+
+use super::commands::{self, Caller, Cmd};
+use super::reply::Reply;
+use super::request::{self, Parsed, Request, Target};
+use super::Session;
 use crate::error::QmpError;
-use crate::json::{Object, Value};
+use crate::json::{Item, Layout, Message, Object, Writer};
 use crate::state::State;
 
 pub use super::session::QmpSession;
 
-/// `{"qemu": {"micro": Z, "minor": Y, "major": X}, "package": "fdmon"}` from the crate version.
-pub fn version_value() -> Value {
+/// `package` of `query-version`.
+pub const PACKAGE: &str = "fdmon";
+
+/// `(major, minor, micro)` of the crate version.
+pub fn version() -> (i64, i64, i64) {
     let mut parts = env!("CARGO_PKG_VERSION").split('.').map(|p| p.parse::<i64>().unwrap_or(0));
-    let (major, minor, micro) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    let q = Object::new()
-        .with("micro", Value::Int(micro))
-        .with("minor", Value::Int(minor))
-        .with("major", Value::Int(major));
-    Value::Object(Object::new().with("qemu", Value::Object(q)).with("package", Value::from("fdmon")))
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
-pub fn greeting() -> Value {
-    let inner =
-        Object::new().with("version", version_value()).with("capabilities", Value::Array(vec![Value::from("oob")]));
-    Value::Object(Object::new().with("QMP", Value::Object(inner)))
+/// `{"qemu": {"micro": Z, "minor": Y, "major": X}, "package": "fdmon"}` from the crate version.
+pub fn write_version(w: &mut Writer<'_>) {
+    let (major, minor, micro) = version();
+    w.begin_object().key("qemu").begin_object();
+    w.key("micro").int(micro).key("minor").int(minor).key("major").int(major).end_object();
+    w.key("package").str(PACKAGE).end_object();
 }
 
-fn error_value(id: Option<&Value>, e: &QmpError) -> Value {
-    let err = Object::new().with("class", Value::from(e.class)).with("desc", Value::from(e.desc.as_str()));
-    let mut o = Object::new();
-    if let Some(id) = id {
-        o.insert("id", id.clone());
+/// `{"QMP": {"version": ..., "capabilities": ["oob"]}}` to monitor `m`'s peer.
+pub fn send_greeting(state: &mut State, m: usize) {
+    let Some((slot, mode)) = state.monitor(m).map(|mon| (m, mon.mode)) else { return };
+    super::output(state, Some(m), slot, |out| {
+        let mut w = Writer::new(out, super::layout(mode));
+        w.begin_object().key("QMP").begin_object().key("version");
+        write_version(&mut w);
+        w.key("capabilities").begin_array().str("oob").end_array();
+        w.end_object().end_object();
+        out.extend_from_slice(b"\r\n");
+    });
+}
+
+/// A message's echoed id, as it came (containers already in QEMU's key order).
+fn write_item(w: &mut Writer<'_>, item: &Item<'_>) {
+    match item {
+        Item::Null => w.null(),
+        Item::Bool(b) => w.bool(*b),
+        Item::Int(i) => w.int(*i),
+        Item::UInt(u) => w.uint(*u),
+        Item::Double(d) => w.double(*d),
+        Item::Str(s) => w.str(s),
+        Item::Ascii(s) => w.ascii(s),
+        Item::Array(a) => w.array(a),
+        Item::Object(o) => w.object(o),
+    };
+}
+
+/// `{"return": R, "id": I}` or `{"id": I, "error": {"class": C, "desc": D}}` and the line end.
+fn write_reply(
+    out: &mut Vec<u8>,
+    state: &State,
+    layout: Layout,
+    id: Option<&Item<'_>>,
+    result: &Result<Reply, QmpError>,
+) {
+    match result {
+        Ok(r) => {
+            // The envelope is fixed text around two member values.
+            let (open, id_key, close): (&[u8], &[u8], &[u8]) = match layout {
+                Layout::Compact => (b"{\"return\": ", b", \"id\": ", b"}\r\n"),
+                Layout::Pretty => (b"{\n    \"return\": ", b",\n    \"id\": ", b"\n}\r\n"),
+                Layout::PrettyCrlf => (b"{\r\n    \"return\": ", b",\r\n    \"id\": ", b"\r\n}\r\n"),
+            };
+            out.extend_from_slice(open);
+            super::reply::write(&mut Writer::member_value(out, layout), r, state, layout);
+            if let Some(id) = id {
+                out.extend_from_slice(id_key);
+                write_item(&mut Writer::member_value(out, layout), id);
+            }
+            out.extend_from_slice(close);
+        }
+        Err(e) => {
+            let mut w = Writer::new(out, layout);
+            w.begin_object();
+            if let Some(id) = id {
+                write_item(w.key("id"), id);
+            }
+            w.key("error").begin_object().key("class").str(e.class.as_str()).key("desc").str(&e.desc).end_object();
+            w.end_object();
+            out.extend_from_slice(b"\r\n");
+        }
     }
-    o.insert("error", Value::Object(err));
-    Value::Object(o)
 }
 
-fn return_value(id: Option<&Value>, v: Value) -> Value {
-    let mut o = Object::new().with("return", v);
-    if let Some(id) = id {
-        o.insert("id", id.clone());
-    }
-    Value::Object(o)
-}
-
-/// Feeds bytes to monitor `m`'s parser and runs every complete request, stopping as soon as
-/// fdmon starts exiting or the connection goes away (later requests are dropped, as QEMU does).
+/// Feeds bytes to monitor `m`'s parser and runs each complete request as soon as it is
+/// parsed, stopping as soon as fdmon starts exiting or the connection goes away (the rest is
+/// dropped, as QEMU does).
 ///
 /// A monitor that removes itself (`monitor-remove` of its own id) still gets that reply; the
 /// rest of what it sent is dropped.
 pub fn feed(state: &mut State, m: usize, bytes: &[u8]) {
-    let mut msgs = Vec::new();
     let Some(mon) = state.monitor_mut(m) else { return };
+    // A monitor's index is its chardev's slot.
     let (slot, mode) = (m, mon.mode);
-    match &mut mon.session {
-        Session::Qmp(s) => s.streamer.feed(bytes, &mut msgs),
+    // The streamer leaves the session while its messages run (an empty one costs nothing),
+    // so that a request can borrow its bytes while the command has the state.
+    let mut streamer = match &mut mon.session {
+        Session::Qmp(s) => std::mem::take(&mut s.streamer),
         _ => return,
+    };
+    let _ = streamer.feed_each(bytes, |msg| on_message(state, m, slot, mode, msg));
+    if let Some(s) = session(state, m) {
+        s.streamer = streamer;
     }
-    for msg in msgs {
-        if state.exit.is_some() || !is_qmp(state, m) {
-            return;
-        }
-        let reply = match msg {
-            Err(desc) => error_value(None, &QmpError::generic(desc)),
-            Ok(Value::Object(req)) => {
-                // QEMU prints the echoed id from its hash table: same key order as it would.
-                let id = req.get("id").cloned().map(|mut v| {
-                    v.qdict_order();
-                    v
-                });
-                match handle(state, m, &req) {
-                    Ok(v) => return_value(id.as_ref(), v),
-                    Err(e) => error_value(id.as_ref(), &e),
-                }
+}
+
+fn on_message(state: &mut State, m: usize, slot: usize, mode: super::Mode, msg: Message<'_>) -> ControlFlow<()> {
+    if state.exit.is_some() || !is_qmp(state, m) {
+        return ControlFlow::Break(());
+    }
+    let oob = session(state, m).is_some_and(|s| s.oob);
+    let (id, result) = match msg {
+        Message::Error(desc) => (None, Err(QmpError::generic(desc))),
+        Message::Complete(raw) => match request::parse(&raw, oob) {
+            Err(e) => (None, Err(e)),
+            Ok(Parsed { id, request }) => {
+                let result = request.and_then(|r| dispatch(state, m, r));
+                (id, result)
             }
-            Ok(_) => error_value(None, &QmpError::generic("QMP input must be a JSON object")),
-        };
-        super::events::deliver(state);
-        if is_qmp(state, m) {
-            send_value(state, m, &reply);
-        } else if state.monitor(m).is_none() {
+        },
+    };
+    // Events the command caused go out before its reply, to every negotiated client.
+    super::events::deliver(state);
+    let layout = super::layout(mode);
+    let write = |out: &mut Vec<u8>, state: &State| write_reply(out, state, layout, id.as_ref(), &result);
+    if is_qmp(state, m) {
+        super::output_with(state, Some(m), slot, write);
+        ControlFlow::Continue(())
+    } else {
+        if state.monitor(m).is_none() {
             // The command removed this very monitor: its reply is the last thing it sends.
-            super::send_value_to(state, Some(slot), mode, &reply);
-            return;
+            super::output_with(state, None, slot, write);
         }
+        ControlFlow::Break(())
     }
 }
 
@@ -99,62 +160,49 @@ fn session(state: &mut State, m: usize) -> Option<&mut QmpSession> {
     }
 }
 
-fn handle(state: &mut State, m: usize, req: &Object) -> Result<Value, QmpError> {
-    let (negotiated, oob) = match session(state, m) {
-        Some(s) => (s.negotiated, s.oob),
+fn not_found(name: &[u8]) -> QmpError {
+    let mut desc = String::from("The command ");
+    // Names are decoded strings: their bytes are UTF-8.
+    desc.push_str(&String::from_utf8_lossy(name));
+    desc.push_str(" has not been found");
+    QmpError::command_not_found(desc)
+}
+
+/// Runs a well-formed request: negotiation first, then the command table's argument check,
+/// the typed command and its handler.
+fn dispatch(state: &mut State, m: usize, req: Request<'_>) -> Result<Reply, QmpError> {
+    let negotiated = match session(state, m) {
+        Some(s) => s.negotiated,
         None => return Err(QmpError::generic("monitor is not connected")),
     };
-    let mut execute = None;
-    let mut exec_oob = None;
-    let mut arguments = None;
-    for (k, v) in req.iter() {
-        match k {
-            "execute" | "exec-oob" if k == "execute" || oob => {
-                let name =
-                    v.as_str().ok_or_else(|| QmpError::generic(format!("QMP input member '{k}' must be a string")))?;
-                if k == "execute" {
-                    execute = Some(name);
-                } else {
-                    exec_oob = Some(name);
-                }
-            }
-            "arguments" => {
-                arguments = Some(
-                    v.as_object().ok_or_else(|| QmpError::generic("QMP input member 'arguments' must be an object"))?,
-                );
-            }
-            "id" => {}
-            _ => return Err(QmpError::generic(format!("QMP input member '{k}' is unexpected"))),
-        }
-    }
-    let empty = Object::new();
-    let args = arguments.unwrap_or(&empty);
-    let name = match (execute, exec_oob) {
-        (Some(_), Some(_)) => return Err(QmpError::generic("QMP input member 'execute' clashes with 'exec-oob'")),
-        (None, None) => return Err(QmpError::generic("QMP input lacks member 'execute'")),
-        (None, Some(name)) => {
+    let name: &[u8] = match &req.target {
+        Target::ExecOob(name) => {
             return Err(match commands::find(name) {
-                None => QmpError::command_not_found(format!("The command {name} has not been found")),
-                Some(_) => QmpError::generic(format!("The command {name} does not support OOB")),
+                None => not_found(name),
+                Some(_) => {
+                    let mut desc = String::from("The command ");
+                    desc.push_str(&String::from_utf8_lossy(name));
+                    desc.push_str(" does not support OOB");
+                    QmpError::generic(desc)
+                }
             });
         }
-        (Some(name), None) => name,
+        Target::Execute(name) => name,
     };
-    if !negotiated {
-        if name != "qmp_capabilities" {
-            return Err(QmpError::command_not_found("Expecting capabilities negotiation with 'qmp_capabilities'"));
-        }
-        let cmd = commands::find(name).ok_or_else(|| QmpError::command_not_found("no qmp_capabilities"))?;
-        super::schema::validate_args(cmd.args, args).map_err(QmpError::generic)?;
-        let want_oob = args.get("enable").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+    if !negotiated && name != b"qmp_capabilities" {
+        return Err(QmpError::command_not_found("Expecting capabilities negotiation with 'qmp_capabilities'"));
+    }
+    let cmd = commands::find(name).ok_or_else(|| not_found(name))?;
+    let empty = Object::new();
+    let args = req.arguments.as_ref().unwrap_or(&empty);
+    super::schema::validate_args(cmd.args, args).map_err(QmpError::generic)?;
+    let typed = (cmd.read)(args)?;
+    if let (false, Cmd::QmpCapabilities { oob }) = (negotiated, &typed) {
         if let Some(s) = session(state, m) {
             s.negotiated = true;
-            s.oob = want_oob;
+            s.oob = *oob;
         }
-        return Ok(Value::Object(Object::new()));
+        return Ok(Reply::Empty);
     }
-    let cmd = commands::find(name)
-        .ok_or_else(|| QmpError::command_not_found(format!("The command {name} has not been found")))?;
-    super::schema::validate_args(cmd.args, args).map_err(QmpError::generic)?;
-    (cmd.run)(state, &Caller { monitor: Some(m) }, args)
+    commands::execute(state, &Caller { monitor: Some(m) }, typed)
 }

@@ -31,11 +31,13 @@ pub struct Monitor {
     /// fds named with `getfd`: they belong to the monitor and survive reconnects.
     pub named_fds: Vec<(String, OwnedFd)>,
     pub session: Session,
+    /// Output for a ringbuf or file chardev is built here before `Chardev::write`.
+    pub(super) scratch: Vec<u8>,
 }
 
 impl Monitor {
     pub fn new(id: Option<String>, mode: Mode) -> Monitor {
-        Monitor { id, mode, named_fds: Vec::new(), session: Session::Idle }
+        Monitor { id, mode, named_fds: Vec::new(), session: Session::Idle, scratch: Vec::new() }
     }
 
     /// Whether events go to this monitor: a QMP peer that finished negotiation.

@@ -9,6 +9,8 @@
 
 use std::io;
 
+#[cfg(test)]
+pub mod alloc_count;
 pub mod fd;
 pub mod poll;
 pub mod process;

@@ -7,9 +7,11 @@ use super::editor::Completions;
 use super::parse::{self, skip_spaces};
 use crate::chardev::Backend;
 use crate::error::QmpError;
-use crate::json::{Object, Value};
-use crate::monitor::commands::{self, Caller};
+use crate::json::Value;
+use crate::monitor::commands::{self, Caller, Cmd as Qmp, DataFormat, MonitorMode};
+use crate::monitor::reply::Reply;
 use crate::opts::chardev::{parse_chardev_add, ChardevAddError, ChardevAddRequest, BACKEND_NAMES};
+use crate::state::RunState;
 use crate::state::State;
 
 /// How one argument is read.
@@ -159,9 +161,9 @@ impl Ctx<'_> {
         self.print(&format!("Error: {}\n", e.desc));
     }
 
-    /// Runs a shared QMP handler and prints its error, if any.
-    fn call(&mut self, run: commands::Handler, args: &Object) -> Option<Value> {
-        match run(self.state, &self.caller, args) {
+    /// Runs a typed command through the handlers QMP uses and prints its error, if any.
+    fn call(&mut self, cmd: Qmp<'_>) -> Option<Reply> {
+        match commands::execute(self.state, &self.caller, cmd) {
             Ok(v) => Some(v),
             Err(e) => {
                 self.error(&e);
@@ -292,24 +294,20 @@ fn info_help(ctx: &mut Ctx, _: &[Val]) {
 
 // ---- commands ----------------------------------------------------------------------------
 
-fn one(key: &str, v: Value) -> Object {
-    Object::new().with(key, v)
-}
-
 fn getfd(ctx: &mut Ctx, a: &[Val]) {
-    ctx.call(commands::getfd, &one("fdname", Value::from(a[0].text())));
+    ctx.call(Qmp::Getfd { fdname: &a[0].text() });
 }
 
 fn closefd(ctx: &mut Ctx, a: &[Val]) {
-    ctx.call(commands::closefd, &one("fdname", Value::from(a[0].text())));
+    ctx.call(Qmp::Closefd { fdname: &a[0].text() });
 }
 
 fn stop(ctx: &mut Ctx, _: &[Val]) {
-    ctx.call(commands::stop, &Object::new());
+    ctx.call(Qmp::Stop);
 }
 
 fn cont(ctx: &mut Ctx, _: &[Val]) {
-    ctx.call(commands::cont, &Object::new());
+    ctx.call(Qmp::Cont);
 }
 
 fn console_resize(ctx: &mut Ctx, a: &[Val]) {
@@ -317,24 +315,23 @@ fn console_resize(ctx: &mut Ctx, a: &[Val]) {
         Val::Int(n) => *n,
         _ => 0,
     };
-    let args = Object::new().with("cols", Value::Int(int(&a[0]))).with("rows", Value::Int(int(&a[1])));
-    ctx.call(commands::console_resize, &args);
+    ctx.call(Qmp::ConsoleResize { cols: int(&a[0]), rows: int(&a[1]) });
 }
 
 fn system_reset(ctx: &mut Ctx, _: &[Val]) {
-    ctx.call(commands::system_reset, &Object::new());
+    ctx.call(Qmp::SystemReset);
 }
 
 fn system_powerdown(ctx: &mut Ctx, _: &[Val]) {
-    ctx.call(commands::system_powerdown, &Object::new());
+    ctx.call(Qmp::SystemPowerdown);
 }
 
 fn quit(ctx: &mut Ctx, _: &[Val]) {
-    ctx.call(commands::quit, &Object::new());
+    ctx.call(Qmp::Quit);
 }
 
 fn chardev_remove(ctx: &mut Ctx, a: &[Val]) {
-    ctx.call(commands::chardev_remove, &one("id", Value::from(a[0].text())));
+    ctx.call(Qmp::ChardevRemove { id: &a[0].text() });
 }
 
 fn chardev_add(ctx: &mut Ctx, a: &[Val]) {
@@ -406,21 +403,17 @@ fn monitor_add(ctx: &mut Ctx, a: &[Val]) {
     if mode != "readline" && mode != "control" {
         return ctx.print(&format!("Error: Parameter 'mode' does not accept value '{mode}'\n"));
     }
-    let args = Object::new()
-        .with("id", Value::from(id))
-        .with("chardev", Value::from(chardev))
-        .with("mode", Value::from(mode))
-        .with("pretty", Value::Bool(kv.get_bool("pretty").ok().flatten().unwrap_or(false)));
-    ctx.call(commands::monitor_add, &args);
+    let mode = if mode == "control" { MonitorMode::Control } else { MonitorMode::Readline };
+    let pretty = kv.get_bool("pretty").ok().flatten().unwrap_or(false);
+    ctx.call(Qmp::MonitorAdd { id, chardev, mode, pretty });
 }
 
 fn monitor_remove(ctx: &mut Ctx, a: &[Val]) {
-    ctx.call(commands::monitor_remove, &one("id", Value::from(a[0].text())));
+    ctx.call(Qmp::MonitorRemove { id: &a[0].text() });
 }
 
 fn ringbuf_write(ctx: &mut Ctx, a: &[Val]) {
-    let args = Object::new().with("device", Value::from(a[0].text())).with("data", Value::from(a[1].text()));
-    ctx.call(commands::ringbuf_write, &args);
+    ctx.call(Qmp::RingbufWrite { device: &a[0].text(), data: &a[1].text(), format: DataFormat::Utf8 });
 }
 
 fn ringbuf_read(ctx: &mut Ctx, a: &[Val]) {
@@ -458,44 +451,52 @@ fn info_version(ctx: &mut Ctx, _: &[Val]) {
     // QEMU prints major.minor.micro immediately followed by the package string, with
     // nothing between them ("7.2.22Debian 1:7.2+dfsg-..."); fdmon's package is "fdmon", so
     // this prints "0.1.0fdmon".
-    let v = crate::monitor::qmp::version_value();
-    let empty = Object::new();
-    let o = v.as_object().unwrap_or(&empty);
-    let q = o.get("qemu").and_then(Value::as_object).unwrap_or(&empty);
-    let n = |k: &str| q.get(k).and_then(Value::as_i64).unwrap_or(0);
-    let package = o.get("package").and_then(Value::as_str).unwrap_or("");
-    ctx.print(&format!("{}.{}.{}{package}\n", n("major"), n("minor"), n("micro")));
+    if ctx.call(Qmp::QueryVersion) == Some(Reply::Version) {
+        let (major, minor, micro) = crate::monitor::qmp::version();
+        ctx.print(&format!("{major}.{minor}.{micro}{}\n", crate::monitor::qmp::PACKAGE));
+    }
 }
 
 fn info_status(ctx: &mut Ctx, _: &[Val]) {
-    let s = commands::status_value(ctx.state);
-    let running = s.as_object().and_then(|o| o.get("running")).and_then(Value::as_bool).unwrap_or(false);
-    let status = s.as_object().and_then(|o| o.get("status")).and_then(Value::as_str).unwrap_or("");
-    let text = if running {
-        "VM status: running\n".to_string()
-    } else if status == "paused" {
-        "VM status: paused\n".to_string()
-    } else {
-        format!("VM status: paused ({status})\n")
-    };
-    ctx.print(&text);
+    let Some(Reply::Status(rs)) = ctx.call(Qmp::QueryStatus) else { return };
+    match rs {
+        RunState::Running => ctx.print("VM status: running\n"),
+        RunState::Paused => ctx.print("VM status: paused\n"),
+        other => {
+            ctx.print("VM status: paused (");
+            ctx.print(other.as_str());
+            ctx.print(")\n");
+        }
+    }
 }
 
 fn info_chardev(ctx: &mut Ctx, _: &[Val]) {
-    for (label, filename, _) in commands::chardev_list(ctx.state) {
-        ctx.print(&format!("{label}: filename={filename}\n"));
+    let Some(Reply::Chardevs(list)) = ctx.call(Qmp::QueryChardev) else { return };
+    for (label, filename, _) in list {
+        ctx.print(&label);
+        ctx.print(": filename=");
+        ctx.print(&filename);
+        ctx.print("\n");
     }
 }
 
 fn info_name(ctx: &mut Ctx, _: &[Val]) {
+    if ctx.call(Qmp::QueryName) != Some(Reply::Name) {
+        return;
+    }
     if let Some(n) = ctx.state.name.clone() {
-        ctx.print(&format!("{n}\n"));
+        ctx.print(&n);
+        ctx.print("\n");
     }
 }
 
 fn info_uuid(ctx: &mut Ctx, _: &[Val]) {
+    if ctx.call(Qmp::QueryUuid) != Some(Reply::Uuid) {
+        return;
+    }
     let u = ctx.state.uuid.clone();
-    ctx.print(&format!("{u}\n"));
+    ctx.print(&u);
+    ctx.print("\n");
 }
 
 /// fdmon's own: `workload: PROGRAM, pid N, ready` (or `not ready`) while it runs, then
@@ -503,6 +504,7 @@ fn info_uuid(ctx: &mut Ctx, _: &[Val]) {
 /// otherwise, then the last exit if there was one (`, last exit status N` or
 /// `, last killed by signal N`); `workload: none` without `-- PROGRAM`.
 fn info_workload(ctx: &mut Ctx, _: &[Val]) {
+    let Some(Reply::Workload) = ctx.call(Qmp::QueryWorkload) else { return };
     let Some(w) = &ctx.state.workload else {
         ctx.print("workload: none\n");
         return;

@@ -12,13 +12,18 @@ mod parse;
 use super::commands::Caller;
 use super::Session;
 use crate::error::QmpError;
-use crate::json::{Object, Value};
 use crate::state::State;
 
 pub const PROMPT: &str = "(qemu) ";
 
-pub fn banner() -> String {
-    format!("fdmon {} monitor - type 'help' for more information\n", env!("CARGO_PKG_VERSION"))
+pub fn banner() -> &'static str {
+    concat!("fdmon ", env!("CARGO_PKG_VERSION"), " monitor - type 'help' for more information\n")
+}
+
+/// The banner and the first prompt, to monitor `m`'s peer.
+pub fn send_banner(state: &mut State, m: usize) {
+    super::send_text(state, m, banner());
+    super::send_text(state, m, PROMPT);
 }
 
 pub use super::session::HmpSession;
@@ -37,17 +42,13 @@ fn crlf(bytes: &[u8]) -> Vec<u8> {
 
 /// Writes raw bytes (echo may hold half a UTF-8 character) to monitor `m`'s peer.
 fn send(state: &mut State, m: usize, bytes: &[u8]) {
-    if bytes.is_empty() {
-        return;
+    if !bytes.is_empty() {
+        super::send_bytes(state, m, bytes);
     }
-    let Some(slot) = state.frontend(m) else { return };
-    send_to(state, slot, bytes);
 }
 
 fn send_to(state: &mut State, slot: usize, bytes: &[u8]) {
-    if let Some(c) = state.chardev_mut(slot) {
-        c.write(&crlf(bytes));
-    }
+    super::output(state, None, slot, |out| super::push_crlf(out, bytes));
 }
 
 /// Bytes typed by the peer of monitor `m`: echo, and run each line entered. Stops as soon as
@@ -97,27 +98,27 @@ pub fn feed(state: &mut State, m: usize, bytes: &[u8]) {
 /// Runs one HMP command line for QMP, in a throw-away context with no monitor (so no
 /// received fds and no getfd names), and returns its output as a string with `\r\n` line
 /// ends. HMP failures are part of that text, never QMP errors.
-pub fn human_monitor_command(state: &mut State, _: &Caller, args: &Object) -> Result<Value, QmpError> {
+pub fn human_monitor_command(state: &mut State, line: &str, cpu_index: Option<i64>) -> Result<String, QmpError> {
     // qmp-shell -H always sends cpu-index 0; fdmon has no CPUs, so 0 is the only valid one.
-    if let Some(cpu) = args.get("cpu-index") {
-        if cpu.as_i64() != Some(0) {
-            return Err(QmpError::generic("Parameter 'cpu-index' expects a CPU number"));
-        }
+    if cpu_index.is_some_and(|cpu| cpu != 0) {
+        return Err(QmpError::generic("Parameter 'cpu-index' expects a CPU number"));
     }
-    let line = args.get("command-line").and_then(Value::as_str).unwrap_or("");
     // QEMU hands the line on as a C string.
     let line = line.split('\0').next().unwrap_or("");
     let mut ctx = cmds::Ctx { state, caller: Caller { monitor: None }, out: Vec::new() };
     cmds::run_line(&mut ctx, line.as_bytes());
-    Ok(Value::from(super::commands::decode_modified_utf8(&crlf(&ctx.out))))
+    Ok(super::commands::decode_modified_utf8(&crlf(&ctx.out)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::{Object, Value};
+    use crate::monitor::commands::DataFormat;
 
     fn hmc(state: &mut State, args: Object) -> Result<Value, QmpError> {
-        human_monitor_command(state, &Caller { monitor: Some(0) }, &args)
+        let line = args.get("command-line").and_then(Value::as_str).unwrap_or("");
+        human_monitor_command(state, line, args.get("cpu-index").and_then(Value::as_i64)).map(Value::from)
     }
 
     fn line(s: &str) -> Object {
@@ -168,11 +169,8 @@ mod tests {
     fn hmc_ringbuf_decodes_like_json() {
         let mut s = State::new();
         hmc(&mut s, line("chardev-add ringbuf,id=r1,size=16")).unwrap();
-        let write = Object::new()
-            .with("device", Value::from("r1"))
-            .with("data", Value::from("/w==")) // one 0xff byte
-            .with("format", Value::from("base64"));
-        crate::monitor::commands::ringbuf_write(&mut s, &Caller { monitor: None }, &write).unwrap();
+        // One 0xff byte.
+        crate::monitor::commands::ringbuf_write(&mut s, "r1", "/w==", DataFormat::Base64).unwrap();
         assert_eq!(hmc(&mut s, line("ringbuf_read r1 4")), Ok(Value::from("\u{fffd}\r\n")));
     }
 }
