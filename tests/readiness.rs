@@ -402,7 +402,14 @@ fn fdmon_under_a_service_manager_notify_socket() {
     assert_eq!(recv_within(&abs, TIMEOUT).as_deref(), Some("READY=1"));
     c.negotiate();
     let pid = pid_of(&workload(&mut c));
-    let theirs = env_value(pid, "NOTIFY_SOCKET").expect("private NOTIFY_SOCKET");
+    // The shell execs `sleep` right after systemd-notify returned: while an execve runs,
+    // /proc/PID/environ reads empty, so read it once the exec is over.
+    let mut theirs = None;
+    wait_until("the workload's environment", || {
+        theirs = env_value(pid, "NOTIFY_SOCKET");
+        theirs.is_some()
+    });
+    let theirs = theirs.expect("private NOTIFY_SOCKET");
     assert_ne!(theirs, at);
     assert!(theirs.starts_with('/'), "{theirs}");
     drop(f);
@@ -530,11 +537,7 @@ fn readme_makefile_needs_no_sleep() {
     let block = &readme[start..start + readme[start..].find("```").unwrap()];
     let dir = TempDir::new("ready-make");
     std::fs::write(dir.path("Makefile"), block).unwrap();
-    let script = |name: &str, body: &str| {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::write(dir.path(name), format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(dir.path(name), std::fs::Permissions::from_mode(0o755)).unwrap();
-    };
+    let script = |name: &str, body: &str| write_script(&dir.str(name), body);
     script("server", "sleep 0.5; touch up; systemd-notify --ready; exec sleep 60");
     script("run-client-tests", "test -e up && fdmon -client m.sock query-workload | grep -q '\"ready\": true'");
     let _guard = Daemon(dir.str("fdmon.pid"));

@@ -71,7 +71,7 @@ fn static_binary_serves_qmp_in_an_empty_chroot() {
     assert!(size <= MAX_STATIC_SIZE, "static fdmon is {size} bytes, more than {MAX_STATIC_SIZE}");
 
     let root = TempDir::new("static-chroot");
-    std::fs::copy(&bin, root.path("fdmon")).unwrap();
+    copy_executable(&bin.to_string_lossy(), &root.str("fdmon"));
     let (ours, theirs) = UnixStream::pair().unwrap();
     let theirs = OwnedFd::from(theirs);
     let fdarg = format!("socket,fd={},id=mon", theirs.as_raw_fd());

@@ -388,7 +388,7 @@ fn interactive_workload_owns_the_terminal() {
 fn exec_failure_on_restart_leaves_prelaunch() {
     let dir = TempDir::new("restart");
     let prog = dir.str("myserver");
-    std::fs::copy("/bin/sleep", &prog).unwrap();
+    copy_executable("/bin/sleep", &prog);
     let (_f, mut c) = start_workload(&[], &[&prog, "300"]);
     assert!(workload_pid(&mut c).is_some());
     std::fs::remove_file(&prog).unwrap();
@@ -402,7 +402,7 @@ fn exec_failure_on_restart_leaves_prelaunch() {
     );
     assert!(status(&mut c).contains("prelaunch"));
     assert_eq!(workload_pid(&mut c), None);
-    std::fs::copy("/bin/sleep", &prog).unwrap();
+    copy_executable("/bin/sleep", &prog);
     c.send(r#"{"execute":"cont"}"#);
     assert_eq!(c.event(), r#"{"event": "RESUME"}"#);
     // WORKLOAD_READY comes before or after the reply (the start waits for the old reap).

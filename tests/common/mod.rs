@@ -583,3 +583,27 @@ pub fn hmp_line(c: &mut Client, line: &str) -> String {
     assert!(got.starts_with(&want), "echo of {line:?}: {got:?}");
     got[want.len()..got.len() - HMP_PROMPT.len()].to_string()
 }
+
+/// Copies the executable `src` to `dst` through a child process (`cp`), never through an fd
+/// of this multi-threaded test process: a fork in another test thread would inherit that fd
+/// until its exec, and exec'ing `dst` meanwhile would fail with ETXTBSY ("Text file busy").
+pub fn copy_executable(src: &str, dst: &str) {
+    let ok = std::process::Command::new("cp").args([src, dst]).status().is_ok_and(|s| s.success());
+    assert!(ok, "cp {src} {dst}");
+}
+
+/// Writes an executable shell script `#!/bin/sh\nBODY` to `dst`, through a child process for
+/// the reason [`copy_executable`] gives.
+pub fn write_script(dst: &str, body: &str) {
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh", dst])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        write!(stdin, "#!/bin/sh\n{body}\n").expect("script text");
+    }
+    assert!(child.wait().is_ok_and(|s| s.success()), "writing {dst}");
+}
