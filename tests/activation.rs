@@ -45,16 +45,24 @@ fn names_pick_the_passed_fds() {
     // The spare listener no chardev named was closed: nobody listens on it any more.
     let refused = std::os::unix::net::UnixStream::connect(&p3).unwrap_err();
     assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
-    // The workload sees neither the variables nor any of the fds.
+    // The workload sees neither the variables nor any of the fds (once it has exec'd: before,
+    // the child still has fdmon's environment and close-on-exec fds).
+    wait_until("the workload's exec", || {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep\0"))
+    });
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
     assert!(!String::from_utf8_lossy(&environ).contains("LISTEN_"), "the workload got LISTEN_* variables");
-    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    let mut fds = fds;
-    fds.sort();
-    assert_eq!(fds, ["0", "1", "2"]);
+    // `sleep` itself opens files while it starts (glibc's locale archive), so its fd table is
+    // read until it settles; an fd fdmon leaked would stay and fail the wait.
+    let fds = || {
+        let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        fds.sort();
+        fds
+    };
+    wait_until("the workload holding only fds 0, 1 and 2", || fds() == ["0", "1", "2"]);
 }
 
 #[test]
