@@ -32,10 +32,20 @@ exec "{bin}",
 "#,
         bin = bin()
     );
-    let mut child =
-        Command::new("perl").arg("-e").arg(&script).stdin(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    // The launcher creates the socket before exec; wait for that (not for fdmon).
-    wait_until("the launcher's socket", || std::path::Path::new(&sock).exists());
+    let mut child = Reaped(
+        Command::new("perl").arg("-e").arg(&script).stdin(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap(),
+    );
+    // The launcher creates the socket before exec; wait for that (not for fdmon). The path
+    // exists from `bind`, connecting works from `listen`: wait for the listening flag
+    // (`__SO_ACCEPTCON`) in /proc/net/unix.
+    wait_until("the launcher's listening socket", || {
+        std::fs::read_to_string("/proc/net/unix").is_ok_and(|t| {
+            t.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() >= 8 && f[7] == sock && f[3] == "00010000"
+            })
+        })
+    });
     let mut c = Client::connect(std::path::Path::new(&sock));
     c.negotiate();
     assert_eq!(
@@ -51,9 +61,9 @@ exec "{bin}",
     assert!(c.event().contains("host-qmp-quit"));
     assert_eq!(c.line(), r#"{"return": {}}"#);
     c.expect_eof();
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(child.0.wait().unwrap().code(), Some(0));
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     let arg = "socket,fd=3,server,nowait,id=mon";
     let _ = arg;
     assert!(
@@ -65,4 +75,16 @@ exec "{bin}",
         "{err}"
     );
     assert!(err.starts_with("fdmon: -chardev socket,fd="), "{err}");
+}
+
+/// The launcher (then fdmon, which it execs): killed and reaped if the test fails early.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }

@@ -755,8 +755,8 @@ fn chardev_add(state: &mut State, caller: &Caller, spec: &ChardevSpec) -> Result
     ok()
 }
 
-fn query_workload(state: &mut State) -> Result<Reply, QmpError> {
-    let _ = state;
+/// The reply reads `Workload::info` when it is written (as `query-name` reads the name).
+fn query_workload(_: &mut State) -> Result<Reply, QmpError> {
     Ok(Reply::Workload)
 }
 

@@ -29,7 +29,8 @@ pub enum Reply {
         fd: i64,
         fdset_id: i64,
     },
-    /// `query-fdsets` (the fd-set layer's own JSON for now).
+    /// `query-fdsets`: `FdSets::query`'s domain values, turned into JSON next to the handler
+    /// (`commands::fdsets_json`).
     Json(Value),
     /// `query-workload`: the workload's description (`Workload::info`, read from the state
     /// when the reply is written, like `Name`), if there is a workload.
