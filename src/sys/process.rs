@@ -867,8 +867,14 @@ mod tests {
             let target = std::fs::read_link(format!("/proc/{pid}/fd/{i}")).unwrap();
             assert_eq!(target, std::path::Path::new("/dev/null"), "fd {i}");
         }
-        // The /dev/null fd itself was not inherited at its own number.
-        assert!(!fd_set(pid).contains(&null.as_raw_fd()));
+        // The /dev/null fd itself was not inherited at its own number. `sleep` may open a
+        // file for a moment while it starts (its locale) and get that number: wait until it
+        // settles (an inherited fd would stay).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while fd_set(pid).contains(&null.as_raw_fd()) {
+            assert!(std::time::Instant::now() < deadline, "fd {} inherited", null.as_raw_fd());
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         kill(pid, libc::SIGKILL).unwrap();
         wait_pid(pid).unwrap();
         // A source below 3 that is not its own target could be overwritten: refused.
