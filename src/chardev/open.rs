@@ -38,8 +38,11 @@ enum Inherited {
 
 impl InheritedFds {
     pub fn new(adopted: Vec<(RawFd, io::Result<OwnedFd>)>) -> InheritedFds {
-        let entries =
+        let mut entries: Vec<(RawFd, Inherited)> =
             adopted.into_iter().map(|(n, r)| (n, r.map(Inherited::Owned).unwrap_or(Inherited::Gone))).collect();
+        // Sorted by number (a lookup is a binary search); the first of repeated numbers wins.
+        entries.sort_by_key(|(n, _)| *n);
+        entries.dedup_by_key(|(n, _)| *n);
         InheritedFds { entries, activation: None }
     }
 
@@ -85,7 +88,8 @@ impl InheritedFds {
     }
 
     fn entry(&mut self, n: RawFd) -> Option<&mut Inherited> {
-        self.entries.iter_mut().find(|(k, _)| *k == n).map(|(_, e)| e)
+        let i = self.entries.binary_search_by_key(&n, |(k, _)| *k).ok()?;
+        Some(&mut self.entries[i].1)
     }
 
     /// Whether `n` was inherited and is still open (adopted, or held by a chardev).

@@ -7,6 +7,7 @@
 //! `table` holds the option table and `-h`, `lexer` the argv lexer, `legacy` QEMU's legacy
 //! `-qmp`/`-monitor`/`-serial` device syntax; this module the three passes and `Config`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fmt;
 use std::io::Write;
@@ -209,11 +210,13 @@ struct PendingMon {
 #[derive(Default)]
 struct Parser {
     chardevs: Vec<PendingOpts>,
-    chardev_ids: Vec<String>,
+    /// The ids each option list holds so far (QEMU's `Duplicate ID` check), as sets: a
+    /// command line with thousands of chardevs is not checked by scanning every id before.
+    chardev_ids: BTreeSet<String>,
     mons: Vec<PendingMon>,
-    mon_ids: Vec<String>,
+    mon_ids: BTreeSet<String>,
     add_fds: Vec<PendingOpts>,
-    add_fd_ids: Vec<String>,
+    add_fd_ids: BTreeSet<String>,
     pass_fds: Vec<(i32, String)>,
     monitor_index: u32,
     /// `-serial` as typed: (argument, origin).
@@ -269,12 +272,12 @@ impl Parser {
         list: &OptsList,
         arg: &str,
         origin: &str,
-        taken: &[String],
+        taken: &BTreeSet<String>,
         out: &mut dyn Write,
         warn: &mut dyn Write,
     ) -> Result<Option<KvList>, CliError> {
         let kv = parse_kv(arg, list.implied_key);
-        let checked = kv.validate(list, &|id| taken.iter().any(|t| t == id));
+        let checked = kv.validate(list, &|id| taken.contains(id));
         write_warnings(warn, origin, &checked.warnings);
         match checked.result {
             Ok(()) => Ok(Some(kv)),
@@ -315,7 +318,7 @@ impl Parser {
                     return Ok(Some(Action::Exit(1)));
                 };
                 if let Some(id) = kv.id() {
-                    self.chardev_ids.push(id.to_string());
+                    self.chardev_ids.insert(id.to_string());
                 }
                 self.chardevs.push(PendingOpts { kv, origin });
             }
@@ -325,7 +328,7 @@ impl Parser {
                     return Ok(Some(Action::Exit(1)));
                 };
                 if let Some(id) = kv.id() {
-                    self.mon_ids.push(id.to_string());
+                    self.mon_ids.insert(id.to_string());
                 }
                 self.mons.push(PendingMon {
                     id: kv.id().map(String::from),
@@ -357,7 +360,7 @@ impl Parser {
                 }
             }
             OptId::Name => {
-                let Some(kv) = Self::parse_opts(&NAME_OPTS, arg, &origin, &[], out, warn)? else {
+                let Some(kv) = Self::parse_opts(&NAME_OPTS, arg, &origin, &BTreeSet::new(), out, warn)? else {
                     return Ok(Some(Action::Exit(1)));
                 };
                 // All -name options merge; a later key overrides an earlier one.
@@ -381,7 +384,7 @@ impl Parser {
                     return Ok(Some(Action::Exit(1)));
                 };
                 if let Some(id) = kv.id() {
-                    self.add_fd_ids.push(id.to_string());
+                    self.add_fd_ids.insert(id.to_string());
                 }
                 self.add_fds.push(PendingOpts { kv, origin });
             }
@@ -456,7 +459,10 @@ impl Parser {
             chardevs.push(CliChardev { spec, deferred, origin: p.origin.clone() });
         }
 
-        let mut monitors: Vec<MonitorSpec> = Vec::new();
+        // Lookups by id over sets built once: O(n log n) for n chardevs and monitors.
+        let chardev_ids: BTreeSet<&str> = chardevs.iter().map(|c| c.spec.id.as_str()).collect();
+        let mut in_use: BTreeSet<&str> = BTreeSet::new();
+        let mut monitors: Vec<MonitorSpec> = Vec::with_capacity(self.mons.len());
         for m in &self.mons {
             let mode = match m.mode.as_deref() {
                 None | Some("readline") => Ok(MonitorMode::Readline),
@@ -467,13 +473,14 @@ impl Parser {
             let problem = match (&mode, &m.chardev) {
                 (Err(e), _) => Some(e.clone()),
                 (_, None) => Some(OptError::MissingParameter("chardev".into())),
-                _ if !chardevs.iter().any(|c| c.spec.id == chardev) => Some(OptError::ChardevNotFound(chardev.clone())),
+                _ if !chardev_ids.contains(chardev.as_str()) => Some(OptError::ChardevNotFound(chardev.clone())),
                 (Ok(MonitorMode::Readline), _) if m.pretty => Some(OptError::PrettyWithHmp),
-                _ if monitors.iter().any(|x| x.chardev == chardev && x.deferred.is_none()) => {
-                    Some(OptError::DeviceInUse(chardev.clone()))
-                }
+                (_, Some(c)) if in_use.contains(c.as_str()) => Some(OptError::DeviceInUse(chardev.clone())),
                 _ => None,
             };
+            if let (None, Some(c)) = (&problem, &m.chardev) {
+                in_use.insert(c);
+            }
             monitors.push(MonitorSpec {
                 id: m.id.clone(),
                 chardev,
@@ -488,17 +495,29 @@ impl Parser {
             serial_spec(arg, origin, &chardevs, &monitors, &self.chardev_ids, self.daemonize, stdio_used)
         });
 
+        // The first user of each fd number, for `-pass-fd` (built only when there is one).
+        // An `-add-fd` row names it before a chardev does.
+        let mut users: BTreeMap<i32, &String> = BTreeMap::new();
+        if !self.pass_fds.is_empty() {
+            for a in add_fds.iter().filter(|a| a.deferred.is_none()) {
+                users.entry(a.fd).or_insert(&a.origin);
+            }
+            for c in &chardevs {
+                if let Some(n) = socket_fd(&c.spec) {
+                    users.entry(n).or_insert(&c.origin);
+                }
+            }
+        }
         let mut pass_fds = Vec::new();
+        let mut passed = BTreeSet::new();
         for (fd, origin) in &self.pass_fds {
             if *fd <= 2 {
                 return Err(fail(origin, &OptError::StdStreamFd));
             }
-            let by_add_fd = add_fds.iter().find(|a| a.fd == *fd && a.deferred.is_none()).map(|a| &a.origin);
-            let by_chardev = chardevs.iter().find(|c| socket_fd(&c.spec) == Some(*fd)).map(|c| &c.origin);
-            if let Some(by) = by_add_fd.or(by_chardev) {
-                return Err(fail(origin, &OptError::FdAlsoUsed { fd: *fd, by: by.clone() }));
+            if let Some(by) = users.get(fd) {
+                return Err(fail(origin, &OptError::FdAlsoUsed { fd: *fd, by: (*by).clone() }));
             }
-            if !pass_fds.contains(fd) {
+            if passed.insert(*fd) {
                 pass_fds.push(*fd);
             }
         }
@@ -507,7 +526,7 @@ impl Parser {
             if *fd <= 2 {
                 return Err(fail(origin, &OptError::StdStreamFd));
             }
-            if pass_fds.contains(fd) {
+            if passed.contains(fd) {
                 return Err(fail(origin, &OptError::FdAlsoUsed { fd: *fd, by: format!("-pass-fd {fd}") }));
             }
         }
