@@ -1098,6 +1098,30 @@ mod tests {
         assert_eq!(CliError { text: "x".into() }.to_string(), "x");
     }
 
+    /// Many chardevs and monitors: the id checks (now sets, not scans) report as before.
+    #[test]
+    fn many_chardevs_and_monitors() {
+        let n = 2000;
+        let mut args: Vec<String> = Vec::new();
+        for i in 0..n {
+            args.extend(["-chardev".into(), format!("socket,fd={},id=m{i}", i + 3), "-mon".into(), format!("chardev=m{i},mode=control")]);
+        }
+        let argv = |extra: &[&str]| -> Vec<String> { args.iter().cloned().chain(extra.iter().map(|s| s.to_string())).collect() };
+        fn refs(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        let c = cfg(&refs(&argv(&[])));
+        assert_eq!((c.chardevs.len(), c.monitors.len()), (n, n));
+        assert_eq!(c.monitors[n - 1].chardev, format!("m{}", n - 1));
+        assert_eq!(err(&refs(&argv(&["-chardev", "null,id=m1999"]))), "fdmon: -chardev null,id=m1999: Duplicate ID 'm1999' for chardev");
+        assert_eq!(err(&refs(&argv(&["-mon", "m7,id=x", "-mon", "m8,id=x"]))), "fdmon: -mon m8,id=x: Duplicate ID 'x' for mon");
+        assert_eq!(err(&refs(&argv(&["-mon", "m1500,mode=control"]))), "fdmon: -mon m1500,mode=control: Device 'm1500' is in use");
+        assert_eq!(err(&refs(&argv(&["-mon", "m2000"]))), "fdmon: -mon m2000: chardev \"m2000\" not found");
+        assert_eq!(err(&refs(&argv(&["-qmp", "chardev:m5"]))), "fdmon: -qmp chardev:m5: Device 'm5' is in use");
+        assert_eq!(err(&refs(&argv(&["-pass-fd", "1000"]))), "fdmon: -pass-fd 1000: fd 1000 is also used by -chardev socket,fd=1000,id=m997");
+        assert_eq!(cfg(&refs(&argv(&["-pass-fd", "9000", "-pass-fd", "9000"]))).pass_fds, vec![9000]);
+    }
+
     #[test]
     fn label_truncation() {
         assert_eq!(truncate_label("short"), "short");
