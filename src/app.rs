@@ -192,10 +192,8 @@ fn start(config: Config) -> Result<i32, String> {
     let mut inherited = InheritedFds::new(adopted).with_activation(activation);
     let signals = sys::signal::install(&crate::event_loop::handled_signals())
         .map_err(|e| format!("fdmon: cannot install signal handlers: {}", os_text(&e)))?;
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("LISTEN_") {
-            std::env::remove_var(&k);
-        }
+    for k in sys::process::env_names_with_prefix(b"LISTEN_") {
+        std::env::remove_var(&k);
     }
     // fdmon's own service manager (a systemd Type=notify service): told READY=1 when fdmon is
     // ready; the workload never sees this socket.

@@ -19,7 +19,7 @@ use std::os::fd::OwnedFd;
 
 use crate::chardev::{Backend, OUT_HIGH};
 use crate::error::QmpError;
-use crate::json::{Layout, Value, Writer};
+use crate::json::Layout;
 use crate::state::State;
 
 /// How much input is handed to a parser at a time, so one read cannot produce unbounded output.
@@ -96,15 +96,6 @@ pub fn layout(mode: Mode) -> Layout {
         Mode::Control { pretty: true } => Layout::PrettyCrlf,
         _ => Layout::Compact,
     }
-}
-
-/// Writes one JSON message to a QMP monitor, compact or pretty as configured.
-pub fn send_value(state: &mut State, m: usize, v: &Value) {
-    let Some((slot, mode)) = state.monitor(m).map(|mon| (m, mon.mode)) else { return };
-    output(state, Some(m), slot, |out| {
-        Writer::new(out, layout(mode)).value(v);
-        out.extend_from_slice(b"\r\n");
-    });
 }
 
 fn m_chardev(state: &State, m: usize) -> Option<usize> {

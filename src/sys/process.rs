@@ -474,6 +474,40 @@ pub fn wait_pid(pid: Pid) -> io::Result<WaitStatus> {
     Ok(WaitStatus::from_raw(status))
 }
 
+extern "C" {
+    /// POSIX's environment block (glibc and musl alike).
+    static environ: *const *const std::ffi::c_char;
+}
+
+/// The names of the environment variables that start with `prefix`, read in place from the
+/// environment block: only the names that match are copied (`std::env::vars_os` copies
+/// every name and value).
+pub fn env_names_with_prefix(prefix: &[u8]) -> Vec<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStringExt;
+    let mut out = Vec::new();
+    // SAFETY: `environ` is null or points to the null-terminated array of NUL-terminated
+    // `NAME=VALUE` strings; fdmon is single-threaded, and nothing changes the environment
+    // while this loop reads it (the caller removes the names afterwards).
+    let mut p = unsafe { environ };
+    while !p.is_null() {
+        // SAFETY: `p` points into the array, before or at its terminating null pointer.
+        let entry = unsafe { *p };
+        if entry.is_null() {
+            break;
+        }
+        // SAFETY: each entry is a NUL-terminated string that lives while the environment
+        // is not changed.
+        let bytes = unsafe { std::ffi::CStr::from_ptr(entry) }.to_bytes();
+        if bytes.starts_with(prefix) {
+            let name = bytes.split(|&b| b == b'=').next().unwrap_or(bytes);
+            out.push(std::ffi::OsString::from_vec(name.to_vec()));
+        }
+        // SAFETY: the entry was not the terminator, so the next element is in the array.
+        p = unsafe { p.add(1) };
+    }
+    out
+}
+
 /// This process's id.
 pub fn getpid() -> Pid {
     // SAFETY: getpid has no preconditions and cannot fail.
