@@ -2,7 +2,7 @@
 //! monitors, pidfile, daemonizing and the workload. The only place that picks an exit status.
 #![forbid(unsafe_code)]
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -18,14 +18,15 @@ use crate::sys;
 use crate::workload::Workload;
 
 /// Runs fdmon with `args` (without argv[0]) and returns the exit status.
-pub fn main(args: Vec<OsString>) -> i32 {
+pub fn main(args: &[&OsStr]) -> i32 {
     let _ = sys::signal::ignore(libc::SIGPIPE);
     if matches!(args.first().and_then(|a| a.to_str()), Some("-client" | "--client")) {
-        return crate::client::main(&args[1..]);
+        let owned: Vec<OsString> = args[1..].iter().map(|a| a.to_os_string()).collect();
+        return crate::client::main(&owned);
     }
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
-    let config = match opts::parse_args(&args, &mut stdout.lock(), &mut stderr.lock()) {
+    let config = match opts::parse_args(args, &mut stdout.lock(), &mut stderr.lock()) {
         Ok(Action::Run(c)) => c,
         Ok(Action::Exit(code)) => return code,
         Err(e) => {

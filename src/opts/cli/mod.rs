@@ -243,7 +243,11 @@ struct Parser {
 ///    monitor, then `-pass-fd`.
 ///
 /// `out` gets help and version text; `warn` gets complete warning lines.
-pub fn parse_args(args: &[OsString], out: &mut dyn Write, warn: &mut dyn Write) -> Result<Action, CliError> {
+pub fn parse_args<A: AsRef<std::ffi::OsStr>>(
+    args: &[A],
+    out: &mut dyn Write,
+    warn: &mut dyn Write,
+) -> Result<Action, CliError> {
     let mut lexer = Lexer { args, pos: 0 };
     let mut options = Vec::new();
     while let Some(opt) = lexer.next()? {
@@ -296,8 +300,15 @@ impl Parser {
         warn: &mut dyn Write,
     ) -> Result<Option<Action>, CliError> {
         let origin = match opt.arg {
-            Some(a) => format!("{} {}", opt.typed, a.to_string_lossy()),
-            None => opt.typed.clone(),
+            Some(a) => {
+                let a = a.to_string_lossy();
+                let mut o = String::with_capacity(opt.typed.len() + 1 + a.len());
+                o.push_str(&opt.typed);
+                o.push(' ');
+                o.push_str(&a);
+                o
+            }
+            None => opt.typed.to_string(),
         };
         let arg = match opt.arg {
             None => "",
