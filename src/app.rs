@@ -24,9 +24,7 @@ pub fn main(args: &[&OsStr]) -> i32 {
         let owned: Vec<OsString> = args[1..].iter().map(|a| a.to_os_string()).collect();
         return crate::client::main(&owned);
     }
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let config = match opts::parse_args(args, &mut stdout.lock(), &mut stderr.lock()) {
+    let config = match opts::parse_args(args, &mut OnDemand(std::io::stdout), &mut OnDemand(std::io::stderr)) {
         Ok(Action::Run(c)) => c,
         Ok(Action::Exit(code)) => return code,
         Err(e) => {
@@ -40,6 +38,22 @@ pub fn main(args: &[&OsStr]) -> i32 {
             eprintln!("{text}");
             1
         }
+    }
+}
+
+/// A standard stream, set up only when something is written to it (std's stdout allocates
+/// its line buffer when first used: a command line that prints nothing never needs it).
+struct OnDemand<W: Write>(fn() -> W);
+
+impl<W: Write> Write for OnDemand<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        (self.0)().write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        (self.0)().write_all(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        (self.0)().flush()
     }
 }
 

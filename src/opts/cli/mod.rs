@@ -419,8 +419,8 @@ impl Parser {
     }
 
     fn finish(self, workload: Vec<OsString>) -> Result<Action, CliError> {
-        let mut add_fds = Vec::new();
-        for p in &self.add_fds {
+        let mut add_fds = Vec::with_capacity(self.add_fds.len());
+        for p in self.add_fds {
             // QEMU reads both as uint64 and stores them in an int / int64_t.
             let fd = match p.kv.get_number("fd") {
                 Ok(Some(v)) => v as i32,
@@ -441,14 +441,14 @@ impl Parser {
                 fd,
                 set,
                 opaque: p.kv.get("opaque").map(String::from),
-                origin: p.origin.clone(),
+                origin: p.origin,
                 deferred,
             });
         }
 
-        let mut chardevs: Vec<CliChardev> = Vec::new();
+        let mut chardevs: Vec<CliChardev> = Vec::with_capacity(self.chardevs.len());
         let mut stdio_used = false;
-        for p in &self.chardevs {
+        for p in self.chardevs {
             let placeholder = ChardevSpec { id: p.kv.id().unwrap_or("").to_string(), backend: BackendSpec::Null };
             let (spec, deferred) = if wants_backend_help(&p.kv) {
                 (placeholder, Some(Deferred::Help(backend_help())))
@@ -467,38 +467,43 @@ impl Parser {
                     }
                 }
             };
-            chardevs.push(CliChardev { spec, deferred, origin: p.origin.clone() });
+            chardevs.push(CliChardev { spec, deferred, origin: p.origin });
         }
 
         // Lookups by id over sets built once: O(n log n) for n chardevs and monitors.
         let chardev_ids: BTreeSet<&str> = chardevs.iter().map(|c| c.spec.id.as_str()).collect();
         let mut in_use: BTreeSet<&str> = BTreeSet::new();
         let mut monitors: Vec<MonitorSpec> = Vec::with_capacity(self.mons.len());
-        for m in &self.mons {
+        for m in self.mons {
             let mode = match m.mode.as_deref() {
                 None | Some("readline") => Ok(MonitorMode::Readline),
                 Some("control") => Ok(MonitorMode::Control),
                 Some(other) => Err(OptError::BadEnumValue { key: "mode".into(), value: other.into() }),
             };
-            let chardev = m.chardev.clone().unwrap_or_default();
-            let problem = match (&mode, &m.chardev) {
+            let named = m.chardev.is_some();
+            let chardev = m.chardev.unwrap_or_default();
+            // The chardev's id as the set holds it (borrowed from `chardevs`, which outlives
+            // this loop).
+            let known = chardev_ids.get(chardev.as_str()).copied();
+            let problem = match (&mode, known) {
                 (Err(e), _) => Some(e.clone()),
-                (_, None) => Some(OptError::MissingParameter("chardev".into())),
-                _ if !chardev_ids.contains(chardev.as_str()) => Some(OptError::ChardevNotFound(chardev.clone())),
+                _ if !named => Some(OptError::MissingParameter("chardev".into())),
+                (_, None) => Some(OptError::ChardevNotFound(chardev.clone())),
                 (Ok(MonitorMode::Readline), _) if m.pretty => Some(OptError::PrettyWithHmp),
-                (_, Some(c)) if in_use.contains(c.as_str()) => Some(OptError::DeviceInUse(chardev.clone())),
+                (_, Some(c)) if in_use.contains(c) => Some(OptError::DeviceInUse(chardev.clone())),
                 _ => None,
             };
-            if let (None, Some(c)) = (&problem, &m.chardev) {
+            if let (None, Some(c)) = (&problem, known) {
                 in_use.insert(c);
             }
+            let deferred = problem.map(|e| fail(&m.origin, &e).text);
             monitors.push(MonitorSpec {
-                id: m.id.clone(),
+                id: m.id,
                 chardev,
                 mode: mode.unwrap_or(MonitorMode::Readline),
                 pretty: m.pretty,
-                origin: m.origin.clone(),
-                deferred: problem.map(|e| fail(&m.origin, &e).text),
+                origin: m.origin,
+                deferred,
             });
         }
 
