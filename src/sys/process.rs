@@ -232,7 +232,7 @@ unsafe fn child_exec(ctx: &ChildCtx) -> ! {
             next = k + 1;
         }
         close_span(next, u64::MAX, ctx.close_cap);
-        libc::sigprocmask(libc::SIG_SETMASK, &ctx.empty, ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &ctx.empty, ptr::null_mut());
         libc::execvp(ctx.prog, ctx.argv.as_ptr());
         child_fail(ctx.err_w)
     }
@@ -537,8 +537,9 @@ pub fn is_descendant(pid: Pid, root: Pid, limit: usize) -> bool {
 
 /// This process's process group id.
 pub fn getpgrp() -> Pid {
-    // SAFETY: getpgrp has no preconditions and cannot fail.
-    unsafe { libc::getpgrp() }
+    // SAFETY: getpgid(0) (POSIX's getpgrp, one imported symbol fewer) has no preconditions
+    // and cannot fail for the calling process.
+    unsafe { libc::getpgid(0) }
 }
 
 /// Sets the name shown by `ps`/`top` (`prctl(PR_SET_NAME)`, the calling thread's `comm`),

@@ -243,11 +243,15 @@ pub fn stop_self(sig: i32) {
     let have_old = unsafe { libc::sigaction(sig, ptr::null(), &mut old) } == 0;
     let _ = set_default(sig);
     let _ = unblock(sig);
-    // SAFETY: getpgrp/getppid/getpgid take no memory.
-    let (own, parent) = unsafe { (libc::getpgrp(), libc::getpgid(libc::getppid())) };
+    // SAFETY: getppid/getpgid take no memory (`getpgid(0)` is `getpgrp()`: one imported
+    // libc symbol fewer to bind at start-up).
+    let (own, parent) = unsafe { (libc::getpgid(0), libc::getpgid(libc::getppid())) };
     if parent == own {
-        // SAFETY: killpg(2) of our own process group with a valid signal number.
-        unsafe { libc::killpg(own, sig) };
+        if own >= 0 {
+            // SAFETY: kill(2) of our own process group (`-own`, what killpg does; killpg
+            // refuses a negative group) with a valid signal number.
+            unsafe { libc::kill(-own, sig) };
+        }
     } else {
         // SAFETY: raise(3) on the calling thread with a valid signal number; the default
         // action stops the process until SIGCONT.
