@@ -202,13 +202,19 @@ fn start(config: Config) -> Result<i32, String> {
     // First, before fdmon opens any fd of its own (the signal pipe below, the pid file,
     // listeners): take every inherited fd the command line names, so that a number that was
     // not inherited stays "not open" instead of naming one of fdmon's own fds.
-    let activation = Activation::from_env(sys::process::getpid(), |k| std::env::var(k).ok())?;
+    // The environment is walked once for `LISTEN_*`; without them there is nothing to read.
+    let listen_vars = sys::process::env_names_with_prefix(b"LISTEN_");
+    let activation = if listen_vars.is_empty() {
+        None
+    } else {
+        Activation::from_env(sys::process::getpid(), |k| std::env::var(k).ok())?
+    };
     let adopted = sys::fd::adopt_all_inherited(&inherited_numbers(&config, activation.as_ref()));
     let mut inherited = InheritedFds::new(adopted).with_activation(activation);
     let signals = sys::signal::install(&crate::event_loop::handled_signals())
         .map_err(|e| format!("fdmon: cannot install signal handlers: {}", os_text(&e)))?;
-    for k in sys::process::env_names_with_prefix(b"LISTEN_") {
-        std::env::remove_var(&k);
+    for k in &listen_vars {
+        std::env::remove_var(k);
     }
     // fdmon's own service manager (a systemd Type=notify service): told READY=1 when fdmon is
     // ready; the workload never sees this socket.

@@ -495,10 +495,14 @@ pub fn env_names_with_prefix(prefix: &[u8]) -> Vec<std::ffi::OsString> {
         if entry.is_null() {
             break;
         }
-        // SAFETY: each entry is a NUL-terminated string that lives while the environment
-        // is not changed.
-        let bytes = unsafe { std::ffi::CStr::from_ptr(entry) }.to_bytes();
-        if bytes.starts_with(prefix) {
+        // The prefix is compared byte by byte first (most entries differ in the first byte),
+        // so the whole string is measured only for a match. SAFETY: each entry is a
+        // NUL-terminated string that lives while the environment is not changed; the loop
+        // stops at the first byte that differs, at the latest at the NUL.
+        let matches = prefix.iter().enumerate().all(|(i, &c)| unsafe { *entry.add(i) } as u8 == c);
+        if matches {
+            // SAFETY: as above.
+            let bytes = unsafe { std::ffi::CStr::from_ptr(entry) }.to_bytes();
             let name = bytes.split(|&b| b == b'=').next().unwrap_or(bytes);
             out.push(std::ffi::OsString::from_vec(name.to_vec()));
         }
