@@ -41,7 +41,15 @@ impl InheritedFds {
         let mut entries: Vec<(RawFd, Inherited)> =
             adopted.into_iter().map(|(n, r)| (n, r.map(Inherited::Owned).unwrap_or(Inherited::Gone))).collect();
         // Sorted by number (a lookup is a binary search); the first of repeated numbers wins.
-        entries.sort_by_key(|(n, _)| *n);
+        // `adopt_all_inherited` hands them over sorted already, so an insertion sort (small
+        // code, linear on sorted input) is all it takes.
+        for i in 1..entries.len() {
+            let mut j = i;
+            while j > 0 && entries[j - 1].0 > entries[j].0 {
+                entries.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         entries.dedup_by_key(|(n, _)| *n);
         InheritedFds { entries, activation: None }
     }

@@ -7,7 +7,7 @@
 //! `table` holds the option table and `-h`, `lexer` the argv lexer, `legacy` QEMU's legacy
 //! `-qmp`/`-monitor`/`-serial` device syntax; this module the three passes and `Config`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::Write;
@@ -470,9 +470,10 @@ impl Parser {
             chardevs.push(CliChardev { spec, deferred, origin: p.origin });
         }
 
-        // Lookups by id over sets built once: O(n log n) for n chardevs and monitors.
-        let chardev_ids: BTreeSet<&str> = chardevs.iter().map(|c| c.spec.id.as_str()).collect();
-        let mut in_use: BTreeSet<&str> = BTreeSet::new();
+        // Lookups by id in sets: O(n log n) for n chardevs and monitors. `chardev_ids` holds
+        // the id of every chardev whose options were accepted (a chardev without one has a
+        // deferred error, which start-up reports before any monitor's).
+        let mut in_use: BTreeSet<String> = BTreeSet::new();
         let mut monitors: Vec<MonitorSpec> = Vec::with_capacity(self.mons.len());
         for m in self.mons {
             let mode = match m.mode.as_deref() {
@@ -482,19 +483,16 @@ impl Parser {
             };
             let named = m.chardev.is_some();
             let chardev = m.chardev.unwrap_or_default();
-            // The chardev's id as the set holds it (borrowed from `chardevs`, which outlives
-            // this loop).
-            let known = chardev_ids.get(chardev.as_str()).copied();
-            let problem = match (&mode, known) {
-                (Err(e), _) => Some(e.clone()),
+            let problem = match &mode {
+                Err(e) => Some(e.clone()),
                 _ if !named => Some(OptError::MissingParameter("chardev".into())),
-                (_, None) => Some(OptError::ChardevNotFound(chardev.clone())),
-                (Ok(MonitorMode::Readline), _) if m.pretty => Some(OptError::PrettyWithHmp),
-                (_, Some(c)) if in_use.contains(c) => Some(OptError::DeviceInUse(chardev.clone())),
+                _ if !self.chardev_ids.contains(&chardev) => Some(OptError::ChardevNotFound(chardev.clone())),
+                Ok(MonitorMode::Readline) if m.pretty => Some(OptError::PrettyWithHmp),
+                _ if in_use.contains(&chardev) => Some(OptError::DeviceInUse(chardev.clone())),
                 _ => None,
             };
-            if let (None, Some(c)) = (&problem, known) {
-                in_use.insert(c);
+            if problem.is_none() {
+                in_use.insert(chardev.clone());
             }
             let deferred = problem.map(|e| fail(&m.origin, &e).text);
             monitors.push(MonitorSpec {
@@ -511,30 +509,41 @@ impl Parser {
             serial_spec(arg, origin, &chardevs, &monitors, &self.chardev_ids, self.daemonize, stdio_used)
         });
 
-        // The first user of each fd number, for `-pass-fd` (built only when there is one).
-        // An `-add-fd` row names it before a chardev does.
-        let mut users: BTreeMap<i32, &String> = BTreeMap::new();
+        // The fd numbers other options use, sorted (built only when there is a `-pass-fd`):
+        // a binary search per `-pass-fd`; the user is looked up only for the error.
+        let mut used: Vec<i32> = Vec::new();
         if !self.pass_fds.is_empty() {
-            for a in add_fds.iter().filter(|a| a.deferred.is_none()) {
-                users.entry(a.fd).or_insert(&a.origin);
-            }
-            for c in &chardevs {
-                if let Some(n) = socket_fd(&c.spec) {
-                    users.entry(n).or_insert(&c.origin);
-                }
-            }
+            used.extend(add_fds.iter().filter(|a| a.deferred.is_none()).map(|a| a.fd));
+            used.extend(chardevs.iter().filter_map(|c| socket_fd(&c.spec)));
+            used.sort_unstable();
         }
+        // The distinct `-pass-fd` numbers, sorted, each with whether it was kept yet (the
+        // kept list stays in command-line order).
+        let mut distinct: Vec<i32> = self.pass_fds.iter().map(|(fd, _)| *fd).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut kept = vec![false; distinct.len()];
         let mut pass_fds = Vec::new();
-        let mut passed = BTreeSet::new();
         for (fd, origin) in &self.pass_fds {
             if *fd <= 2 {
                 return Err(fail(origin, &OptError::StdStreamFd));
             }
-            if let Some(by) = users.get(fd) {
-                return Err(fail(origin, &OptError::FdAlsoUsed { fd: *fd, by: (*by).clone() }));
+            if used.binary_search(fd).is_ok() {
+                // An `-add-fd` row names it before a chardev does.
+                let by = add_fds
+                    .iter()
+                    .find(|a| a.fd == *fd && a.deferred.is_none())
+                    .map(|a| &a.origin)
+                    .or_else(|| chardevs.iter().find(|c| socket_fd(&c.spec) == Some(*fd)).map(|c| &c.origin));
+                if let Some(by) = by {
+                    return Err(fail(origin, &OptError::FdAlsoUsed { fd: *fd, by: by.clone() }));
+                }
             }
-            if passed.insert(*fd) {
-                pass_fds.push(*fd);
+            if let Ok(i) = distinct.binary_search(fd) {
+                if !kept[i] {
+                    kept[i] = true;
+                    pass_fds.push(*fd);
+                }
             }
         }
 
@@ -542,7 +551,7 @@ impl Parser {
             if *fd <= 2 {
                 return Err(fail(origin, &OptError::StdStreamFd));
             }
-            if passed.contains(fd) {
+            if distinct.binary_search(fd).is_ok() {
                 return Err(fail(origin, &OptError::FdAlsoUsed { fd: *fd, by: format!("-pass-fd {fd}") }));
             }
         }
