@@ -2,7 +2,7 @@
 //! monitors, pidfile, daemonizing and the workload. The only place that picks an exit status.
 #![forbid(unsafe_code)]
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -18,14 +18,13 @@ use crate::sys;
 use crate::workload::Workload;
 
 /// Runs fdmon with `args` (without argv[0]) and returns the exit status.
-pub fn main(args: Vec<OsString>) -> i32 {
+pub fn main(args: &[&OsStr]) -> i32 {
     let _ = sys::signal::ignore(libc::SIGPIPE);
     if matches!(args.first().and_then(|a| a.to_str()), Some("-client" | "--client")) {
-        return crate::client::main(&args[1..]);
+        let owned: Vec<OsString> = args[1..].iter().map(|a| a.to_os_string()).collect();
+        return crate::client::main(&owned);
     }
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let config = match opts::parse_args(&args, &mut stdout.lock(), &mut stderr.lock()) {
+    let config = match opts::parse_args(args, &mut OnDemand(std::io::stdout), &mut OnDemand(std::io::stderr)) {
         Ok(Action::Run(c)) => c,
         Ok(Action::Exit(code)) => return code,
         Err(e) => {
@@ -39,6 +38,22 @@ pub fn main(args: Vec<OsString>) -> i32 {
             eprintln!("{text}");
             1
         }
+    }
+}
+
+/// A standard stream, set up only when something is written to it (std's stdout allocates
+/// its line buffer when first used: a command line that prints nothing never needs it).
+struct OnDemand<W: Write>(fn() -> W);
+
+impl<W: Write> Write for OnDemand<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        (self.0)().write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        (self.0)().write_all(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        (self.0)().flush()
     }
 }
 
@@ -187,15 +202,19 @@ fn start(config: Config) -> Result<i32, String> {
     // First, before fdmon opens any fd of its own (the signal pipe below, the pid file,
     // listeners): take every inherited fd the command line names, so that a number that was
     // not inherited stays "not open" instead of naming one of fdmon's own fds.
-    let activation = Activation::from_env(sys::process::getpid(), |k| std::env::var(k).ok())?;
+    // The environment is walked once for `LISTEN_*`; without them there is nothing to read.
+    let listen_vars = sys::process::env_names_with_prefix(b"LISTEN_");
+    let activation = if listen_vars.is_empty() {
+        None
+    } else {
+        Activation::from_env(sys::process::getpid(), |k| std::env::var(k).ok())?
+    };
     let adopted = sys::fd::adopt_all_inherited(&inherited_numbers(&config, activation.as_ref()));
     let mut inherited = InheritedFds::new(adopted).with_activation(activation);
     let signals = sys::signal::install(&crate::event_loop::handled_signals())
         .map_err(|e| format!("fdmon: cannot install signal handlers: {}", os_text(&e)))?;
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("LISTEN_") {
-            std::env::remove_var(&k);
-        }
+    for k in &listen_vars {
+        std::env::remove_var(k);
     }
     // fdmon's own service manager (a systemd Type=notify service): told READY=1 when fdmon is
     // ready; the workload never sees this socket.

@@ -59,10 +59,13 @@ pub fn is_terminating(sig: i32) -> bool {
 
 /// Every signal fdmon installs its handler for.
 pub fn handled_signals() -> Vec<i32> {
-    let mut v: Vec<i32> = TERMINATING.to_vec();
+    let rt = libc::SIGRTMIN()..=libc::SIGRTMAX();
+    // One allocation of the final size.
+    let mut v: Vec<i32> = Vec::with_capacity(TERMINATING.len() + FORWARDED.len() + 1 + rt.clone().count());
+    v.extend_from_slice(&TERMINATING);
     v.extend_from_slice(&FORWARDED);
     v.push(libc::SIGCHLD);
-    v.extend(libc::SIGRTMIN()..=libc::SIGRTMAX());
+    v.extend(rt);
     v
 }
 

@@ -135,8 +135,10 @@ impl State {
         }
     }
 
+    /// The slot of chardev `id`: one probe of the id table (`chardev_order`), no scan.
     pub fn chardev_slot(&self, id: &str) -> Option<usize> {
-        self.chardevs.iter().position(|c| c.as_ref().is_some_and(|c| c.id == id))
+        let slot = self.chardev_order.slot(id)?;
+        self.chardev(slot).is_some_and(|c| c.id == id).then_some(slot)
     }
 
     pub fn chardev(&self, slot: usize) -> Option<&Chardev> {
@@ -196,19 +198,20 @@ impl State {
 
     /// Stores a new chardev in a free slot (or a new one) and returns the slot. O(1).
     pub fn add_chardev(&mut self, c: Chardev) -> usize {
-        self.chardev_order.insert(&c.id);
         // Only slots nothing refers to are on the free list: `remove_chardev` is called for
         // chardevs without a frontend, so no monitor sits on a free slot.
         self.sources_changed = true;
         while let Some(slot) = self.free_slots.pop() {
             if let Some(entry @ None) = self.chardevs.get_mut(slot) {
+                self.chardev_order.insert(&c.id, slot);
                 *entry = Some(c);
                 self.touch(slot);
                 return slot;
             }
         }
+        let slot = self.chardevs.len();
+        self.chardev_order.insert(&c.id, slot);
         self.chardevs.push(Some(c));
-        let slot = self.chardevs.len() - 1;
         self.touch(slot);
         slot
     }

@@ -38,8 +38,19 @@ enum Inherited {
 
 impl InheritedFds {
     pub fn new(adopted: Vec<(RawFd, io::Result<OwnedFd>)>) -> InheritedFds {
-        let entries =
+        let mut entries: Vec<(RawFd, Inherited)> =
             adopted.into_iter().map(|(n, r)| (n, r.map(Inherited::Owned).unwrap_or(Inherited::Gone))).collect();
+        // Sorted by number (a lookup is a binary search); the first of repeated numbers wins.
+        // `adopt_all_inherited` hands them over sorted already, so an insertion sort (small
+        // code, linear on sorted input) is all it takes.
+        for i in 1..entries.len() {
+            let mut j = i;
+            while j > 0 && entries[j - 1].0 > entries[j].0 {
+                entries.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        entries.dedup_by_key(|(n, _)| *n);
         InheritedFds { entries, activation: None }
     }
 
@@ -85,7 +96,8 @@ impl InheritedFds {
     }
 
     fn entry(&mut self, n: RawFd) -> Option<&mut Inherited> {
-        self.entries.iter_mut().find(|(k, _)| *k == n).map(|(_, e)| e)
+        let i = self.entries.binary_search_by_key(&n, |(k, _)| *k).ok()?;
+        Some(&mut self.entries[i].1)
     }
 
     /// Whether `n` was inherited and is still open (adopted, or held by a chardev).

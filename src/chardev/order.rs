@@ -46,12 +46,20 @@ pub fn str_hash(key: &str) -> u32 {
     }
 }
 
-/// A model of the chardev container's hash table: ids only.
+/// One bucket's entry: the chardev id, and the slot of fdmon's chardev table that holds it
+/// (so that a lookup by id is one hash probe, not a scan of the table).
+#[derive(Debug, Clone)]
+struct Entry {
+    id: String,
+    slot: usize,
+}
+
+/// A model of the chardev container's hash table: ids (with their chardev slot).
 #[derive(Debug, Clone)]
 pub struct ChardevOrder {
     shift: u32,
     hashes: Vec<u32>,
-    keys: Vec<Option<String>>,
+    keys: Vec<Option<Entry>>,
     nnodes: usize,
     noccupied: usize,
 }
@@ -86,7 +94,7 @@ impl ChardevOrder {
         let mut tombstone = None;
         let mut step = 0;
         while self.hashes[i] != UNUSED {
-            if self.hashes[i] == hash && self.keys[i].as_deref() == Some(key) {
+            if self.hashes[i] == hash && self.keys[i].as_ref().is_some_and(|e| e.id == key) {
                 return i;
             }
             if self.hashes[i] == TOMBSTONE && tombstone.is_none() {
@@ -98,8 +106,8 @@ impl ChardevOrder {
         tombstone.unwrap_or(i)
     }
 
-    /// A chardev was added (QEMU: the container gained a child property).
-    pub fn insert(&mut self, key: &str) {
+    /// A chardev was added in `slot` (QEMU: the container gained a child property).
+    pub fn insert(&mut self, key: &str, slot: usize) {
         let hash = str_hash(key);
         let i = self.lookup(key, hash);
         let old = self.hashes[i];
@@ -107,11 +115,21 @@ impl ChardevOrder {
             return;
         }
         self.hashes[i] = hash;
-        self.keys[i] = Some(key.to_string());
+        self.keys[i] = Some(Entry { id: key.to_string(), slot });
         self.nnodes += 1;
         if old == UNUSED {
             self.noccupied += 1;
             self.maybe_resize();
+        }
+    }
+
+    /// The slot of chardev `key`, if it is in the table: one hash probe.
+    pub fn slot(&self, key: &str) -> Option<usize> {
+        let i = self.lookup(key, str_hash(key));
+        if is_real(self.hashes[i]) {
+            self.keys[i].as_ref().map(|e| e.slot)
+        } else {
+            None
         }
     }
 
@@ -184,7 +202,7 @@ impl ChardevOrder {
 
     /// The ids in QEMU's `query-chardev` order (the table's iteration order, reversed).
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.keys.iter().rev().filter_map(|k| k.as_deref())
+        self.keys.iter().rev().filter_map(|k| k.as_ref().map(|e| e.id.as_str()))
     }
 }
 
@@ -196,7 +214,7 @@ mod tests {
         let mut t = ChardevOrder::new();
         for &(k, add) in ops {
             if add {
-                t.insert(k)
+                t.insert(k, 0)
             } else {
                 t.remove(k)
             }
@@ -231,13 +249,14 @@ mod tests {
     #[test]
     fn add_remove_cycles_stay_bounded() {
         let mut t = ChardevOrder::new();
-        t.insert("mon");
+        t.insert("mon", 0);
         for i in 0..10_000 {
             let k = format!("x{i}");
-            t.insert(&k);
+            t.insert(&k, 1);
             t.remove(&k);
         }
         assert!(t.hashes.len() <= 16, "{}", t.hashes.len());
         assert_eq!(t.ids().collect::<Vec<_>>(), ["mon"]);
+        assert_eq!((t.slot("mon"), t.slot("x9999")), (Some(0), None));
     }
 }

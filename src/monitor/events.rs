@@ -5,41 +5,51 @@
 #![forbid(unsafe_code)]
 
 use crate::event::{Event, Timestamp};
-use crate::json::{Object, Value};
+use crate::json::Writer;
 use crate::state::State;
 
-/// Sends every waiting event to every negotiated QMP client and empties the outbox.
+/// Sends every waiting event to every negotiated QMP client and empties the outbox. Each
+/// event is written by the streaming writer straight into each client's output, as replies
+/// are (no `Value` tree, no intermediate text).
 pub fn deliver(state: &mut State) {
     if state.events.is_empty() {
         return;
     }
     let pending = state.events.take();
     for (ts, event) in &pending {
-        let v = to_value(ts, event);
         for m in 0..state.monitors.len() {
-            if state.monitor(m).is_some_and(super::Monitor::wants_events) {
-                super::send_value(state, m, &v);
-            }
+            let Some(mode) = state.monitor(m).filter(|mon| mon.wants_events()).map(|mon| mon.mode) else { continue };
+            let layout = super::layout(mode);
+            super::output(state, Some(m), m, |out| {
+                write_event(&mut Writer::new(out, layout), ts, event);
+                out.extend_from_slice(b"\r\n");
+            });
         }
     }
     state.events.recycle(pending);
 }
 
 /// `{"timestamp": {"seconds": S, "microseconds": U}, "event": NAME[, "data": {...}]}`.
-fn to_value(ts: &Timestamp, event: &Event) -> Value {
-    let t = Object::new()
-        .with("seconds", Value::Int(ts.seconds as i64))
-        .with("microseconds", Value::Int(i64::from(ts.microseconds)));
-    let mut ev = Object::new().with("timestamp", Value::Object(t)).with("event", Value::from(event.name()));
-    let data = match *event {
+fn write_event(w: &mut Writer<'_>, ts: &Timestamp, event: &Event) {
+    w.begin_object();
+    w.key("timestamp").begin_object();
+    w.key("seconds").uint(ts.seconds);
+    w.key("microseconds").uint(u64::from(ts.microseconds));
+    w.end_object();
+    w.key("event").str(event.name());
+    match *event {
         Event::Shutdown { guest, reason } | Event::Reset { guest, reason } => {
-            Some(Object::new().with("guest", Value::Bool(guest)).with("reason", Value::from(reason)))
+            w.key("data").begin_object();
+            w.key("guest").bool(guest);
+            w.key("reason").str(reason);
+            w.end_object();
         }
-        Event::WorkloadReady { pid } => Some(Object::new().with("pid", Value::Int(i64::from(pid)))),
-        Event::Powerdown | Event::Stop | Event::Resume => None,
-    };
-    if let Some(d) = data {
-        ev.insert("data", Value::Object(d));
+        Event::WorkloadReady { pid } => {
+            w.key("data").begin_object();
+            w.key("pid").int(i64::from(pid));
+            w.end_object();
+        }
+        Event::Powerdown | Event::Stop | Event::Resume => {}
     }
-    Value::Object(ev)
+    w.end_object();
 }

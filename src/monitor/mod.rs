@@ -19,7 +19,7 @@ use std::os::fd::OwnedFd;
 
 use crate::chardev::{Backend, OUT_HIGH};
 use crate::error::QmpError;
-use crate::json::{Layout, Value, Writer};
+use crate::json::Layout;
 use crate::state::State;
 
 /// How much input is handed to a parser at a time, so one read cannot produce unbounded output.
@@ -52,6 +52,9 @@ pub fn push_crlf(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(rest);
 }
 
+/// Room the first output of a connection gets (a QMP greeting is about 130 bytes).
+const FIRST_OUTPUT: usize = 256;
+
 /// Runs `f` on the buffer monitor output for chardev `slot` goes into: its connection's
 /// output buffer (appended to, never read), or for a ringbuf or file a scratch buffer (monitor
 /// `m`'s, kept across writes) handed to `Chardev::write`. Output for a closing connection, a
@@ -69,6 +72,11 @@ pub fn output_with(state: &mut State, m: Option<usize>, slot: usize, f: impl FnO
         }
         // The buffer leaves the connection only while `f` appends to it.
         let mut out = std::mem::take(&mut conn.out);
+        // The first output (a greeting, a reply) gets room for a typical message at once,
+        // instead of growing from 8 bytes by doubling.
+        if out.capacity() == 0 {
+            out.reserve(FIRST_OUTPUT);
+        }
         f(&mut out, state);
         if let Some(conn) = state.chardev_mut(slot).and_then(|c| c.conn_mut()) {
             conn.out = out;
@@ -81,6 +89,9 @@ pub fn output_with(state: &mut State, m: Option<usize>, slot: usize, f: impl FnO
     let mut scratch =
         m.and_then(|m| state.monitor_mut(m)).map(|mon| std::mem::take(&mut mon.scratch)).unwrap_or_default();
     scratch.clear();
+    if scratch.capacity() == 0 {
+        scratch.reserve(FIRST_OUTPUT);
+    }
     f(&mut scratch, state);
     if let Some(c) = state.chardev_mut(slot) {
         c.write(&scratch);
@@ -96,15 +107,6 @@ pub fn layout(mode: Mode) -> Layout {
         Mode::Control { pretty: true } => Layout::PrettyCrlf,
         _ => Layout::Compact,
     }
-}
-
-/// Writes one JSON message to a QMP monitor, compact or pretty as configured.
-pub fn send_value(state: &mut State, m: usize, v: &Value) {
-    let Some((slot, mode)) = state.monitor(m).map(|mon| (m, mon.mode)) else { return };
-    output(state, Some(m), slot, |out| {
-        Writer::new(out, layout(mode)).value(v);
-        out.extend_from_slice(b"\r\n");
-    });
 }
 
 fn m_chardev(state: &State, m: usize) -> Option<usize> {

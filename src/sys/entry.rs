@@ -11,11 +11,12 @@
 //! What std's start-up does that fdmon relies on is kept: fds 0, 1 and 2 are opened on
 //! `/dev/null` when the caller left them closed (so no socket or pipe fdmon opens later gets
 //! a stdio number), and SIGPIPE is ignored (`app::main` does that itself). The arguments are
-//! taken from `argv` (std's own copy is only filled by glibc's `.init_array` call, not by
-//! musl's). The exit code goes through `std::process::exit`, which flushes stdout as before.
+//! borrowed from `argv`, not copied (std's own copy is only filled by glibc's `.init_array`
+//! call, not by musl's). The exit code goes through `std::process::exit`, which flushes
+//! stdout as before.
 
-use std::ffi::{c_char, c_int, CStr, OsString};
-use std::os::unix::ffi::OsStringExt;
+use std::ffi::{c_char, c_int, CStr, OsStr};
+use std::os::unix::ffi::OsStrExt;
 
 /// Opens `/dev/null` on each of fds 0, 1 and 2 that is closed, as std's start-up does; aborts
 /// when that is impossible (a process whose next `open` would land on a stdio number).
@@ -51,17 +52,18 @@ fn sanitize_standard_fds() {
 pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     sanitize_standard_fds();
     let n = usize::try_from(argc).unwrap_or(0);
-    let args: Vec<OsString> = (1..n)
+    // Borrowed: argv lives for the whole process, and nothing changes it.
+    let args: Vec<&'static OsStr> = (1..n)
         .map_while(|i| {
             // SAFETY: libc passes argc entries of argv, each a NUL-terminated string (or the
             // list ends early with a null pointer, where map_while stops).
             let p = unsafe { *argv.add(i) };
             // SAFETY: p is non-null and points to a NUL-terminated string that lives for the
             // whole process.
-            (!p.is_null()).then(|| OsString::from_vec(unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()))
+            (!p.is_null()).then(|| OsStr::from_bytes(unsafe { CStr::from_ptr(p) }.to_bytes()))
         })
         .collect();
-    std::process::exit(fdmon::app::main(args))
+    std::process::exit(fdmon::app::main(&args))
 }
 
 /// The unwinder entry points std refers to, so the binary needs no `libgcc_s.so.1` (built with

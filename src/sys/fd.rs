@@ -34,10 +34,13 @@ pub unsafe fn adopt_inherited(fd: RawFd) -> io::Result<OwnedFd> {
         return Err(errno(libc::EBADF));
     }
     let mut adopted = ADOPTED.lock().unwrap_or_else(|e| e.into_inner());
-    if adopted.contains(&fd) {
-        return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("fd {fd} was already adopted")));
+    // Kept sorted: a binary search, and an append for numbers adopted in increasing order.
+    match adopted.binary_search(&fd) {
+        Ok(_) => {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("fd {fd} was already adopted")));
+        }
+        Err(i) => adopted.insert(i, fd),
     }
-    adopted.push(fd);
     // SAFETY: `fd` is open (F_GETFD succeeded) and, by this function's safety contract, is an
     // inherited fd that nothing else in the process owns; the ADOPTED list guarantees this is
     // the only OwnedFd ever made from it here.
@@ -48,7 +51,8 @@ pub unsafe fn adopt_inherited(fd: RawFd) -> io::Result<OwnedFd> {
 static ADOPTION_DONE: AtomicBool = AtomicBool::new(false);
 
 /// Adopts every inherited fd number named on the command line (`-chardev ...,fd=N`,
-/// `-add-fd fd=N`, `-pass-fd N`), each distinct number once, in the order given. Start-up
+/// `-add-fd fd=N`, `-pass-fd N`), each distinct number once, in increasing order (sorted,
+/// so that thousands of numbers cost O(n log n), not a scan per number). Start-up
 /// calls it on its first line, before fdmon opens any fd of its own (the signal pipe, the pid
 /// file, listeners, `/dev/null`), so a number that is open here was inherited and a number
 /// that is not gives `EBADF` instead of silently naming one of fdmon's own fds.
@@ -57,11 +61,11 @@ static ADOPTION_DONE: AtomicBool = AtomicBool::new(false);
 /// fdmon may have opened fds of its own by then.
 pub fn adopt_all_inherited(fds: &[RawFd]) -> Vec<(RawFd, io::Result<OwnedFd>)> {
     let first = !ADOPTION_DONE.swap(true, Ordering::SeqCst);
-    let mut out: Vec<(RawFd, io::Result<OwnedFd>)> = Vec::new();
-    for &fd in fds {
-        if out.iter().any(|(n, _)| *n == fd) {
-            continue;
-        }
+    let mut numbers = fds.to_vec();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let mut out: Vec<(RawFd, io::Result<OwnedFd>)> = Vec::with_capacity(numbers.len());
+    for fd in numbers {
         let r = if first {
             // SAFETY: this is the first and only adoption pass, run before fdmon opens any fd
             // of its own (documented above and done by `app::start`), and each number is

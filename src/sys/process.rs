@@ -232,7 +232,7 @@ unsafe fn child_exec(ctx: &ChildCtx) -> ! {
             next = k + 1;
         }
         close_span(next, u64::MAX, ctx.close_cap);
-        libc::sigprocmask(libc::SIG_SETMASK, &ctx.empty, ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &ctx.empty, ptr::null_mut());
         libc::execvp(ctx.prog, ctx.argv.as_ptr());
         child_fail(ctx.err_w)
     }
@@ -474,6 +474,44 @@ pub fn wait_pid(pid: Pid) -> io::Result<WaitStatus> {
     Ok(WaitStatus::from_raw(status))
 }
 
+extern "C" {
+    /// POSIX's environment block (glibc and musl alike).
+    static environ: *const *const std::ffi::c_char;
+}
+
+/// The names of the environment variables that start with `prefix`, read in place from the
+/// environment block: only the names that match are copied (`std::env::vars_os` copies
+/// every name and value).
+pub fn env_names_with_prefix(prefix: &[u8]) -> Vec<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStringExt;
+    let mut out = Vec::new();
+    // SAFETY: `environ` is null or points to the null-terminated array of NUL-terminated
+    // `NAME=VALUE` strings; fdmon is single-threaded, and nothing changes the environment
+    // while this loop reads it (the caller removes the names afterwards).
+    let mut p = unsafe { environ };
+    while !p.is_null() {
+        // SAFETY: `p` points into the array, before or at its terminating null pointer.
+        let entry = unsafe { *p };
+        if entry.is_null() {
+            break;
+        }
+        // The prefix is compared byte by byte first (most entries differ in the first byte),
+        // so the whole string is measured only for a match. SAFETY: each entry is a
+        // NUL-terminated string that lives while the environment is not changed; the loop
+        // stops at the first byte that differs, at the latest at the NUL.
+        let matches = prefix.iter().enumerate().all(|(i, &c)| unsafe { *entry.add(i) } as u8 == c);
+        if matches {
+            // SAFETY: as above.
+            let bytes = unsafe { std::ffi::CStr::from_ptr(entry) }.to_bytes();
+            let name = bytes.split(|&b| b == b'=').next().unwrap_or(bytes);
+            out.push(std::ffi::OsString::from_vec(name.to_vec()));
+        }
+        // SAFETY: the entry was not the terminator, so the next element is in the array.
+        p = unsafe { p.add(1) };
+    }
+    out
+}
+
 /// This process's id.
 pub fn getpid() -> Pid {
     // SAFETY: getpid has no preconditions and cannot fail.
@@ -503,8 +541,9 @@ pub fn is_descendant(pid: Pid, root: Pid, limit: usize) -> bool {
 
 /// This process's process group id.
 pub fn getpgrp() -> Pid {
-    // SAFETY: getpgrp has no preconditions and cannot fail.
-    unsafe { libc::getpgrp() }
+    // SAFETY: getpgid(0) (POSIX's getpgrp, one imported symbol fewer) has no preconditions
+    // and cannot fail for the calling process.
+    unsafe { libc::getpgid(0) }
 }
 
 /// Sets the name shown by `ps`/`top` (`prctl(PR_SET_NAME)`, the calling thread's `comm`),

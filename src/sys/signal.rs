@@ -96,20 +96,31 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut
     unsafe { *errno_slot = saved };
 }
 
-fn valid_catchable(sig: i32) -> bool {
-    (1..65).contains(&sig) && sig != libc::SIGKILL && sig != libc::SIGSTOP && !(32..libc::SIGRTMIN()).contains(&sig)
+/// `rtmin` is `SIGRTMIN()` (a libc call: the caller asks once for a whole list).
+fn valid_catchable(sig: i32, rtmin: i32) -> bool {
+    (1..65).contains(&sig) && sig != libc::SIGKILL && sig != libc::SIGSTOP && !(32..rtmin).contains(&sig)
 }
 
-fn set_action(sig: i32, handler: libc::sighandler_t, flags: libc::c_int) -> io::Result<()> {
+/// The action `handler` with `flags` and an empty mask.
+fn action(handler: libc::sighandler_t, flags: libc::c_int) -> libc::sigaction {
     // SAFETY: sigaction is plain old data; all-zero is a valid value to fill in.
     let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
     sa.sa_sigaction = handler;
     sa.sa_flags = flags;
     // SAFETY: `sa.sa_mask` is a valid sigset_t to initialize.
     unsafe { libc::sigemptyset(&mut sa.sa_mask) };
-    // SAFETY: `sa` is fully initialized; the handler (if any) is an extern "C" fn with the
-    // SA_SIGINFO signature that only does async-signal-safe work.
-    cvt(unsafe { libc::sigaction(sig, &sa, ptr::null_mut()) }).map(drop)
+    sa
+}
+
+fn apply(sig: i32, sa: &libc::sigaction) -> io::Result<()> {
+    // SAFETY: `sa` is fully initialized (see `action`); the handler (if any) is SIG_IGN,
+    // SIG_DFL or an extern "C" fn with the SA_SIGINFO signature that only does
+    // async-signal-safe work.
+    cvt(unsafe { libc::sigaction(sig, sa, ptr::null_mut()) }).map(drop)
+}
+
+fn set_action(sig: i32, handler: libc::sighandler_t, flags: libc::c_int) -> io::Result<()> {
+    apply(sig, &action(handler, flags))
 }
 
 /// Creates the self-pipe and installs the handler (`SA_SIGINFO | SA_RESTART`) for `signals`.
@@ -118,7 +129,8 @@ fn set_action(sig: i32, handler: libc::sighandler_t, flags: libc::c_int) -> io::
 /// reserved 32/33, out of range), checked before anything changes; `AlreadyExists` if a self-
 /// pipe was already installed in this process.
 pub fn install(signals: &[i32]) -> io::Result<SignalPipe> {
-    if let Some(bad) = signals.iter().find(|&&s| !valid_catchable(s)) {
+    let rtmin = libc::SIGRTMIN();
+    if let Some(bad) = signals.iter().find(|&&s| !valid_catchable(s, rtmin)) {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("signal {bad} cannot be caught")));
     }
     if INSTALLED.swap(true, Ordering::AcqRel) {
@@ -136,12 +148,14 @@ pub fn install(signals: &[i32]) -> io::Result<SignalPipe> {
     WRITE_FD.store(w.into_raw_fd(), Ordering::Release);
     let pipe = SignalPipe { read };
     let handler = on_signal as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
+    // One action for every signal, built once.
+    let sa = action(handler as libc::sighandler_t, libc::SA_SIGINFO | libc::SA_RESTART);
     for &sig in signals {
-        match set_action(sig, handler as libc::sighandler_t, libc::SA_SIGINFO | libc::SA_RESTART) {
+        match apply(sig, &sa) {
             Ok(()) => {}
             // A real-time signal the environment keeps for itself (valgrind reserves SIGRTMAX,
             // some debuggers and thread libraries others) keeps its default action.
-            Err(e) if sig >= libc::SIGRTMIN() && e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) if sig >= rtmin && e.raw_os_error() == Some(libc::EINVAL) => {}
             Err(e) => return Err(e),
         }
     }
@@ -210,7 +224,7 @@ impl AsFd for SignalPipe {
 
 /// Sends `sig` to the self-pipe like the signals given to [`install`] (which must have run).
 pub fn catch(sig: i32) -> io::Result<()> {
-    if !valid_catchable(sig) || !INSTALLED.load(Ordering::Acquire) {
+    if !valid_catchable(sig, libc::SIGRTMIN()) || !INSTALLED.load(Ordering::Acquire) {
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
     }
     let handler = on_signal as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
@@ -229,11 +243,15 @@ pub fn stop_self(sig: i32) {
     let have_old = unsafe { libc::sigaction(sig, ptr::null(), &mut old) } == 0;
     let _ = set_default(sig);
     let _ = unblock(sig);
-    // SAFETY: getpgrp/getppid/getpgid take no memory.
-    let (own, parent) = unsafe { (libc::getpgrp(), libc::getpgid(libc::getppid())) };
+    // SAFETY: getppid/getpgid take no memory (`getpgid(0)` is `getpgrp()`: one imported
+    // libc symbol fewer to bind at start-up).
+    let (own, parent) = unsafe { (libc::getpgid(0), libc::getpgid(libc::getppid())) };
     if parent == own {
-        // SAFETY: killpg(2) of our own process group with a valid signal number.
-        unsafe { libc::killpg(own, sig) };
+        if own >= 0 {
+            // SAFETY: kill(2) of our own process group (`-own`, what killpg does; killpg
+            // refuses a negative group) with a valid signal number.
+            unsafe { libc::kill(-own, sig) };
+        }
     } else {
         // SAFETY: raise(3) on the calling thread with a valid signal number; the default
         // action stops the process until SIGCONT.
@@ -316,13 +334,13 @@ mod tests {
 
     #[test]
     fn valid_signals() {
-        assert!(valid_catchable(libc::SIGTERM));
-        assert!(valid_catchable(libc::SIGCHLD));
-        assert!(valid_catchable(libc::SIGRTMIN()));
-        assert!(valid_catchable(64));
-        assert!(!valid_catchable(0));
-        assert!(!valid_catchable(65));
-        assert!(!valid_catchable(32));
-        assert!(!valid_catchable(libc::SIGSTOP));
+        assert!(valid_catchable(libc::SIGTERM, libc::SIGRTMIN()));
+        assert!(valid_catchable(libc::SIGCHLD, libc::SIGRTMIN()));
+        assert!(valid_catchable(libc::SIGRTMIN(), libc::SIGRTMIN()));
+        assert!(valid_catchable(64, libc::SIGRTMIN()));
+        assert!(!valid_catchable(0, libc::SIGRTMIN()));
+        assert!(!valid_catchable(65, libc::SIGRTMIN()));
+        assert!(!valid_catchable(32, libc::SIGRTMIN()));
+        assert!(!valid_catchable(libc::SIGSTOP, libc::SIGRTMIN()));
     }
 }

@@ -829,7 +829,15 @@ pub fn send(fd: BorrowedFd, data: &[u8]) -> io::Result<usize> {
     let r = retry(|| {
         // SAFETY: `data` is valid for reads of `data.len()` bytes for the whole call.
         cvt_size(unsafe {
-            libc::send(fd.as_raw_fd(), data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+            // sendto without an address is send (one imported symbol fewer).
+            libc::sendto(
+                fd.as_raw_fd(),
+                data.as_ptr().cast(),
+                data.len(),
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                ptr::null(),
+                0,
+            )
         })
     });
     match r {

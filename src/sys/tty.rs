@@ -78,8 +78,8 @@ pub fn set(fd: BorrowedFd, t: &Termios) -> io::Result<()> {
 
 /// Whether the calling process's group is the foreground group of the terminal `fd`.
 pub fn is_foreground(fd: BorrowedFd) -> bool {
-    // SAFETY: tcgetpgrp and getpgrp take no memory; tcgetpgrp on a borrowed, open fd.
-    unsafe { libc::tcgetpgrp(fd.as_raw_fd()) == libc::getpgrp() }
+    // SAFETY: tcgetpgrp and getpgid take no memory; tcgetpgrp on a borrowed, open fd.
+    unsafe { libc::tcgetpgrp(fd.as_raw_fd()) == libc::getpgid(0) }
 }
 
 /// A terminal in the monitor's mode while this value lives: the user's settings are saved when

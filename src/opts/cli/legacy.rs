@@ -30,7 +30,7 @@ impl Parser {
             }
             match compat_chardev(&label, arg) {
                 Ok(kv) => {
-                    self.chardev_ids.push(label.clone());
+                    self.chardev_ids.insert(label.clone());
                     self.chardevs.push(PendingOpts { kv, origin: origin.clone() });
                 }
                 Err(Some(e)) => return Err(two_lines(&e)),
@@ -45,7 +45,7 @@ impl Parser {
         if self.mon_ids.contains(&label) {
             return Err(fail(&origin, &OptError::DuplicateId { id: label, list: "mon".into() }));
         }
-        self.mon_ids.push(label.clone());
+        self.mon_ids.insert(label.clone());
         self.mons.push(PendingMon {
             id: Some(label.clone()),
             chardev: Some(label),
@@ -72,7 +72,7 @@ pub(super) fn serial_spec(
     origin: &str,
     chardevs: &[CliChardev],
     monitors: &[MonitorSpec],
-    chardev_ids: &[String],
+    chardev_ids: &std::collections::BTreeSet<String>,
     daemonize: bool,
     stdio_used: bool,
 ) -> SerialSpec {
@@ -95,7 +95,7 @@ pub(super) fn serial_spec(
     }
     let label = "serial0";
     spec.chardev = label.to_string();
-    if chardev_ids.iter().any(|i| i == label) {
+    if chardev_ids.contains(label) {
         spec.deferred =
             Some(failed(Some(OptError::DuplicateId { id: label.into(), list: "chardev".into() }.to_string())));
         return spec;

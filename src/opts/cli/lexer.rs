@@ -1,32 +1,36 @@
 //! The pull-style argv lexer: `-opt` and `--opt` alike, options until `--`, then the
 //! workload.
 
+use std::borrow::Cow;
+use std::ffi::OsStr;
+
 use super::*;
 
 /// One option occurrence found by the first pass.
 pub(super) struct Lexed<'a> {
     pub(super) def: &'static OptDef,
-    /// The option as typed (`-chardev`, `--chardev`).
-    pub(super) typed: String,
-    pub(super) arg: Option<&'a OsString>,
+    /// The option as typed (`-chardev`, `--chardev`), borrowed from argv unless it is not
+    /// UTF-8 (then with U+FFFD for each bad sequence).
+    pub(super) typed: Cow<'a, str>,
+    pub(super) arg: Option<&'a OsStr>,
 }
 
 /// Pull-style reader over argv: yields options until `--` or the end.
-pub(super) struct Lexer<'a> {
-    pub(super) args: &'a [OsString],
+pub(super) struct Lexer<'a, A> {
+    pub(super) args: &'a [A],
     pub(super) pos: usize,
 }
 
-impl<'a> Lexer<'a> {
+impl<'a, A: AsRef<OsStr>> Lexer<'a, A> {
     pub(super) fn next(&mut self) -> Result<Option<Lexed<'a>>, CliError> {
-        let Some(raw) = self.args.get(self.pos) else {
+        let Some(raw) = self.args.get(self.pos).map(AsRef::as_ref) else {
             return Ok(None);
         };
-        if raw.as_os_str() == "--" {
+        if raw == "--" {
             return Ok(None);
         }
         self.pos += 1;
-        let typed = raw.to_string_lossy().into_owned();
+        let typed = raw.to_string_lossy();
         if !typed.starts_with('-') {
             return Err(fail_msg(&typed, "unexpected argument (the workload command goes after '--')"));
         }
@@ -34,7 +38,7 @@ impl<'a> Lexer<'a> {
             return Err(fail_msg(&typed, "invalid option"));
         };
         let arg = if def.takes_arg() {
-            let Some(arg) = self.args.get(self.pos) else {
+            let Some(arg) = self.args.get(self.pos).map(AsRef::as_ref) else {
                 return Err(fail_msg(&typed, "requires an argument"));
             };
             self.pos += 1;
@@ -54,6 +58,6 @@ impl<'a> Lexer<'a> {
         if rest.is_empty() {
             return Err(fail_msg("--", "requires a program to run"));
         }
-        Ok(rest.to_vec())
+        Ok(rest.iter().map(|a| a.as_ref().to_os_string()).collect())
     }
 }

@@ -7,6 +7,7 @@
 //! `table` holds the option table and `-h`, `lexer` the argv lexer, `legacy` QEMU's legacy
 //! `-qmp`/`-monitor`/`-serial` device syntax; this module the three passes and `Config`.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::Write;
@@ -209,11 +210,13 @@ struct PendingMon {
 #[derive(Default)]
 struct Parser {
     chardevs: Vec<PendingOpts>,
-    chardev_ids: Vec<String>,
+    /// The ids each option list holds so far (QEMU's `Duplicate ID` check), as sets: a
+    /// command line with thousands of chardevs is not checked by scanning every id before.
+    chardev_ids: BTreeSet<String>,
     mons: Vec<PendingMon>,
-    mon_ids: Vec<String>,
+    mon_ids: BTreeSet<String>,
     add_fds: Vec<PendingOpts>,
-    add_fd_ids: Vec<String>,
+    add_fd_ids: BTreeSet<String>,
     pass_fds: Vec<(i32, String)>,
     monitor_index: u32,
     /// `-serial` as typed: (argument, origin).
@@ -240,7 +243,11 @@ struct Parser {
 ///    monitor, then `-pass-fd`.
 ///
 /// `out` gets help and version text; `warn` gets complete warning lines.
-pub fn parse_args(args: &[OsString], out: &mut dyn Write, warn: &mut dyn Write) -> Result<Action, CliError> {
+pub fn parse_args<A: AsRef<std::ffi::OsStr>>(
+    args: &[A],
+    out: &mut dyn Write,
+    warn: &mut dyn Write,
+) -> Result<Action, CliError> {
     let mut lexer = Lexer { args, pos: 0 };
     let mut options = Vec::new();
     while let Some(opt) = lexer.next()? {
@@ -269,12 +276,12 @@ impl Parser {
         list: &OptsList,
         arg: &str,
         origin: &str,
-        taken: &[String],
+        taken: &BTreeSet<String>,
         out: &mut dyn Write,
         warn: &mut dyn Write,
     ) -> Result<Option<KvList>, CliError> {
         let kv = parse_kv(arg, list.implied_key);
-        let checked = kv.validate(list, &|id| taken.iter().any(|t| t == id));
+        let checked = kv.validate(list, &|id| taken.contains(id));
         write_warnings(warn, origin, &checked.warnings);
         match checked.result {
             Ok(()) => Ok(Some(kv)),
@@ -293,8 +300,15 @@ impl Parser {
         warn: &mut dyn Write,
     ) -> Result<Option<Action>, CliError> {
         let origin = match opt.arg {
-            Some(a) => format!("{} {}", opt.typed, a.to_string_lossy()),
-            None => opt.typed.clone(),
+            Some(a) => {
+                let a = a.to_string_lossy();
+                let mut o = String::with_capacity(opt.typed.len() + 1 + a.len());
+                o.push_str(&opt.typed);
+                o.push(' ');
+                o.push_str(&a);
+                o
+            }
+            None => opt.typed.to_string(),
         };
         let arg = match opt.arg {
             None => "",
@@ -315,7 +329,7 @@ impl Parser {
                     return Ok(Some(Action::Exit(1)));
                 };
                 if let Some(id) = kv.id() {
-                    self.chardev_ids.push(id.to_string());
+                    self.chardev_ids.insert(id.to_string());
                 }
                 self.chardevs.push(PendingOpts { kv, origin });
             }
@@ -325,7 +339,7 @@ impl Parser {
                     return Ok(Some(Action::Exit(1)));
                 };
                 if let Some(id) = kv.id() {
-                    self.mon_ids.push(id.to_string());
+                    self.mon_ids.insert(id.to_string());
                 }
                 self.mons.push(PendingMon {
                     id: kv.id().map(String::from),
@@ -357,7 +371,7 @@ impl Parser {
                 }
             }
             OptId::Name => {
-                let Some(kv) = Self::parse_opts(&NAME_OPTS, arg, &origin, &[], out, warn)? else {
+                let Some(kv) = Self::parse_opts(&NAME_OPTS, arg, &origin, &BTreeSet::new(), out, warn)? else {
                     return Ok(Some(Action::Exit(1)));
                 };
                 // All -name options merge; a later key overrides an earlier one.
@@ -381,7 +395,7 @@ impl Parser {
                     return Ok(Some(Action::Exit(1)));
                 };
                 if let Some(id) = kv.id() {
-                    self.add_fd_ids.push(id.to_string());
+                    self.add_fd_ids.insert(id.to_string());
                 }
                 self.add_fds.push(PendingOpts { kv, origin });
             }
@@ -405,8 +419,8 @@ impl Parser {
     }
 
     fn finish(self, workload: Vec<OsString>) -> Result<Action, CliError> {
-        let mut add_fds = Vec::new();
-        for p in &self.add_fds {
+        let mut add_fds = Vec::with_capacity(self.add_fds.len());
+        for p in self.add_fds {
             // QEMU reads both as uint64 and stores them in an int / int64_t.
             let fd = match p.kv.get_number("fd") {
                 Ok(Some(v)) => v as i32,
@@ -427,14 +441,14 @@ impl Parser {
                 fd,
                 set,
                 opaque: p.kv.get("opaque").map(String::from),
-                origin: p.origin.clone(),
+                origin: p.origin,
                 deferred,
             });
         }
 
-        let mut chardevs: Vec<CliChardev> = Vec::new();
+        let mut chardevs: Vec<CliChardev> = Vec::with_capacity(self.chardevs.len());
         let mut stdio_used = false;
-        for p in &self.chardevs {
+        for p in self.chardevs {
             let placeholder = ChardevSpec { id: p.kv.id().unwrap_or("").to_string(), backend: BackendSpec::Null };
             let (spec, deferred) = if wants_backend_help(&p.kv) {
                 (placeholder, Some(Deferred::Help(backend_help())))
@@ -453,34 +467,41 @@ impl Parser {
                     }
                 }
             };
-            chardevs.push(CliChardev { spec, deferred, origin: p.origin.clone() });
+            chardevs.push(CliChardev { spec, deferred, origin: p.origin });
         }
 
-        let mut monitors: Vec<MonitorSpec> = Vec::new();
-        for m in &self.mons {
+        // Lookups by id in sets: O(n log n) for n chardevs and monitors. `chardev_ids` holds
+        // the id of every chardev whose options were accepted (a chardev without one has a
+        // deferred error, which start-up reports before any monitor's).
+        let mut in_use: BTreeSet<String> = BTreeSet::new();
+        let mut monitors: Vec<MonitorSpec> = Vec::with_capacity(self.mons.len());
+        for m in self.mons {
             let mode = match m.mode.as_deref() {
                 None | Some("readline") => Ok(MonitorMode::Readline),
                 Some("control") => Ok(MonitorMode::Control),
                 Some(other) => Err(OptError::BadEnumValue { key: "mode".into(), value: other.into() }),
             };
-            let chardev = m.chardev.clone().unwrap_or_default();
-            let problem = match (&mode, &m.chardev) {
-                (Err(e), _) => Some(e.clone()),
-                (_, None) => Some(OptError::MissingParameter("chardev".into())),
-                _ if !chardevs.iter().any(|c| c.spec.id == chardev) => Some(OptError::ChardevNotFound(chardev.clone())),
-                (Ok(MonitorMode::Readline), _) if m.pretty => Some(OptError::PrettyWithHmp),
-                _ if monitors.iter().any(|x| x.chardev == chardev && x.deferred.is_none()) => {
-                    Some(OptError::DeviceInUse(chardev.clone()))
-                }
+            let named = m.chardev.is_some();
+            let chardev = m.chardev.unwrap_or_default();
+            let problem = match &mode {
+                Err(e) => Some(e.clone()),
+                _ if !named => Some(OptError::MissingParameter("chardev".into())),
+                _ if !self.chardev_ids.contains(&chardev) => Some(OptError::ChardevNotFound(chardev.clone())),
+                Ok(MonitorMode::Readline) if m.pretty => Some(OptError::PrettyWithHmp),
+                _ if in_use.contains(&chardev) => Some(OptError::DeviceInUse(chardev.clone())),
                 _ => None,
             };
+            if problem.is_none() {
+                in_use.insert(chardev.clone());
+            }
+            let deferred = problem.map(|e| fail(&m.origin, &e).text);
             monitors.push(MonitorSpec {
-                id: m.id.clone(),
+                id: m.id,
                 chardev,
                 mode: mode.unwrap_or(MonitorMode::Readline),
                 pretty: m.pretty,
-                origin: m.origin.clone(),
-                deferred: problem.map(|e| fail(&m.origin, &e).text),
+                origin: m.origin,
+                deferred,
             });
         }
 
@@ -488,18 +509,41 @@ impl Parser {
             serial_spec(arg, origin, &chardevs, &monitors, &self.chardev_ids, self.daemonize, stdio_used)
         });
 
+        // The fd numbers other options use, sorted (built only when there is a `-pass-fd`):
+        // a binary search per `-pass-fd`; the user is looked up only for the error.
+        let mut used: Vec<i32> = Vec::new();
+        if !self.pass_fds.is_empty() {
+            used.extend(add_fds.iter().filter(|a| a.deferred.is_none()).map(|a| a.fd));
+            used.extend(chardevs.iter().filter_map(|c| socket_fd(&c.spec)));
+            used.sort_unstable();
+        }
+        // The distinct `-pass-fd` numbers, sorted, each with whether it was kept yet (the
+        // kept list stays in command-line order).
+        let mut distinct: Vec<i32> = self.pass_fds.iter().map(|(fd, _)| *fd).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut kept = vec![false; distinct.len()];
         let mut pass_fds = Vec::new();
         for (fd, origin) in &self.pass_fds {
             if *fd <= 2 {
                 return Err(fail(origin, &OptError::StdStreamFd));
             }
-            let by_add_fd = add_fds.iter().find(|a| a.fd == *fd && a.deferred.is_none()).map(|a| &a.origin);
-            let by_chardev = chardevs.iter().find(|c| socket_fd(&c.spec) == Some(*fd)).map(|c| &c.origin);
-            if let Some(by) = by_add_fd.or(by_chardev) {
-                return Err(fail(origin, &OptError::FdAlsoUsed { fd: *fd, by: by.clone() }));
+            if used.binary_search(fd).is_ok() {
+                // An `-add-fd` row names it before a chardev does.
+                let by = add_fds
+                    .iter()
+                    .find(|a| a.fd == *fd && a.deferred.is_none())
+                    .map(|a| &a.origin)
+                    .or_else(|| chardevs.iter().find(|c| socket_fd(&c.spec) == Some(*fd)).map(|c| &c.origin));
+                if let Some(by) = by {
+                    return Err(fail(origin, &OptError::FdAlsoUsed { fd: *fd, by: by.clone() }));
+                }
             }
-            if !pass_fds.contains(fd) {
-                pass_fds.push(*fd);
+            if let Ok(i) = distinct.binary_search(fd) {
+                if !kept[i] {
+                    kept[i] = true;
+                    pass_fds.push(*fd);
+                }
             }
         }
 
@@ -507,7 +551,7 @@ impl Parser {
             if *fd <= 2 {
                 return Err(fail(origin, &OptError::StdStreamFd));
             }
-            if pass_fds.contains(fd) {
+            if distinct.binary_search(fd).is_ok() {
                 return Err(fail(origin, &OptError::FdAlsoUsed { fd: *fd, by: format!("-pass-fd {fd}") }));
             }
         }
@@ -1077,6 +1121,30 @@ mod tests {
     fn prefixes() {
         assert_eq!(prefix("-chardev socket,fd=99,server=on,wait=off,id=mon"), "fdmon: -chardev socket,fd=99,server=on,wait=off,id=mon: ");
         assert_eq!(CliError { text: "x".into() }.to_string(), "x");
+    }
+
+    /// Many chardevs and monitors: the id checks (now sets, not scans) report as before.
+    #[test]
+    fn many_chardevs_and_monitors() {
+        let n = 2000;
+        let mut args: Vec<String> = Vec::new();
+        for i in 0..n {
+            args.extend(["-chardev".into(), format!("socket,fd={},id=m{i}", i + 3), "-mon".into(), format!("chardev=m{i},mode=control")]);
+        }
+        let argv = |extra: &[&str]| -> Vec<String> { args.iter().cloned().chain(extra.iter().map(|s| s.to_string())).collect() };
+        fn refs(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        let c = cfg(&refs(&argv(&[])));
+        assert_eq!((c.chardevs.len(), c.monitors.len()), (n, n));
+        assert_eq!(c.monitors[n - 1].chardev, format!("m{}", n - 1));
+        assert_eq!(err(&refs(&argv(&["-chardev", "null,id=m1999"]))), "fdmon: -chardev null,id=m1999: Duplicate ID 'm1999' for chardev");
+        assert_eq!(err(&refs(&argv(&["-mon", "m7,id=x", "-mon", "m8,id=x"]))), "fdmon: -mon m8,id=x: Duplicate ID 'x' for mon");
+        assert_eq!(err(&refs(&argv(&["-mon", "m1500,mode=control"]))), "fdmon: -mon m1500,mode=control: Device 'm1500' is in use");
+        assert_eq!(err(&refs(&argv(&["-mon", "m2000"]))), "fdmon: -mon m2000: chardev \"m2000\" not found");
+        assert_eq!(err(&refs(&argv(&["-qmp", "chardev:m5"]))), "fdmon: -qmp chardev:m5: Device 'm5' is in use");
+        assert_eq!(err(&refs(&argv(&["-pass-fd", "1000"]))), "fdmon: -pass-fd 1000: fd 1000 is also used by -chardev socket,fd=1000,id=m997");
+        assert_eq!(cfg(&refs(&argv(&["-pass-fd", "9000", "-pass-fd", "9000"]))).pass_fds, vec![9000]);
     }
 
     #[test]

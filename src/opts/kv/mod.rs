@@ -130,8 +130,8 @@ pub struct Checked {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RawItem {
-    key: String,
-    value: String,
+    /// Index into `KvList::items` of this item's key and value; `None` for an `id` item.
+    item: Option<usize>,
     /// Index into `KvList::warnings` of the warning this item produced.
     warning: Option<usize>,
     /// A bare `help` / `?` item.
@@ -182,6 +182,10 @@ fn parse_impl(arg: &str, implied_key: Option<&str>, noisy: bool) -> KvList {
     if noisy {
         kv.id = scan_id(arg);
     }
+    // At most one item per `,` plus one: sized once (bounded by the string and MAX_ITEMS).
+    let n = (arg.bytes().filter(|&b| b == b',').count() + 1).min(MAX_ITEMS);
+    kv.items.reserve_exact(n);
+    kv.raw.reserve_exact(n);
     let mut p = arg;
     let mut first = implied_key;
     while !p.is_empty() {
@@ -199,15 +203,18 @@ fn parse_impl(arg: &str, implied_key: Option<&str>, noisy: bool) -> KvList {
                 if flag.is_help {
                     help = true;
                 } else {
-                    kv.warnings.push(flag_warning(&item.name, flag.negated));
+                    kv.warnings.push(flag_warning(item.name, flag.negated));
                     warning = Some(kv.warnings.len() - 1);
                 }
             }
         }
-        if item.name != "id" {
-            kv.items.push((item.name.clone(), item.value.clone()));
-        }
-        kv.raw.push(RawItem { key: item.name, value: item.value, warning, help });
+        let index = if item.name != "id" {
+            kv.items.push((item.name.to_string(), item.value.into_owned()));
+            Some(kv.items.len() - 1)
+        } else {
+            None
+        };
+        kv.raw.push(RawItem { item: index, warning, help });
     }
     kv
 }
@@ -217,7 +224,7 @@ fn scan_id(arg: &str) -> Option<String> {
     while !p.is_empty() {
         let item = next_item(p, None);
         if item.name == "id" {
-            return Some(item.value);
+            return Some(item.value.into_owned());
         }
         p = item.rest;
     }
@@ -230,20 +237,21 @@ struct Flag {
     is_help: bool,
 }
 
+/// One item, borrowed from the option string (a value is copied only to undo `,,`).
 struct Item<'a> {
-    name: String,
-    value: String,
+    name: &'a str,
+    value: std::borrow::Cow<'a, str>,
     flag: Option<Flag>,
     rest: &'a str,
 }
 
-fn next_item<'a>(params: &'a str, implied: Option<&str>) -> Item<'a> {
+fn next_item<'a>(params: &'a str, implied: Option<&'a str>) -> Item<'a> {
     let len = params.find(['=', ',']).unwrap_or(params.len());
     let (name, value, flag, after);
     if params.as_bytes().get(len) != Some(&b'=') {
         if let Some(implied) = implied {
             let (v, a) = opt_value(params);
-            name = implied.to_string();
+            name = implied;
             value = v;
             flag = None;
             after = a;
@@ -251,17 +259,17 @@ fn next_item<'a>(params: &'a str, implied: Option<&str>) -> Item<'a> {
             let raw = &params[..len];
             after = &params[len..];
             if let Some(stripped) = raw.strip_prefix("no") {
-                name = stripped.to_string();
-                value = "off".to_string();
+                name = stripped;
+                value = "off".into();
                 flag = Some(Flag { negated: true, is_help: false });
             } else {
-                name = raw.to_string();
-                value = "on".to_string();
+                name = raw;
+                value = "on".into();
                 flag = Some(Flag { negated: false, is_help: is_help_option(raw) });
             }
         }
     } else {
-        name = params[..len].to_string();
+        name = &params[..len];
         let (v, a) = opt_value(&params[len + 1..]);
         value = v;
         flag = None;
@@ -270,14 +278,20 @@ fn next_item<'a>(params: &'a str, implied: Option<&str>) -> Item<'a> {
     Item { name, value, flag, rest: after.strip_prefix(',').unwrap_or(after) }
 }
 
-/// Reads a value up to the next single `,`, turning each `,,` into `,`.
-fn opt_value(mut p: &str) -> (String, &str) {
+/// Reads a value up to the next single `,`, turning each `,,` into `,` (borrowed when there
+/// is none).
+fn opt_value(mut p: &str) -> (std::borrow::Cow<'_, str>, &str) {
+    match p.find(',') {
+        None => return (p.into(), ""),
+        Some(i) if p.as_bytes().get(i + 1) != Some(&b',') => return (p[..i].into(), &p[i..]),
+        Some(_) => {}
+    }
     let mut value = String::new();
     loop {
         match p.find(',') {
             None => {
                 value.push_str(p);
-                return (value, "");
+                return (value.into(), "");
             }
             Some(i) if p.as_bytes().get(i + 1) == Some(&b',') => {
                 value.push_str(&p[..=i]);
@@ -285,7 +299,7 @@ fn opt_value(mut p: &str) -> (String, &str) {
             }
             Some(i) => {
                 value.push_str(&p[..i]);
-                return (value, &p[i..]);
+                return (value.into(), &p[i..]);
             }
         }
     }
@@ -375,7 +389,7 @@ impl KvList {
             return;
         }
         self.items.push((key.to_string(), value.to_string()));
-        self.raw.push(RawItem { key: key.to_string(), value: value.to_string(), warning: None, help: false });
+        self.raw.push(RawItem { item: Some(self.items.len() - 1), warning: None, help: false });
     }
 
     /// Appends every item of `other` (its id and warnings are ignored).
@@ -401,10 +415,8 @@ impl KvList {
             if raw.help {
                 return Checked { warnings, result: Err(ParseStop::Help) };
             }
-            if raw.key == "id" {
-                continue;
-            }
-            if let Err(e) = check_item(list, &raw.key, &raw.value) {
+            let Some((key, value)) = raw.item.and_then(|i| self.items.get(i)) else { continue };
+            if let Err(e) = check_item(list, key, value) {
                 return Checked { warnings, result: Err(ParseStop::Error(e)) };
             }
         }
