@@ -118,7 +118,7 @@ impl FdSets {
                 fds: s.fds.iter().map(|e| FdInfo { fd: e.fd.as_raw_fd(), opaque: e.opaque.as_deref() }).collect(),
             })
             .collect();
-        sets.sort_by_key(|s| std::cmp::Reverse(s.id));
+        sets.sort_unstable_by_key(|s| std::cmp::Reverse(s.id));
         sets
     }
 

@@ -116,7 +116,7 @@ fn sort_members(o: &mut Object) {
     let mut keyed: Vec<(u32, usize, (String, Value))> =
         std::mem::take(&mut o.0).into_iter().enumerate().map(|(i, kv)| (qdict_bucket(&kv.0), i, kv)).collect();
     // Bucket ascending. Inside a bucket, later insertion first (QLIST_INSERT_HEAD).
-    keyed.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     o.0 = keyed.into_iter().map(|(_, _, kv)| kv).collect();
 }
 

@@ -285,7 +285,7 @@ impl Editor {
                 }
             }
             _ => {
-                items.sort();
+                items.sort_unstable();
                 out.push(b'\n');
                 let mut prefix = items[0].len();
                 let mut width = 0;

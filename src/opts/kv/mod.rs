@@ -98,7 +98,7 @@ impl OptsList {
                 s
             })
             .collect();
-        lines.sort();
+        lines.sort_unstable();
         let mut out = if lines.is_empty() {
             format!("There are no options for {}.\n", self.name)
         } else {
