@@ -46,8 +46,7 @@ fn names_pick_the_passed_fds() {
     // sibling test's child may hold a copy between its fork and its exec for a moment; a
     // listener fdmon kept open would never go away and fail the wait.)
     wait_until("the spare listener to be closed", || {
-        std::os::unix::net::UnixStream::connect(&p3)
-            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+        std::os::unix::net::UnixStream::connect(&p3).is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
     });
     // The workload sees neither the variables nor any of the fds (once it has exec'd: before,
     // the child still has fdmon's environment and close-on-exec fds).
