@@ -3,10 +3,8 @@
 #![forbid(unsafe_code)]
 
 use std::ffi::{OsStr, OsString};
-use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 
 use crate::activation::Activation;
 use crate::chardev::open::{open, InheritedFds};
@@ -64,24 +62,17 @@ fn at(origin: &str, reason: &str) -> String {
 
 struct Pidfile {
     path: String,
-    file: File,
+    file: OwnedFd,
 }
 
 impl Drop for Pidfile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        let _ = sys::fs::remove_file(&self.path);
     }
 }
 
 fn create_pidfile(path: &str) -> Result<Pidfile, String> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
+    let file = sys::fs::open(path, libc::O_RDWR | libc::O_CREAT, 0o600)
         .map_err(|e| format!("fdmon: cannot create PID file: Could not create '{path}': {}", os_text(&e)))?;
     sys::fd::lock_exclusive_nonblocking(file.as_fd())
         .map_err(|e| format!("fdmon: cannot create PID file: Cannot lock pid file: {}", os_text(&e)))?;
@@ -90,9 +81,8 @@ fn create_pidfile(path: &str) -> Result<Pidfile, String> {
 
 fn write_pid(p: &mut Pidfile) -> Result<(), String> {
     let text = format!("{}\n", sys::process::getpid());
-    p.file
-        .set_len(0)
-        .and_then(|_| p.file.write_all(text.as_bytes()))
+    sys::fs::set_len(p.file.as_fd(), 0)
+        .and_then(|_| sys::fd::write_all(p.file.as_fd(), text.as_bytes()))
         .map_err(|e| format!("fdmon: cannot create PID file: Failed to write PID to '{}': {}", p.path, os_text(&e)))
 }
 
@@ -207,14 +197,14 @@ fn start(config: Config) -> Result<i32, String> {
     let activation = if listen_vars.is_empty() {
         None
     } else {
-        Activation::from_env(sys::process::getpid(), |k| std::env::var(k).ok())?
+        Activation::from_env(sys::process::getpid(), |k| sys::process::env_get(k).and_then(|v| v.into_string().ok()))?
     };
     let adopted = sys::fd::adopt_all_inherited(&inherited_numbers(&config, activation.as_ref()));
     let mut inherited = InheritedFds::new(adopted).with_activation(activation);
     let signals = sys::signal::install(&crate::event_loop::handled_signals())
         .map_err(|e| format!("fdmon: cannot install signal handlers: {}", os_text(&e)))?;
     for k in &listen_vars {
-        std::env::remove_var(k);
+        sys::process::env_remove(std::os::unix::ffi::OsStrExt::as_bytes(k.as_os_str()));
     }
     // fdmon's own service manager (a systemd Type=notify service): told READY=1 when fdmon is
     // ready; the workload never sees this socket.
@@ -334,7 +324,7 @@ fn start(config: Config) -> Result<i32, String> {
         }
         if config.ready == opts::Readiness::Notify {
             let sock = crate::notify::NotifySocket::create()?;
-            std::env::set_var("NOTIFY_SOCKET", sock.path());
+            sys::process::env_set("NOTIFY_SOCKET", sock.path());
             w.set_readiness(config.ready, Some(sock));
         } else {
             w.set_readiness(config.ready, None);

@@ -54,12 +54,12 @@ pub const FORWARDED: [i32; 3] = [libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
 
 /// Whether `sig` ends fdmon through the exit sequence.
 pub fn is_terminating(sig: i32) -> bool {
-    TERMINATING.contains(&sig) || (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig)
+    TERMINATING.contains(&sig) || crate::sys::signal::realtime().contains(&sig)
 }
 
 /// Every signal fdmon installs its handler for.
 pub fn handled_signals() -> Vec<i32> {
-    let rt = libc::SIGRTMIN()..=libc::SIGRTMAX();
+    let rt = crate::sys::signal::realtime();
     // One allocation of the final size.
     let mut v: Vec<i32> = Vec::with_capacity(TERMINATING.len() + FORWARDED.len() + 1 + rt.clone().count());
     v.extend_from_slice(&TERMINATING);
@@ -127,7 +127,7 @@ fn poll_checked(fds: &mut [PollFd], timeout: Option<Duration>, errors: &mut Poll
         }
         Err(e) => match errors.failed(&e) {
             PollVerdict::Retry => {
-                std::thread::sleep(POLL_ERROR_BACKOFF);
+                poll::sleep(POLL_ERROR_BACKOFF);
                 Ok(0)
             }
             PollVerdict::Fatal => {
@@ -808,7 +808,7 @@ fn wait_tree_gone(
         }
         let wait = (deadline - now).min(TREE_RESCAN);
         if lp.poll_broken {
-            std::thread::sleep(wait);
+            poll::sleep(wait);
             continue;
         }
         let mut fds = [PollFd::new(signals.fd().as_raw_fd(), poll::IN)];
@@ -856,7 +856,7 @@ pub fn wait_for_client(state: &mut State, slot: usize, signals: &SignalPipe) -> 
                 match c.accept() {
                     Ok(true) => return Ok(()),
                     Ok(false) => {}
-                    Err(_) => std::thread::sleep(ACCEPT_BACKOFF),
+                    Err(_) => poll::sleep(ACCEPT_BACKOFF),
                 }
             }
         }

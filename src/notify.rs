@@ -78,7 +78,8 @@ impl NotifySocket {
         let fail = |e: &io::Error| {
             format!("fdmon: -ready notify: cannot create the notification socket: {}", crate::error::os_text(e))
         };
-        let mut base = std::env::temp_dir();
+        // std::env::temp_dir: TMPDIR, else /tmp.
+        let mut base = sys::process::env_get("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
         if !base.is_absolute() || base.as_os_str().len() > 60 {
             base = PathBuf::from("/tmp");
         }
@@ -88,8 +89,7 @@ impl NotifySocket {
             let nanos =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
             let dir = base.join(format!("fdmon-notify.{pid}.{:x}", nanos ^ attempt.wrapping_mul(0x9e37_79b9)));
-            use std::os::unix::fs::DirBuilderExt;
-            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            match sys::fs::create_dir(&dir, 0o700) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     last = e;
@@ -102,7 +102,7 @@ impl NotifySocket {
             return match sys::socket::unix_datagram_bind(&addr, true) {
                 Ok(fd) => Ok(NotifySocket { fd, dir, path }),
                 Err(e) => {
-                    let _ = std::fs::remove_dir(&dir);
+                    let _ = sys::fs::remove_dir(&dir);
                     Err(fail(&e))
                 }
             };
@@ -152,8 +152,8 @@ impl NotifySocket {
 
 impl Drop for NotifySocket {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-        let _ = std::fs::remove_dir(&self.dir);
+        let _ = sys::fs::remove_file(&self.path);
+        let _ = sys::fs::remove_dir(&self.dir);
     }
 }
 
@@ -220,8 +220,8 @@ pub fn tell_supervisor(value: &OsStr) {
 /// Takes `NOTIFY_SOCKET` out of fdmon's environment (no workload ever inherits it) and returns
 /// it.
 pub fn take_supervisor_socket() -> Option<OsString> {
-    let v = std::env::var_os("NOTIFY_SOCKET");
-    std::env::remove_var("NOTIFY_SOCKET");
+    let v = sys::process::env_get("NOTIFY_SOCKET");
+    sys::process::env_remove(b"NOTIFY_SOCKET");
     v.map(|v| OsString::from_vec(v.into_vec()))
 }
 

@@ -598,7 +598,7 @@ mod tests {
     use crate::sys::process;
 
     fn proc_state(pid: i32) -> Option<char> {
-        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let s = crate::sys::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         s[s.rfind(')')? + 2..].chars().next()
     }
 

@@ -208,12 +208,12 @@ impl Workload {
         let exec = |os: String| WorkloadError::Exec { program: self.program.clone(), os };
         let missing = || exec("No such file or directory".into());
         if self.program.contains('/') {
-            return std::fs::metadata(&self.program).map(drop).map_err(|e| exec(os_text(&e)));
+            return crate::sys::fs::metadata(&self.program).map(drop).map_err(|e| exec(os_text(&e)));
         }
-        let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/bin:/usr/bin"));
+        let path = crate::sys::process::env_get("PATH").unwrap_or_else(|| OsString::from("/bin:/usr/bin"));
         let found = std::env::split_paths(&path).any(|d| {
             let d = if d.as_os_str().is_empty() { std::path::PathBuf::from(".") } else { d };
-            d.join(&self.program).is_file()
+            crate::sys::fs::metadata(d.join(&self.program)).is_ok_and(|m| m.is_file())
         });
         if found {
             Ok(())

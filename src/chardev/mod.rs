@@ -314,10 +314,9 @@ impl CreatedPath {
     /// Removes the file only if it is still the socket fdmon created: after `rm` and another
     /// process binding the same path, that process's socket stays.
     pub fn remove_if_ours(&self) {
-        use std::os::unix::fs::MetadataExt;
-        if let Ok(m) = std::fs::symlink_metadata(&self.path) {
-            if m.dev() == self.dev && m.ino() == self.ino {
-                let _ = std::fs::remove_file(&self.path);
+        if let Ok(m) = sys::fs::symlink_metadata(&self.path) {
+            if m.dev() == self.dev && m.st_ino == self.ino {
+                let _ = sys::fs::remove_file(&self.path);
             }
         }
     }

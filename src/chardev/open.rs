@@ -5,10 +5,8 @@
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
-use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::PathBuf;
 
 use super::spec::{BackendSpec, ChardevSpec, FdNumberError, FdRef, SocketAddrSpec, SocketSpec};
@@ -281,28 +279,16 @@ pub fn open(spec: &ChardevSpec, fd: Option<OwnedFd>) -> Result<Chardev, OpenErro
         }
         BackendSpec::Null => Backend::Null,
         BackendSpec::File { path, append } => {
-            let mut o = OpenOptions::new();
-            o.write(true).create(true).mode(0o666);
-            if *append {
-                o.append(true);
-            } else {
-                o.truncate(true);
-            }
-            let f = o.open(path).map_err(|e| OpenError::CouldNotOpen { path: path.clone(), os: os_text(&e) })?;
-            Backend::File(OwnedFd::from(f))
+            let how = if *append { libc::O_APPEND } else { libc::O_TRUNC };
+            let f = sys::fs::open(path, libc::O_WRONLY | libc::O_CREAT | how, 0o666)
+                .map_err(|e| OpenError::CouldNotOpen { path: path.clone(), os: os_text(&e) })?;
+            Backend::File(f)
         }
         BackendSpec::Pipe { path } => {
             // As QEMU: both FIFOs (or the one path) are opened read-write, which never blocks
             // waiting for a peer and keeps a writer on P.in, so a peer closing it is no EOF.
             // fdmon owns these descriptions alone, so they may be non-blocking.
-            let open_rw = |p: &str| {
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-                    .open(p)
-                    .map(OwnedFd::from)
-            };
+            let open_rw = |p: &str| sys::fs::open(p, libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY, 0);
             let (inp, outp) = (format!("{path}.in"), format!("{path}.out"));
             let (r, w) = match (open_rw(&inp), open_rw(&outp)) {
                 (Ok(r), Ok(w)) => (r, Some(w)),
@@ -455,24 +441,23 @@ fn bind_error(path: &str, e: &io::Error) -> OpenError {
 /// Makes `path` free for a new listener. Unlike QEMU, only a stale socket (one nothing listens
 /// on) is removed; a regular file, a symlink or a live socket is an error.
 fn prepare_path(path: &str) -> Result<PathBuf, OpenError> {
-    match std::fs::symlink_metadata(path) {
+    match sys::fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(bind_error(path, &e)),
         Ok(m) => {
-            let ft = m.file_type();
-            if ft.is_dir() {
+            if m.is_dir() {
                 return Err(OpenError::UnlinkDirectory(path.to_string()));
             }
-            if ft.is_symlink() {
+            if m.is_symlink() {
                 return Err(OpenError::RefuseSymlink(path.to_string()));
             }
-            if !ft.is_socket() {
+            if !m.is_socket() {
                 return Err(OpenError::RefuseNotSocket(path.to_string()));
             }
             match sys::socket::unix_connect(&UnixAddr::Path(path.as_bytes().to_vec()), true) {
                 Ok(_) => return Err(OpenError::RefuseListening(path.to_string())),
                 Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
-                    std::fs::remove_file(path)
+                    sys::fs::remove_file(path)
                         .map_err(|e| OpenError::Unlink { path: path.to_string(), os: os_text(&e) })?;
                 }
                 Err(e) => return Err(OpenError::Refuse { path: path.to_string(), os: os_text(&e) }),
@@ -485,15 +470,14 @@ fn prepare_path(path: &str) -> Result<PathBuf, OpenError> {
 /// Records the identity of the socket file just bound (so exit removes only that file) and
 /// checks that it is private (0600, see `sys::socket::unix_listen`).
 fn created_path(path: PathBuf) -> Result<CreatedPath, OpenError> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let shown = path.display().to_string();
-    let m = std::fs::symlink_metadata(&path).map_err(|e| bind_error(&shown, &e))?;
-    if !m.file_type().is_socket() {
+    let m = sys::fs::symlink_metadata(&path).map_err(|e| bind_error(&shown, &e))?;
+    if !m.is_socket() {
         // Something replaced it at once: not ours to remove.
         return Err(OpenError::BindReplaced(shown));
     }
-    let created = CreatedPath { path, dev: m.dev(), ino: m.ino() };
-    if m.permissions().mode() & 0o777 != 0o600 {
+    let created = CreatedPath { path, dev: m.dev(), ino: m.st_ino };
+    if m.st_mode & 0o777 != 0o600 {
         // A file system that ignores modes: do not serve a socket others may reach.
         created.remove_if_ours();
         return Err(OpenError::BindNotPrivate(shown));

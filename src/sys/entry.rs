@@ -12,8 +12,8 @@
 //! `/dev/null` when the caller left them closed (so no socket or pipe fdmon opens later gets
 //! a stdio number), and SIGPIPE is ignored (`app::main` does that itself). The arguments are
 //! borrowed from `argv`, not copied (std's own copy is only filled by glibc's `.init_array`
-//! call, not by musl's). The exit code goes through `std::process::exit`, which flushes
-//! stdout as before.
+//! call, not by musl's). `main` returns the exit code to libc after flushing std's
+//! stdout, which is what `std::process::exit` does (without its import of `pause`).
 
 use std::ffi::{c_char, c_int, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
@@ -22,9 +22,22 @@ use std::os::unix::ffi::OsStrExt;
 /// when that is impossible (a process whose next `open` would land on a stdio number).
 fn sanitize_standard_fds() {
     let mut pfds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
+    // System calls through `syscall` (as in the library's `sys::raw`): no libc import each.
+    let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     let polled = loop {
-        // SAFETY: pfds is a valid array of 3 pollfds; timeout 0 never blocks.
-        if unsafe { libc::poll(pfds.as_mut_ptr(), 3, 0) } != -1 {
+        // SAFETY: ppoll(pfds, 3, {0, 0}, no mask): pfds is a valid array of 3 pollfds and the
+        // zero timeout never blocks.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_ppoll,
+                pfds.as_mut_ptr(),
+                3 as libc::c_long,
+                &zero,
+                0 as libc::c_long,
+                8 as libc::c_long,
+            )
+        };
+        if r != -1 {
             break true;
         }
         if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
@@ -37,11 +50,20 @@ fn sanitize_standard_fds() {
         } else {
             // poll refused (e.g. by a seccomp filter): ask fcntl instead, as std does.
             // SAFETY: F_GETFD on any number is harmless.
-            unsafe { libc::fcntl(p.fd, libc::F_GETFD) == -1 }
+            unsafe { libc::syscall(libc::SYS_fcntl, p.fd as libc::c_long, libc::F_GETFD as libc::c_long) == -1 }
         };
         // SAFETY: a constant NUL-terminated path; the fd returned is deliberately never
         // closed (it is the process's stdin, stdout or stderr from now on).
-        if closed && unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } == -1 {
+        if closed
+            && unsafe {
+                libc::syscall(
+                    libc::SYS_openat,
+                    libc::AT_FDCWD as libc::c_long,
+                    c"/dev/null".as_ptr(),
+                    libc::O_RDWR as libc::c_long,
+                )
+            } == -1
+        {
             std::process::abort();
         }
     }
@@ -63,5 +85,9 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
             (!p.is_null()).then(|| OsStr::from_bytes(unsafe { CStr::from_ptr(p) }.to_bytes()))
         })
         .collect();
-    std::process::exit(fdmon::app::main(&args))
+    let code = fdmon::app::main(&args);
+    // What `std::process::exit` does before libc's `exit`: flush std's stdout buffer. Returning
+    // from `main` then exits through libc (atexit handlers, stdio), as std's exit does.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    code
 }

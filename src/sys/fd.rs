@@ -3,6 +3,7 @@
 //! Every fd this module creates is `CLOEXEC` from birth and returned as an `OwnedFd`. It never
 //! closes an fd it does not own, and never retries `close()`.
 
+use super::raw;
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -85,7 +86,7 @@ pub fn is_open(fd: RawFd) -> bool {
         return false;
     }
     // SAFETY: F_GETFD only reads the fd flags; on a closed number it fails with EBADF.
-    let r = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    let r = unsafe { raw::fcntl(fd, libc::F_GETFD, 0) };
     r != -1
 }
 
@@ -96,7 +97,7 @@ pub fn is_inheritable(fd: RawFd) -> bool {
         return false;
     }
     // SAFETY: F_GETFD only reads the fd flags; on a closed number it fails with EBADF.
-    let r = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    let r = unsafe { raw::fcntl(fd, libc::F_GETFD, 0) };
     r != -1 && r & libc::FD_CLOEXEC == 0
 }
 
@@ -104,14 +105,14 @@ pub fn is_inheritable(fd: RawFd) -> bool {
 pub fn dup_number(fd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC creates a new descriptor (or fails with EBADF); the new number is
     // owned by nobody else, so wrapping it in OwnedFd right away is sound.
-    let n = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })?;
+    let n = cvt(unsafe { raw::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })?;
     // SAFETY: `n` was just created by fcntl and is owned only here.
     Ok(unsafe { OwnedFd::from_raw_fd(n) })
 }
 
 fn get_fd_flags(fd: BorrowedFd) -> io::Result<libc::c_int> {
     // SAFETY: F_GETFD on a borrowed (thus open) fd reads its flags, no memory is passed.
-    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) })
+    cvt(unsafe { raw::fcntl(fd.as_raw_fd(), libc::F_GETFD, 0) })
 }
 
 /// Sets or clears `FD_CLOEXEC`.
@@ -120,7 +121,7 @@ pub fn set_cloexec(fd: BorrowedFd, on: bool) -> io::Result<()> {
     let new = if on { flags | libc::FD_CLOEXEC } else { flags & !libc::FD_CLOEXEC };
     if new != flags {
         // SAFETY: F_SETFD with an int argument on a borrowed, open fd.
-        cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, new) })?;
+        cvt(unsafe { raw::fcntl(fd.as_raw_fd(), libc::F_SETFD, new) })?;
     }
     Ok(())
 }
@@ -134,11 +135,11 @@ pub fn is_cloexec(fd: BorrowedFd) -> io::Result<bool> {
 /// Sets or clears `O_NONBLOCK` (a flag of the open file description, shared with dups).
 pub fn set_nonblocking(fd: BorrowedFd, on: bool) -> io::Result<()> {
     // SAFETY: F_GETFL on a borrowed, open fd; no memory is passed.
-    let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    let flags = cvt(unsafe { raw::fcntl(fd.as_raw_fd(), libc::F_GETFL, 0) })?;
     let new = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
     if new != flags {
         // SAFETY: F_SETFL with an int argument on a borrowed, open fd.
-        cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, new) })?;
+        cvt(unsafe { raw::fcntl(fd.as_raw_fd(), libc::F_SETFL, new) })?;
     }
     Ok(())
 }
@@ -159,12 +160,56 @@ pub enum Kind {
     Other,
 }
 
-fn stat(fd: BorrowedFd) -> io::Result<libc::stat> {
-    // SAFETY: stat is plain old data; all-zero is a valid value for fstat to fill in.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat on a borrowed, open fd writes into `st`, which outlives the call.
-    cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
-    Ok(st)
+/// What fdmon reads of a file's status (`statx`, the same layout on every architecture).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// File type and permission bits (`st_mode`).
+    pub st_mode: libc::mode_t,
+    /// The device the file is on, (major, minor).
+    pub st_dev: (u32, u32),
+    pub st_ino: u64,
+    /// The device a device file stands for, (major, minor).
+    pub st_rdev: (u32, u32),
+}
+
+impl Stat {
+    pub fn is_file(&self) -> bool {
+        self.st_mode & libc::S_IFMT == libc::S_IFREG
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.st_mode & libc::S_IFMT == libc::S_IFDIR
+    }
+
+    pub fn is_symlink(&self) -> bool {
+        self.st_mode & libc::S_IFMT == libc::S_IFLNK
+    }
+
+    pub fn is_socket(&self) -> bool {
+        self.st_mode & libc::S_IFMT == libc::S_IFSOCK
+    }
+
+    /// The device number of the file system, as `MetadataExt::dev`.
+    pub fn dev(&self) -> u64 {
+        libc::makedev(self.st_dev.0, self.st_dev.1)
+    }
+
+    pub(super) fn from_statx(x: &libc::statx) -> Stat {
+        Stat {
+            st_mode: libc::mode_t::from(x.stx_mode),
+            st_dev: (x.stx_dev_major, x.stx_dev_minor),
+            st_ino: x.stx_ino,
+            st_rdev: (x.stx_rdev_major, x.stx_rdev_minor),
+        }
+    }
+}
+
+fn stat(fd: BorrowedFd) -> io::Result<Stat> {
+    // SAFETY: statx is plain old data; all-zero is a valid value for the kernel to fill in.
+    let mut x: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: statx on a borrowed, open fd writes into `x`, which outlives the call.
+    cvt(unsafe { raw::fstatx(fd.as_raw_fd(), &mut x) })?;
+    Ok(Stat::from_statx(&x))
 }
 
 /// The kind of file `fd` refers to.
@@ -199,7 +244,7 @@ pub fn reopen_private(fd: BorrowedFd, write: bool) -> io::Result<OwnedFd> {
     let flags = mode | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
     let raw = retry(|| {
         // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
-        cvt(unsafe { libc::open(path.as_ptr(), flags) })
+        cvt(unsafe { raw::open(path.as_ptr(), flags, 0) })
     })?;
     // SAFETY: open just returned this fd; no one else owns it.
     let new = unsafe { OwnedFd::from_raw_fd(raw) };
@@ -214,14 +259,14 @@ pub fn reopen_private(fd: BorrowedFd, write: bool) -> io::Result<OwnedFd> {
 #[cfg(test)]
 pub fn is_nonblocking(fd: BorrowedFd) -> io::Result<bool> {
     // SAFETY: F_GETFL on a borrowed, open fd; no memory is passed.
-    let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    let flags = cvt(unsafe { raw::fcntl(fd.as_raw_fd(), libc::F_GETFL, 0) })?;
     Ok(flags & libc::O_NONBLOCK != 0)
 }
 
 /// Duplicates `fd` to the lowest free number >= 3, with `CLOEXEC` set (`F_DUPFD_CLOEXEC`).
 pub fn dup_cloexec(fd: BorrowedFd) -> io::Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC on a borrowed, open fd creates a new fd that nobody else owns.
-    let new = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
+    let new = cvt(unsafe { raw::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
     // SAFETY: `new` was just returned by fcntl and is owned by no one else.
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
@@ -231,7 +276,7 @@ pub fn dup_cloexec(fd: BorrowedFd) -> io::Result<OwnedFd> {
 pub fn read(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
     retry(|| {
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
-        cvt_size(unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
+        cvt_size(unsafe { raw::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
     })
 }
 
@@ -241,7 +286,7 @@ pub fn read_spare(fd: BorrowedFd, buf: &mut Vec<u8>) -> io::Result<usize> {
     super::fill_spare(buf, |ptr, len| {
         retry(|| {
             // SAFETY: `ptr` is valid for writes of `len` bytes for the whole call (fill_spare).
-            cvt_size(unsafe { libc::read(fd.as_raw_fd(), ptr.cast(), len) })
+            cvt_size(unsafe { raw::read(fd.as_raw_fd(), ptr.cast(), len) })
         })
     })
 }
@@ -250,8 +295,19 @@ pub fn read_spare(fd: BorrowedFd, buf: &mut Vec<u8>) -> io::Result<usize> {
 pub fn write(fd: BorrowedFd, buf: &[u8]) -> io::Result<usize> {
     retry(|| {
         // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call.
-        cvt_size(unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
+        cvt_size(unsafe { raw::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
     })
+}
+
+/// [`write`] until all of `buf` is written (a blocking fd: a regular file).
+pub fn write_all(fd: BorrowedFd, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match write(fd, buf)? {
+            0 => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            n => buf = &buf[n..],
+        }
+    }
+    Ok(())
 }
 
 /// `pipe2(O_CLOEXEC)`, plus `O_NONBLOCK` on both ends when `nonblocking`. Returns
@@ -260,7 +316,7 @@ pub fn pipe(nonblocking: bool) -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [-1 as libc::c_int; 2];
     let flags = libc::O_CLOEXEC | if nonblocking { libc::O_NONBLOCK } else { 0 };
     // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), flags) })?;
+    cvt(unsafe { raw::pipe2(fds.as_mut_ptr(), flags) })?;
     // SAFETY: pipe2 succeeded, so both numbers are new fds owned by no one else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
@@ -270,7 +326,7 @@ pub fn open_devnull() -> io::Result<OwnedFd> {
     const PATH: &CStr = c"/dev/null";
     let fd = retry(|| {
         // SAFETY: PATH is a NUL-terminated string that outlives the call.
-        cvt(unsafe { libc::open(PATH.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })
+        cvt(unsafe { raw::open(PATH.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC, 0) })
     })?;
     // SAFETY: open just returned this fd; no one else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -289,7 +345,7 @@ pub fn lock_exclusive_nonblocking(fd: BorrowedFd) -> io::Result<()> {
     fl.l_len = 0;
     retry(|| {
         // SAFETY: F_SETLK on a borrowed, open fd with a pointer to a live, initialized flock.
-        cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLK, &fl) })
+        cvt(unsafe { raw::fcntl(fd.as_raw_fd(), libc::F_SETLK, &fl as *const libc::flock as libc::c_long) })
     })
     .map(drop)
 }
@@ -297,7 +353,7 @@ pub fn lock_exclusive_nonblocking(fd: BorrowedFd) -> io::Result<()> {
 /// Whether `fd` refers to a terminal.
 pub fn is_tty(fd: BorrowedFd) -> bool {
     // SAFETY: isatty only inspects the borrowed, open fd.
-    unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
+    unsafe { raw::isatty(fd.as_raw_fd()) == 1 }
 }
 
 /// Makes `target` (0, 1 or 2) refer to the same file as `fd`, without `CLOEXEC`: stdio
@@ -321,7 +377,7 @@ pub fn dup2_to(fd: BorrowedFd, target: RawFd) -> io::Result<()> {
     retry(|| {
         // SAFETY: dup2 onto a standard stream; see the function doc for why replacing it is
         // sound. The new descriptor has FD_CLOEXEC clear.
-        cvt(unsafe { libc::dup2(fd.as_raw_fd(), target) })
+        cvt(unsafe { raw::dup2(fd.as_raw_fd(), target) })
     })
     .map(drop)
 }

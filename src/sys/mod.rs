@@ -12,9 +12,11 @@ use std::io;
 #[cfg(test)]
 pub mod alloc_count;
 pub mod fd;
+pub mod fs;
 pub mod poll;
 pub mod process;
 pub mod pty;
+pub(crate) mod raw;
 pub mod signal;
 pub mod socket;
 pub mod tty;

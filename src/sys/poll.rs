@@ -1,5 +1,6 @@
 //! `poll(2)` over a caller-built array. It never owns, closes or remembers the fds it watches.
 
+use super::raw;
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
@@ -91,7 +92,7 @@ pub fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<usize> 
     // SAFETY: PollFd is repr(transparent) over libc::pollfd, so the slice is a valid array
     // of `fds.len()` pollfd structs that the kernel may write `revents` into.
     let r =
-        unsafe { libc::poll(fds.as_mut_ptr().cast::<libc::pollfd>(), fds.len() as libc::nfds_t, timeout_ms(timeout)) };
+        unsafe { raw::poll(fds.as_mut_ptr().cast::<libc::pollfd>(), fds.len() as libc::nfds_t, timeout_ms(timeout)) };
     match cvt(r) {
         Ok(n) => Ok(n as usize),
         Err(e) if e.kind() == io::ErrorKind::Interrupted => {
@@ -102,6 +103,12 @@ pub fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<usize> 
         }
         Err(e) => Err(e),
     }
+}
+
+/// Sleeps for `d` (`nanosleep`, resumed after a signal): the back-off of a loop that cannot
+/// poll (an fd that keeps failing).
+pub fn sleep(d: std::time::Duration) {
+    super::raw::sleep_ns(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! Between `fork` and `exec` the child only makes async-signal-safe libc calls on data
 //! prepared before the fork: no allocation, no locks, no Rust destructors.
 
+use super::raw;
 use std::ffi::CString;
 use std::fmt;
 use std::io;
@@ -77,6 +78,9 @@ const CLOSE_LOOP_CAP: u64 = 1 << 20;
 struct ChildCtx {
     /// `argv[0]`, the program to run.
     prog: *const libc::c_char,
+    /// The environment block for the child when fdmon edited it (`env_set`, `env_remove`):
+    /// the strings and the null-terminated pointer array into them; `None`: `environ`.
+    env: Option<(Vec<Vec<u8>>, Vec<*const libc::c_char>)>,
     /// Null-terminated argument vector.
     argv: Vec<*const libc::c_char>,
     /// `spec.keep_fds` as given: CLOEXEC is cleared on each.
@@ -136,7 +140,7 @@ unsafe fn child_fail(err_w: libc::c_int) -> ! {
     let bytes = code.to_ne_bytes();
     loop {
         // SAFETY: `bytes` is a valid 4-byte buffer; write is async-signal-safe.
-        let r = unsafe { libc::write(err_w, bytes.as_ptr().cast(), bytes.len()) };
+        let r = unsafe { raw::write(err_w, bytes.as_ptr().cast(), bytes.len()) };
         // SAFETY: as above.
         if r == -1 && unsafe { *libc::__errno_location() } == libc::EINTR {
             continue;
@@ -159,29 +163,29 @@ unsafe fn child_exec(ctx: &ChildCtx) -> ! {
         if let Some(ctty) = ctx.ctty {
             // A new session led by the child (also a new process group, pgid = pid), with the
             // console as its controlling terminal.
-            if libc::setsid() == -1 || libc::ioctl(ctty, libc::TIOCSCTTY, 0) == -1 {
+            if raw::setsid() == -1 || raw::ioctl(ctty, libc::TIOCSCTTY, ptr::null::<libc::c_int>()) == -1 {
                 child_fail(ctx.err_w);
             }
         } else {
-            libc::setpgid(0, 0);
+            raw::setpgid(0, 0);
         }
         // Die with fdmon. If fdmon died between fork and prctl, the signal was never armed
         // and the child was re-parented: getppid() tells, and the child ends itself.
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) == -1 {
+        if raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) == -1 {
             child_fail(ctx.err_w);
         }
-        if libc::getppid() != ctx.parent {
+        if raw::getppid() != ctx.parent {
             libc::_exit(127);
         }
         let mut target = 0;
         while target < 3 {
             let src = ctx.stdio[target as usize];
             if src == target {
-                let flags = libc::fcntl(src, libc::F_GETFD);
-                if flags == -1 || libc::fcntl(src, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == -1 {
+                let flags = raw::fcntl(src, libc::F_GETFD, 0);
+                if flags == -1 || raw::fcntl(src, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == -1 {
                     child_fail(ctx.err_w);
                 }
-            } else if src >= 0 && libc::dup2(src, target) == -1 {
+            } else if src >= 0 && raw::dup2(src, target) == -1 {
                 child_fail(ctx.err_w);
             }
             target += 1;
@@ -189,17 +193,17 @@ unsafe fn child_exec(ctx: &ChildCtx) -> ! {
         let (src, target) = ctx.extra;
         if target >= 0 {
             if src == target {
-                let flags = libc::fcntl(src, libc::F_GETFD);
-                if flags == -1 || libc::fcntl(src, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == -1 {
+                let flags = raw::fcntl(src, libc::F_GETFD, 0);
+                if flags == -1 || raw::fcntl(src, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == -1 {
                     child_fail(ctx.err_w);
                 }
-            } else if libc::dup2(src, target) == -1 {
+            } else if raw::dup2(src, target) == -1 {
                 child_fail(ctx.err_w);
             }
         }
         if let Some(tty) = ctx.tty {
             // All signals are blocked, so a background tcsetpgrp raises no SIGTTOU.
-            libc::tcsetpgrp(tty, libc::getpid());
+            raw::tcsetpgrp(tty, raw::getpid());
         }
         // The raw syscall, because glibc's sigaction refuses its reserved signals 32 and 33,
         // which may have been inherited as ignored. An all-zero kernel `struct sigaction` is
@@ -218,8 +222,8 @@ unsafe fn child_exec(ctx: &ChildCtx) -> ! {
             sig += 1;
         }
         for &k in ctx.clear_cloexec.iter() {
-            let flags = libc::fcntl(k, libc::F_GETFD);
-            if flags == -1 || libc::fcntl(k, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == -1 {
+            let flags = raw::fcntl(k, libc::F_GETFD, 0);
+            if flags == -1 || raw::fcntl(k, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == -1 {
                 child_fail(ctx.err_w);
             }
         }
@@ -232,17 +236,22 @@ unsafe fn child_exec(ctx: &ChildCtx) -> ! {
             next = k + 1;
         }
         close_span(next, u64::MAX, ctx.close_cap);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &ctx.empty, ptr::null_mut());
+        raw::pthread_sigmask(libc::SIG_SETMASK, &ctx.empty, ptr::null_mut());
+        if let Some((_, envp)) = &ctx.env {
+            // Only this child's copy of the pointer changes; `envp` lives until the exec.
+            environ = envp.as_ptr();
+        }
         libc::execvp(ctx.prog, ctx.argv.as_ptr());
         child_fail(ctx.err_w)
     }
 }
 
 fn close_cap(max_survivor: libc::c_int) -> u64 {
-    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: `rl` is a valid rlimit for getrlimit to fill.
-    let cur = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 { rl.rlim_cur } else { 1024 };
-    let cap = if cur == libc::RLIM_INFINITY { CLOSE_LOOP_CAP } else { cur.min(CLOSE_LOOP_CAP) };
+    let mut rl = [0u64; 2];
+    // SAFETY: `rl` is a valid [u64; 2] (soft, hard) for getrlimit to fill.
+    let cur = if unsafe { raw::getrlimit(libc::RLIMIT_NOFILE as libc::c_uint, &mut rl) } == 0 { rl[0] } else { 1024 };
+    // The kernel's RLIM64_INFINITY is all ones.
+    let cap = if cur == u64::MAX { CLOSE_LOOP_CAP } else { cur.min(CLOSE_LOOP_CAP) };
     cap.max(max_survivor as u64 + 1)
 }
 
@@ -252,9 +261,9 @@ fn sigset(full: bool) -> libc::sigset_t {
     // SAFETY: `set` is a valid sigset_t.
     unsafe {
         if full {
-            libc::sigfillset(&mut set);
+            raw::sigfillset(&mut set);
         } else {
-            libc::sigemptyset(&mut set);
+            raw::sigemptyset(&mut set);
         }
     }
     set
@@ -326,6 +335,7 @@ pub fn spawn_with(spec: &SpawnSpec, extra: Option<(BorrowedFd, RawFd)>) -> Resul
     argv.push(ptr::null());
     let ctx = ChildCtx {
         prog: argv[0],
+        env: child_environ(),
         argv,
         clear_cloexec: spec.keep_fds.to_vec(),
         survivors,
@@ -345,7 +355,7 @@ pub fn spawn_with(spec: &SpawnSpec, extra: Option<(BorrowedFd, RawFd)>) -> Resul
     let full = sigset(true);
     let mut old = sigset(false);
     // SAFETY: both sets are valid sigset_t values.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &full, &mut old) };
+    let rc = unsafe { raw::pthread_sigmask(libc::SIG_SETMASK, &full, &mut old) };
     if rc != 0 {
         return Err(SpawnError::Fork(errno(rc)));
     }
@@ -358,7 +368,7 @@ pub fn spawn_with(spec: &SpawnSpec, extra: Option<(BorrowedFd, RawFd)>) -> Resul
     }
     let fork_err = io::Error::last_os_error();
     // SAFETY: restores the mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut()) };
+    unsafe { raw::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut()) };
     drop(err_w);
     if pid < 0 {
         return Err(SpawnError::Fork(fork_err));
@@ -369,7 +379,7 @@ pub fn spawn_with(spec: &SpawnSpec, extra: Option<(BorrowedFd, RawFd)>) -> Resul
     // its own as soon as the exec below has happened).
     if spec.session.is_none() {
         // SAFETY: setpgid takes two integers.
-        unsafe { libc::setpgid(pid, pid) };
+        unsafe { raw::setpgid(pid, pid) };
     }
 
     let mut buf = [0u8; 4];
@@ -403,7 +413,7 @@ pub fn kill(pid: Pid, sig: i32) -> io::Result<()> {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("kill: bad pid {pid}")));
     }
     // SAFETY: kill takes two integers.
-    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+    cvt(unsafe { raw::kill(pid, sig) }).map(drop)
 }
 
 /// `kill(-pgid, sig)`: signals a whole process group. `pgid <= 1` is refused with
@@ -413,7 +423,7 @@ pub fn kill_group(pgid: Pid, sig: i32) -> io::Result<()> {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("kill_group: bad process group {pgid}")));
     }
     // SAFETY: kill takes two integers.
-    cvt(unsafe { libc::kill(-pgid, sig) }).map(drop)
+    cvt(unsafe { raw::kill(-pgid, sig) }).map(drop)
 }
 
 /// How a child changed state.
@@ -450,7 +460,7 @@ pub fn reap_any() -> Option<(Pid, WaitStatus)> {
     let mut status: libc::c_int = 0;
     loop {
         // SAFETY: `status` is a valid out-pointer.
-        let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG | libc::WUNTRACED | libc::WCONTINUED) };
+        let r = unsafe { raw::waitpid(-1, &mut status, libc::WNOHANG | libc::WUNTRACED | libc::WCONTINUED) };
         match cvt(r) {
             Ok(0) => return None,
             Ok(pid) => return Some((pid, WaitStatus::from_raw(status))),
@@ -469,14 +479,133 @@ pub fn wait_pid(pid: Pid) -> io::Result<WaitStatus> {
     let mut status: libc::c_int = 0;
     super::retry(|| {
         // SAFETY: `status` is a valid out-pointer.
-        cvt(unsafe { libc::waitpid(pid, &mut status, 0) })
+        cvt(unsafe { raw::waitpid(pid, &mut status, 0) })
     })?;
     Ok(WaitStatus::from_raw(status))
 }
 
 extern "C" {
-    /// POSIX's environment block (glibc and musl alike).
-    static environ: *const *const std::ffi::c_char;
+    /// POSIX's environment block (glibc and musl alike). fdmon never changes it (no `setenv`,
+    /// whose libc imports would cost start-up time and which is unsafe beside any thread):
+    /// the edits below are applied to a copy that the workload gets. Only a child, between
+    /// `fork` and `execvp`, points it at that copy.
+    static mut environ: *const *const std::ffi::c_char;
+}
+
+/// Edits to the environment the workload inherits, in order: `(name, Some(value))` sets,
+/// `(name, None)` removes. fdmon's own lookups ([`env_get`]) see them too.
+static ENV_EDITS: std::sync::Mutex<Vec<(Vec<u8>, Option<Vec<u8>>)>> = std::sync::Mutex::new(Vec::new());
+
+fn env_edits() -> std::sync::MutexGuard<'static, Vec<(Vec<u8>, Option<Vec<u8>>)>> {
+    ENV_EDITS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The entries of the environment block, `NAME=VALUE` each, read in place.
+fn environ_entries() -> impl Iterator<Item = &'static [u8]> {
+    // SAFETY: a NUL-terminated string that lives for the whole process (see `environ`).
+    environ_ptrs().map(|entry| unsafe { std::ffi::CStr::from_ptr(entry) }.to_bytes())
+}
+
+/// Whether the environment entry at `entry` starts with `prefix`, compared byte by byte (most
+/// entries differ in the first byte), without measuring the whole string.
+fn entry_starts_with(entry: *const libc::c_char, prefix: &[u8]) -> bool {
+    prefix.iter().enumerate().all(|(i, &c)| {
+        // SAFETY: `entry` is a NUL-terminated string (see `environ`), and the loop stops at
+        // its NUL at the latest (a NUL never matches), so `i` stays within it.
+        let b = unsafe { *entry.add(i) } as u8;
+        b == c && b != 0
+    })
+}
+
+/// The entries' addresses in the environment block.
+fn environ_ptrs() -> impl Iterator<Item = *const libc::c_char> {
+    // SAFETY: `environ` is null or points to the null-terminated array of NUL-terminated
+    // `NAME=VALUE` strings, which lives for the whole process: nothing in fdmon changes it
+    // (see above), and fdmon is single-threaded.
+    let mut p = unsafe { environ };
+    std::iter::from_fn(move || {
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `p` points into the array, before or at its terminating null pointer.
+        let entry = unsafe { *p };
+        if entry.is_null() {
+            return None;
+        }
+        // SAFETY: the entry was not the terminator, so the next element is in the array.
+        p = unsafe { p.add(1) };
+        Some(entry)
+    })
+}
+
+fn split_entry(entry: &[u8]) -> (&[u8], &[u8]) {
+    match entry.iter().position(|&b| b == b'=') {
+        Some(i) => (&entry[..i], &entry[i + 1..]),
+        None => (entry, &[]),
+    }
+}
+
+/// The value of environment variable `name` (as `std::env::var_os`), with [`env_set`] and
+/// [`env_remove`] applied.
+pub fn env_get(name: &str) -> Option<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStringExt;
+    if let Some((_, v)) = env_edits().iter().rev().find(|(n, _)| n == name.as_bytes()) {
+        return v.clone().map(std::ffi::OsString::from_vec);
+    }
+    let name = name.as_bytes();
+    environ_ptrs()
+        .filter(|&e| entry_starts_with(e, name))
+        // SAFETY: a NUL-terminated string that lives for the whole process (see `environ`).
+        .map(|e| unsafe { std::ffi::CStr::from_ptr(e) }.to_bytes())
+        .find_map(|e| e.strip_prefix(name)?.strip_prefix(b"="))
+        .map(|v| std::ffi::OsString::from_vec(v.to_vec()))
+}
+
+/// Sets `name` to `value` for the workload (and for [`env_get`]).
+pub fn env_set(name: &str, value: &std::ffi::OsStr) {
+    use std::os::unix::ffi::OsStrExt;
+    env_edits().push((name.as_bytes().to_vec(), Some(value.as_bytes().to_vec())));
+}
+
+/// Removes `name` from the workload's environment (and from [`env_get`]'s answers).
+pub fn env_remove(name: &[u8]) {
+    env_edits().push((name.to_vec(), None));
+}
+
+/// The workload's environment block when there are edits: the `NAME=VALUE\0` strings and the
+/// null-terminated pointer array into them. `None`: the child inherits `environ` as it is.
+fn child_environ() -> Option<(Vec<Vec<u8>>, Vec<*const libc::c_char>)> {
+    let edits = env_edits();
+    if edits.is_empty() {
+        return None;
+    }
+    let edited = |name: &[u8]| edits.iter().any(|(n, _)| n == name);
+    let mut strings: Vec<Vec<u8>> = environ_entries()
+        .filter(|e| !edited(split_entry(e).0))
+        .map(|e| {
+            let mut s = Vec::with_capacity(e.len() + 1);
+            s.extend_from_slice(e);
+            s.push(0);
+            s
+        })
+        .collect();
+    // The last edit of each name wins.
+    for (i, (name, value)) in edits.iter().enumerate() {
+        if edits[i + 1..].iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        if let Some(v) = value {
+            let mut s = Vec::with_capacity(name.len() + v.len() + 2);
+            s.extend_from_slice(name);
+            s.push(b'=');
+            s.extend_from_slice(v);
+            s.push(0);
+            strings.push(s);
+        }
+    }
+    let mut ptrs: Vec<*const libc::c_char> = strings.iter().map(|s| s.as_ptr().cast()).collect();
+    ptrs.push(ptr::null());
+    Some((strings, ptrs))
 }
 
 /// The names of the environment variables that start with `prefix`, read in place from the
@@ -484,44 +613,26 @@ extern "C" {
 /// every name and value).
 pub fn env_names_with_prefix(prefix: &[u8]) -> Vec<std::ffi::OsString> {
     use std::os::unix::ffi::OsStringExt;
-    let mut out = Vec::new();
-    // SAFETY: `environ` is null or points to the null-terminated array of NUL-terminated
-    // `NAME=VALUE` strings; fdmon is single-threaded, and nothing changes the environment
-    // while this loop reads it (the caller removes the names afterwards).
-    let mut p = unsafe { environ };
-    while !p.is_null() {
-        // SAFETY: `p` points into the array, before or at its terminating null pointer.
-        let entry = unsafe { *p };
-        if entry.is_null() {
-            break;
-        }
-        // The prefix is compared byte by byte first (most entries differ in the first byte),
-        // so the whole string is measured only for a match. SAFETY: each entry is a
-        // NUL-terminated string that lives while the environment is not changed; the loop
-        // stops at the first byte that differs, at the latest at the NUL.
-        let matches = prefix.iter().enumerate().all(|(i, &c)| unsafe { *entry.add(i) } as u8 == c);
-        if matches {
-            // SAFETY: as above.
-            let bytes = unsafe { std::ffi::CStr::from_ptr(entry) }.to_bytes();
-            let name = bytes.split(|&b| b == b'=').next().unwrap_or(bytes);
-            out.push(std::ffi::OsString::from_vec(name.to_vec()));
-        }
-        // SAFETY: the entry was not the terminator, so the next element is in the array.
-        p = unsafe { p.add(1) };
-    }
-    out
+    let edits = env_edits();
+    environ_ptrs()
+        .filter(|&e| entry_starts_with(e, prefix))
+        // SAFETY: a NUL-terminated string that lives for the whole process (see `environ`).
+        .map(|e| split_entry(unsafe { std::ffi::CStr::from_ptr(e) }.to_bytes()).0)
+        .filter(|name| !edits.iter().any(|(n, _)| n == name))
+        .map(|name| std::ffi::OsString::from_vec(name.to_vec()))
+        .collect()
 }
 
 /// This process's id.
 pub fn getpid() -> Pid {
     // SAFETY: getpid has no preconditions and cannot fail.
-    unsafe { libc::getpid() }
+    unsafe { raw::getpid() }
 }
 
 /// This process's effective user id.
 pub fn geteuid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    unsafe { raw::geteuid() }
 }
 
 /// Whether `pid` is a descendant of `root` (its parent, or its parent's parent, ...), by the
@@ -543,7 +654,7 @@ pub fn is_descendant(pid: Pid, root: Pid, limit: usize) -> bool {
 pub fn getpgrp() -> Pid {
     // SAFETY: getpgid(0) (POSIX's getpgrp, one imported symbol fewer) has no preconditions
     // and cannot fail for the calling process.
-    unsafe { libc::getpgid(0) }
+    unsafe { raw::getpgid(0) }
 }
 
 /// Sets the name shown by `ps`/`top` (`prctl(PR_SET_NAME)`, the calling thread's `comm`),
@@ -556,13 +667,13 @@ pub fn set_process_name(name: &str) -> io::Result<()> {
     let n = name.len().min(15);
     buf[..n].copy_from_slice(&name.as_bytes()[..n]);
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes from `buf`.
-    cvt(unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr() as libc::c_ulong, 0, 0, 0) }).map(drop)
+    cvt(unsafe { raw::prctl(libc::PR_SET_NAME, buf.as_ptr() as libc::c_ulong, 0, 0, 0) }).map(drop)
 }
 
 /// `tcgetpgrp`: the terminal's foreground process group (`ENOTTY` if `fd` is no terminal).
 pub fn tty_foreground_pgrp(fd: BorrowedFd) -> io::Result<Pid> {
     // SAFETY: tcgetpgrp on a borrowed, open fd.
-    cvt(unsafe { libc::tcgetpgrp(fd.as_raw_fd()) })
+    cvt(unsafe { raw::tcgetpgrp(fd.as_raw_fd()) })
 }
 
 /// `tcsetpgrp` with `SIGTTOU` blocked in the calling thread during the call, so a background
@@ -570,17 +681,17 @@ pub fn tty_foreground_pgrp(fd: BorrowedFd) -> io::Result<Pid> {
 pub fn set_tty_foreground_pgrp(fd: BorrowedFd, pgid: Pid) -> io::Result<()> {
     let mut set = sigset(false);
     // SAFETY: `set` is a valid sigset_t and SIGTTOU a valid signal.
-    unsafe { libc::sigaddset(&mut set, libc::SIGTTOU) };
+    unsafe { raw::sigaddset(&mut set, libc::SIGTTOU) };
     let mut old = sigset(false);
     // SAFETY: both sets are valid sigset_t values.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+    let rc = unsafe { raw::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
     if rc != 0 {
         return Err(errno(rc));
     }
     // SAFETY: tcsetpgrp on a borrowed, open fd.
-    let r = cvt(unsafe { libc::tcsetpgrp(fd.as_raw_fd(), pgid) });
+    let r = cvt(unsafe { raw::tcsetpgrp(fd.as_raw_fd(), pgid) });
     // SAFETY: restores the mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut()) };
+    unsafe { raw::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut()) };
     r.map(drop)
 }
 
@@ -589,22 +700,22 @@ pub fn set_tty_foreground_pgrp(fd: BorrowedFd, pgid: Pid) -> io::Result<()> {
 /// end them.
 pub fn set_child_subreaper() -> io::Result<()> {
     // SAFETY: prctl with integer arguments only.
-    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) }).map(drop)
+    cvt(unsafe { raw::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) }).map(drop)
 }
 
 /// `umask(mask)`; returns the previous mask.
 pub fn set_umask(mask: u32) -> u32 {
     // SAFETY: umask takes an integer and cannot fail.
-    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+    unsafe { raw::umask(mask as libc::mode_t) as u32 }
 }
 
 /// `(pid, ppid)` of every process in `/proc` (threads are not listed there, only processes).
 /// A process that vanishes while being read is skipped.
 fn process_table() -> Vec<(Pid, Pid)> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
-    for e in dir.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<Pid>().ok()) else { continue };
+    let Ok(names) = super::fs::read_dir_names("/proc") else { return out };
+    for name in names {
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<Pid>().ok()) else { continue };
         if let Some(ppid) = stat_ppid(pid) {
             out.push((pid, ppid));
         }
@@ -615,7 +726,7 @@ fn process_table() -> Vec<(Pid, Pid)> {
 /// Field 4 (ppid) of `/proc/PID/stat`; the command name (field 2) may contain anything, so
 /// parsing starts after its last `)`.
 fn stat_ppid(pid: Pid) -> Option<Pid> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let stat = super::fs::read(format!("/proc/{pid}/stat")).ok()?;
     let close = stat.iter().rposition(|&b| b == b')')?;
     let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
     rest.split_whitespace().nth(1)?.parse().ok()
@@ -649,7 +760,7 @@ pub enum Fork {
 
 /// Number of threads of this process, from `/proc/self/stat`.
 fn thread_count() -> io::Result<usize> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let stat = super::fs::read_to_string("/proc/self/stat")?;
     let bad = || io::Error::new(io::ErrorKind::InvalidData, "cannot parse /proc/self/stat");
     let rest = &stat[stat.rfind(')').ok_or_else(bad)? + 1..];
     // Field 3 (state) is the first after the command name; num_threads is field 20.
@@ -676,7 +787,7 @@ pub fn fork() -> io::Result<Fork> {
 /// process-group leader (fork first).
 pub fn setsid() -> io::Result<Pid> {
     // SAFETY: setsid takes no arguments.
-    cvt(unsafe { libc::setsid() })
+    cvt(unsafe { raw::setsid() })
 }
 
 /// `_exit(code)`: ends the process now, without flushing stdio buffers or running

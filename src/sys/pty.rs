@@ -3,6 +3,7 @@
 //! becoming anyone's controlling terminal (the child takes it with `TIOCSCTTY`, see
 //! `process::SpawnSpec::session`). Never touches a terminal fdmon shares.
 
+use super::raw;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -19,7 +20,7 @@ fn open_path(path: &str, flags: libc::c_int) -> io::Result<OwnedFd> {
     let c = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let fd = super::retry(|| {
         // SAFETY: `c` is a valid NUL-terminated path; open returns a new fd or -1.
-        cvt(unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOCTTY) })
+        cvt(unsafe { raw::open(c.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOCTTY, 0) })
     })?;
     // SAFETY: open just returned this fd and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -32,10 +33,10 @@ pub fn open(cols: u16, rows: u16) -> io::Result<Pty> {
     let master = open_path("/dev/ptmx", libc::O_RDWR | libc::O_NONBLOCK)?;
     let unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK reads one int from a valid pointer.
-    cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })?;
+    cvt(unsafe { raw::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })?;
     let mut n: libc::c_uint = 0;
     // SAFETY: TIOCGPTN writes one unsigned int into `n`, which outlives the call.
-    cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) })?;
+    cvt(unsafe { raw::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) })?;
     let name = format!("/dev/pts/{n}");
     let slave = open_path(&name, libc::O_RDWR)?;
     set_winsize(master.as_fd(), cols, rows)?;
@@ -47,7 +48,7 @@ pub fn open(cols: u16, rows: u16) -> io::Result<Pty> {
 pub fn set_winsize(fd: BorrowedFd, cols: u16, rows: u16) -> io::Result<()> {
     let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer; `fd` is open (borrowed).
-    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) }).map(drop)
+    cvt(unsafe { raw::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) }).map(drop)
 }
 
 /// `TIOCGWINSZ`: `(cols, rows)`.
@@ -55,7 +56,7 @@ pub fn set_winsize(fd: BorrowedFd, cols: u16, rows: u16) -> io::Result<()> {
 pub fn winsize(fd: BorrowedFd) -> io::Result<(u16, u16)> {
     let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCGWINSZ writes a winsize into `ws`, which outlives the call.
-    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) })?;
+    cvt(unsafe { raw::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) })?;
     Ok((ws.ws_col, ws.ws_row))
 }
 

@@ -4,6 +4,7 @@
 //! The handler only writes one record to the pipe and restores `errno`; it never allocates,
 //! locks or touches anything else. There is one self-pipe per process, alive until exit.
 
+use super::raw;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, RawFd};
 use std::ptr;
@@ -90,7 +91,7 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut
         let rec = [s[0], s[1], s[2], s[3], p[0], p[1], p[2], p[3]];
         // SAFETY: write(2) is async-signal-safe; `rec` is a valid 8-byte buffer; `fd` is the
         // self-pipe's write end, which is never closed. A full pipe (EAGAIN) drops the record.
-        unsafe { libc::write(fd, rec.as_ptr().cast(), RECORD_LEN) };
+        unsafe { raw::write(fd, rec.as_ptr().cast(), RECORD_LEN) };
     }
     // SAFETY: as above; restoring errno keeps the interrupted code's view of it.
     unsafe { *errno_slot = saved };
@@ -108,8 +109,13 @@ fn action(handler: libc::sighandler_t, flags: libc::c_int) -> libc::sigaction {
     sa.sa_sigaction = handler;
     sa.sa_flags = flags;
     // SAFETY: `sa.sa_mask` is a valid sigset_t to initialize.
-    unsafe { libc::sigemptyset(&mut sa.sa_mask) };
+    unsafe { raw::sigemptyset(&mut sa.sa_mask) };
     sa
+}
+
+/// The real-time signals an application may use, `SIGRTMIN..=SIGRTMAX`.
+pub fn realtime() -> std::ops::RangeInclusive<libc::c_int> {
+    raw::sigrtmin()..=raw::sigrtmax()
 }
 
 fn apply(sig: i32, sa: &libc::sigaction) -> io::Result<()> {
@@ -129,7 +135,7 @@ fn set_action(sig: i32, handler: libc::sighandler_t, flags: libc::c_int) -> io::
 /// reserved 32/33, out of range), checked before anything changes; `AlreadyExists` if a self-
 /// pipe was already installed in this process.
 pub fn install(signals: &[i32]) -> io::Result<SignalPipe> {
-    let rtmin = libc::SIGRTMIN();
+    let rtmin = raw::sigrtmin();
     if let Some(bad) = signals.iter().find(|&&s| !valid_catchable(s, rtmin)) {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("signal {bad} cannot be caught")));
     }
@@ -176,11 +182,11 @@ fn mask(how: libc::c_int, sig: i32) -> io::Result<()> {
     // SAFETY: sigset_t is plain old data; it is initialized by sigemptyset just below.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is a valid sigset_t; sigaddset rejects invalid numbers with EINVAL.
-    unsafe { libc::sigemptyset(&mut set) };
+    unsafe { raw::sigemptyset(&mut set) };
     // SAFETY: as above.
-    cvt(unsafe { libc::sigaddset(&mut set, sig) })?;
+    cvt(unsafe { raw::sigaddset(&mut set, sig) })?;
     // SAFETY: `set` is initialized; the old mask is not requested.
-    let rc = unsafe { libc::pthread_sigmask(how, &set, ptr::null_mut()) };
+    let rc = unsafe { raw::pthread_sigmask(how, &set, ptr::null_mut()) };
     if rc != 0 {
         return Err(errno(rc));
     }
@@ -205,13 +211,13 @@ pub fn process_name(pid: i32) -> Option<String> {
     if pid <= 0 {
         return None;
     }
-    if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+    if let Ok(cmd) = super::fs::read(format!("/proc/{pid}/cmdline")) {
         let argv0 = cmd.split(|&b| b == 0).next().unwrap_or(&[]);
         if !argv0.is_empty() {
             return Some(String::from_utf8_lossy(argv0).into_owned());
         }
     }
-    let comm = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
+    let comm = super::fs::read(format!("/proc/{pid}/comm")).ok()?;
     let comm = comm.strip_suffix(b"\n").unwrap_or(&comm);
     Some(String::from_utf8_lossy(comm).into_owned())
 }
@@ -224,7 +230,7 @@ impl AsFd for SignalPipe {
 
 /// Sends `sig` to the self-pipe like the signals given to [`install`] (which must have run).
 pub fn catch(sig: i32) -> io::Result<()> {
-    if !valid_catchable(sig, libc::SIGRTMIN()) || !INSTALLED.load(Ordering::Acquire) {
+    if !valid_catchable(sig, raw::sigrtmin()) || !INSTALLED.load(Ordering::Acquire) {
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
     }
     let handler = on_signal as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
@@ -245,17 +251,17 @@ pub fn stop_self(sig: i32) {
     let _ = unblock(sig);
     // SAFETY: getppid/getpgid take no memory (`getpgid(0)` is `getpgrp()`: one imported
     // libc symbol fewer to bind at start-up).
-    let (own, parent) = unsafe { (libc::getpgid(0), libc::getpgid(libc::getppid())) };
+    let (own, parent) = unsafe { (raw::getpgid(0), raw::getpgid(raw::getppid())) };
     if parent == own {
         if own >= 0 {
             // SAFETY: kill(2) of our own process group (`-own`, what killpg does; killpg
             // refuses a negative group) with a valid signal number.
-            unsafe { libc::kill(-own, sig) };
+            unsafe { raw::kill(-own, sig) };
         }
     } else {
         // SAFETY: raise(3) on the calling thread with a valid signal number; the default
         // action stops the process until SIGCONT.
-        unsafe { libc::raise(sig) };
+        unsafe { raw::raise(sig) };
     }
     if have_old {
         // SAFETY: `old` was filled by sigaction above and is a valid action.
@@ -269,7 +275,7 @@ pub fn die_of(sig: i32) -> ! {
     let _ = set_default(sig);
     let _ = unblock(sig);
     // SAFETY: raise(3) on the calling thread with a valid signal number.
-    unsafe { libc::raise(sig) };
+    unsafe { raw::raise(sig) };
     crate::sys::process::exit_immediately(128 + sig)
 }
 

@@ -5,6 +5,7 @@
 //! nonblocking. It never sends without `MSG_NOSIGNAL`, so a vanished peer is `EPIPE`, not a
 //! signal.
 
+use super::raw;
 use std::ffi::{CStr, CString};
 use std::io;
 use std::mem;
@@ -55,14 +56,14 @@ fn getsockopt_int(fd: BorrowedFd, level: libc::c_int, name: libc::c_int) -> io::
     let mut val: libc::c_int = 0;
     let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `val` and `len` are valid for writes and `len` holds the size of `val`.
-    cvt(unsafe { libc::getsockopt(fd.as_raw_fd(), level, name, (&mut val as *mut libc::c_int).cast(), &mut len) })?;
+    cvt(unsafe { raw::getsockopt(fd.as_raw_fd(), level, name, (&mut val as *mut libc::c_int).cast(), &mut len) })?;
     Ok(val)
 }
 
 fn setsockopt_int(fd: BorrowedFd, level: libc::c_int, name: libc::c_int, val: libc::c_int) -> io::Result<()> {
     // SAFETY: the option value points at a live c_int and the length says so.
     cvt(unsafe {
-        libc::setsockopt(
+        raw::setsockopt(
             fd.as_raw_fd(),
             level,
             name,
@@ -86,7 +87,7 @@ pub fn is_listening(fd: BorrowedFd) -> io::Result<bool> {
 /// `listen(2)`.
 pub fn listen(fd: BorrowedFd, backlog: i32) -> io::Result<()> {
     // SAFETY: listen on a borrowed, open fd; no memory is passed.
-    cvt(unsafe { libc::listen(fd.as_raw_fd(), backlog) }).map(drop)
+    cvt(unsafe { raw::listen(fd.as_raw_fd(), backlog) }).map(drop)
 }
 
 /// `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)`, retried on `EINTR`.
@@ -102,7 +103,7 @@ pub fn accept(fd: BorrowedFd) -> io::Result<Option<OwnedFd>> {
     let r = retry(|| {
         // SAFETY: a null address and length are allowed; the flags make the new fd CLOEXEC.
         cvt(unsafe {
-            libc::accept4(fd.as_raw_fd(), ptr::null_mut(), ptr::null_mut(), libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+            raw::accept4(fd.as_raw_fd(), ptr::null_mut(), ptr::null_mut(), libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
         })
     });
     match r {
@@ -272,7 +273,7 @@ fn invalid_unix_addr(name: &[u8], what: &str) -> io::Error {
 pub fn local_addr(fd: BorrowedFd) -> io::Result<SockAddr> {
     let mut raw = RawAddr::zeroed();
     // SAFETY: `raw.storage` is writable for `raw.len` bytes.
-    cvt(unsafe { libc::getsockname(fd.as_raw_fd(), raw.as_mut_ptr(), &mut raw.len) })?;
+    cvt(unsafe { raw::getsockname(fd.as_raw_fd(), raw.as_mut_ptr(), &mut raw.len) })?;
     Ok(raw.to_sockaddr())
 }
 
@@ -280,7 +281,7 @@ pub fn local_addr(fd: BorrowedFd) -> io::Result<SockAddr> {
 pub fn peer_addr(fd: BorrowedFd) -> io::Result<SockAddr> {
     let mut raw = RawAddr::zeroed();
     // SAFETY: `raw.storage` is writable for `raw.len` bytes.
-    cvt(unsafe { libc::getpeername(fd.as_raw_fd(), raw.as_mut_ptr(), &mut raw.len) })?;
+    cvt(unsafe { raw::getpeername(fd.as_raw_fd(), raw.as_mut_ptr(), &mut raw.len) })?;
     Ok(raw.to_sockaddr())
 }
 
@@ -290,14 +291,14 @@ fn new_socket(family: libc::c_int, flags: libc::c_int) -> io::Result<OwnedFd> {
 
 fn new_socket_of(family: libc::c_int, kind: libc::c_int, flags: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: socket takes no pointers; SOCK_CLOEXEC is always part of the type.
-    let fd = cvt(unsafe { libc::socket(family, kind | libc::SOCK_CLOEXEC | flags, 0) })?;
+    let fd = cvt(unsafe { raw::socket(family, kind | libc::SOCK_CLOEXEC | flags, 0) })?;
     // SAFETY: socket just returned this fd; no one else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn bind(fd: BorrowedFd, addr: &RawAddr) -> io::Result<()> {
     // SAFETY: `addr` points to `addr.len` initialized bytes of a socket address.
-    cvt(unsafe { libc::bind(fd.as_raw_fd(), addr.as_ptr(), addr.len) }).map(drop)
+    cvt(unsafe { raw::bind(fd.as_raw_fd(), addr.as_ptr(), addr.len) }).map(drop)
 }
 
 /// `bind`; a filesystem socket is created mode 0600 whatever the process umask: bind runs under
@@ -307,10 +308,10 @@ fn bind_private(fd: BorrowedFd, addr: &UnixAddr, raw: &RawAddr) -> io::Result<()
         return bind(fd, raw);
     }
     // SAFETY: umask only swaps the process file-creation mask; it cannot fail.
-    let old = unsafe { libc::umask(0o177) };
+    let old = unsafe { raw::umask(0o177) };
     let r = bind(fd, raw);
     // SAFETY: as above; this restores the caller's mask before anything else runs.
-    unsafe { libc::umask(old) };
+    unsafe { raw::umask(old) };
     r
 }
 
@@ -322,7 +323,7 @@ fn connect_blocking(fd: BorrowedFd, addr: &RawAddr) -> io::Result<()> {
     let mut retried = false;
     loop {
         // SAFETY: `addr` points to `addr.len` initialized bytes of a socket address.
-        let r = cvt(unsafe { libc::connect(fd.as_raw_fd(), addr.as_ptr(), addr.len) });
+        let r = cvt(unsafe { raw::connect(fd.as_raw_fd(), addr.as_ptr(), addr.len) });
         match r {
             Ok(_) => return Ok(()),
             Err(e) => match e.raw_os_error() {
@@ -401,7 +402,7 @@ pub fn connect_start(to: &ConnectTo) -> io::Result<(OwnedFd, bool)> {
     let sock = new_socket(family, libc::SOCK_NONBLOCK)?;
     loop {
         // SAFETY: `raw` points to `raw.len` initialized bytes of a socket address.
-        let r = cvt(unsafe { libc::connect(sock.as_raw_fd(), raw.as_ptr(), raw.len) });
+        let r = cvt(unsafe { raw::connect(sock.as_raw_fd(), raw.as_ptr(), raw.len) });
         match r {
             Ok(_) => return Ok((sock, true)),
             Err(e) => match e.raw_os_error() {
@@ -668,9 +669,7 @@ unsafe fn recvmsg_dontwait(
         // SAFETY: `msg` points to one iovec covering `len` writable bytes at `ptr` (the
         // caller's contract) and to the control buffer, of at least `control_bytes` bytes;
         // all of them outlive the call.
-        cvt_size(unsafe {
-            libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT | flags)
-        })
+        cvt_size(unsafe { raw::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT | flags) })
     })?;
     if msg.msg_controllen == 0 {
         return Ok((n, msg.msg_flags));
@@ -786,7 +785,7 @@ pub fn send_with_fds(fd: BorrowedFd, data: &[u8], fds: &[BorrowedFd]) -> io::Res
     retry(|| {
         // SAFETY: `msg` describes `data` (read only by sendmsg despite the *mut iov_base) and
         // the control buffer; both outlive the call.
-        cvt_size(unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })
+        cvt_size(unsafe { raw::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })
     })
 }
 
@@ -798,7 +797,7 @@ pub fn send_with_fds(fd: BorrowedFd, data: &[u8], fds: &[BorrowedFd]) -> io::Res
 pub fn recv(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
     let r = retry(|| {
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
-        cvt_size(unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) })
+        cvt_size(unsafe { raw::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) })
     });
     match r {
         Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => super::fd::read(fd, buf),
@@ -813,7 +812,7 @@ pub fn recv_spare(fd: BorrowedFd, buf: &mut Vec<u8>) -> io::Result<usize> {
     let r = super::fill_spare(buf, |ptr, len| {
         retry(|| {
             // SAFETY: `ptr` is valid for writes of `len` bytes for the whole call (fill_spare).
-            cvt_size(unsafe { libc::recv(fd.as_raw_fd(), ptr.cast(), len, libc::MSG_DONTWAIT) })
+            cvt_size(unsafe { raw::recv(fd.as_raw_fd(), ptr.cast(), len, libc::MSG_DONTWAIT) })
         })
     });
     match r {
@@ -830,7 +829,7 @@ pub fn send(fd: BorrowedFd, data: &[u8]) -> io::Result<usize> {
         // SAFETY: `data` is valid for reads of `data.len()` bytes for the whole call.
         cvt_size(unsafe {
             // sendto without an address is send (one imported symbol fewer).
-            libc::sendto(
+            raw::sendto(
                 fd.as_raw_fd(),
                 data.as_ptr().cast(),
                 data.len(),
@@ -863,13 +862,13 @@ pub fn unix_datagram_bind(addr: &UnixAddr, tight: bool) -> io::Result<OwnedFd> {
 pub fn unix_datagram_send(addr: &UnixAddr, data: &[u8]) -> io::Result<usize> {
     let raw = RawAddr::from_unix(addr, true)?;
     // SAFETY: socket takes no pointers; SOCK_CLOEXEC is part of the type.
-    let fd = cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    let fd = cvt(unsafe { raw::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: socket just returned this fd; no one else owns it.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
     retry(|| {
         // SAFETY: `data` is valid for `data.len()` bytes and `raw` for `raw.len` bytes.
         cvt_size(unsafe {
-            libc::sendto(
+            raw::sendto(
                 sock.as_raw_fd(),
                 data.as_ptr().cast(),
                 data.len(),
@@ -933,7 +932,7 @@ pub fn recv_datagram(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<Datagram> {
 pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [-1 as libc::c_int; 2];
     // SAFETY: `fds` is a valid array of two ints for socketpair to fill.
-    cvt(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) })?;
+    cvt(unsafe { raw::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) })?;
     // SAFETY: socketpair succeeded; both fds are new and owned by no one else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
@@ -942,7 +941,7 @@ pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
 #[cfg(test)]
 pub fn shutdown_write(fd: BorrowedFd) -> io::Result<()> {
     // SAFETY: shutdown on a borrowed, open fd; no memory is passed.
-    cvt(unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) }).map(drop)
+    cvt(unsafe { raw::shutdown(fd.as_raw_fd(), libc::SHUT_WR) }).map(drop)
 }
 
 #[cfg(test)]
@@ -1073,7 +1072,7 @@ mod tests {
         let d = recv_datagram(rx.as_fd(), &mut buf).unwrap();
         assert_eq!((&buf[..d.len], d.truncated), (&b"READY=1"[..], false));
         // SAFETY: geteuid has no preconditions.
-        let uid = unsafe { libc::geteuid() };
+        let uid = unsafe { raw::geteuid() };
         assert_eq!(d.creds, Some(Creds { pid: crate::sys::process::getpid(), uid }));
         assert!(!d.fds.is_empty() && d.fds.len() <= MAX_RECV_FDS, "{}", d.fds.len());
         drop(d);

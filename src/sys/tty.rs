@@ -4,6 +4,7 @@
 //! while fdmon is the terminal's foreground process group, and restores the saved settings when
 //! it is dropped, suspended or told to.
 
+use super::raw;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr;
@@ -57,13 +58,13 @@ pub fn set(fd: BorrowedFd, t: &Termios) -> io::Result<()> {
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is a valid sigset_t; SIGTTOU is a valid signal.
     unsafe {
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTTOU);
+        raw::sigemptyset(&mut set);
+        raw::sigaddset(&mut set, libc::SIGTTOU);
     }
     // SAFETY: as above; the old mask is filled in by pthread_sigmask.
     let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: both sets are valid.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+    let rc = unsafe { raw::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
     if rc != 0 {
         return Err(errno(rc));
     }
@@ -72,14 +73,14 @@ pub fn set(fd: BorrowedFd, t: &Termios) -> io::Result<()> {
         cvt(unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &t.0) })
     });
     // SAFETY: restores the mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut()) };
+    unsafe { raw::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut()) };
     r.map(drop)
 }
 
 /// Whether the calling process's group is the foreground group of the terminal `fd`.
 pub fn is_foreground(fd: BorrowedFd) -> bool {
     // SAFETY: tcgetpgrp and getpgid take no memory; tcgetpgrp on a borrowed, open fd.
-    unsafe { libc::tcgetpgrp(fd.as_raw_fd()) == libc::getpgid(0) }
+    unsafe { raw::tcgetpgrp(fd.as_raw_fd()) == raw::getpgid(0) }
 }
 
 /// A terminal in the monitor's mode while this value lives: the user's settings are saved when
