@@ -35,7 +35,7 @@ fn names_pick_the_passed_fds() {
         "sleep",
         "60",
     ];
-    let env = [("LISTEN_FDS", "3"), ("LISTEN_FDNAMES", "qmp:hmp:spare")];
+    let env = [("LISTEN_FDS", "3"), ("LISTEN_FDNAMES", "qmp:hmp:spare"), ("FDMON_TEST_KEPT", "a=b c")];
     let _f = activated(&args, vec![OwnedFd::from(l1), OwnedFd::from(l2), OwnedFd::from(l3)], &env);
     let mut q = Client::connect(&p1);
     q.negotiate();
@@ -55,6 +55,10 @@ fn names_pick_the_passed_fds() {
     });
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
     assert!(!String::from_utf8_lossy(&environ).contains("LISTEN_"), "the workload got LISTEN_* variables");
+    // The rest of the environment is passed on as it was (fdmon edits a copy for the child).
+    let entries: Vec<&[u8]> = environ.split(|&b| b == 0).collect();
+    assert!(entries.contains(&&b"FDMON_TEST_KEPT=a=b c"[..]), "the workload lost a variable");
+    assert!(entries.iter().any(|e| e.starts_with(b"PATH=")), "the workload lost PATH");
     // `sleep` itself opens files while it starts (glibc's locale archive), so its fd table is
     // read until it settles; an fd fdmon leaked would stay and fail the wait.
     let fds = || {
