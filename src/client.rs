@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -491,8 +491,7 @@ fn run(plan: &Plan) -> Result<(), Fail> {
         print_reply(&mut out, &r, *how).map_err(wrote)?;
     }
     if plan.stdin {
-        let stdin = io::stdin();
-        for line in stdin.lock().lines() {
+        for line in StdinLines::default() {
             let line = line.map_err(|e| Fail::Connect(format!("fdmon: stdin: {}", os_text(&e))))?;
             let t = line.trim();
             if t.is_empty() || t.starts_with('#') {
@@ -543,6 +542,53 @@ pub fn main(args: &[OsString]) -> i32 {
         }
     };
     code as i32
+}
+
+/// The lines of standard input, as `BufRead::lines` gives them (without `\n` or `\r\n`;
+/// invalid UTF-8 is `InvalidData`), read straight from fd 0 (std's buffered stdin would add
+/// libc imports that cost start-up time for every run, see `sys::raw`).
+#[derive(Default)]
+struct StdinLines {
+    buf: Vec<u8>,
+    eof: bool,
+}
+
+impl Iterator for StdinLines {
+    type Item = io::Result<String>;
+
+    fn next(&mut self) -> Option<io::Result<String>> {
+        loop {
+            let line = match self.buf.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    let mut l: Vec<u8> = self.buf.drain(..=i).collect();
+                    l.pop();
+                    if l.last() == Some(&b'\r') {
+                        l.pop();
+                    }
+                    l
+                }
+                None if self.eof && self.buf.is_empty() => return None,
+                None if self.eof => std::mem::take(&mut self.buf),
+                None => {
+                    self.buf.reserve(4096);
+                    match sys::fd::read_spare(io::stdin().as_fd(), &mut self.buf) {
+                        Ok(0) => self.eof = true,
+                        Ok(_) => {}
+                        Err(e) => {
+                            self.eof = true;
+                            self.buf.clear();
+                            return Some(Err(e));
+                        }
+                    }
+                    continue;
+                }
+            };
+            return Some(
+                String::from_utf8(line)
+                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "stream did not contain valid UTF-8")),
+            );
+        }
+    }
 }
 
 #[cfg(test)]
