@@ -29,8 +29,8 @@ pub fn start(cfg: &Cfg, k: Kind, n: usize) -> std::io::Result<(Proc, Vec<Conn>)>
 }
 
 pub fn run(cfg: &Cfg, r: &mut Results) {
-    for _ in 0..cfg.rounds_slow {
-        for &k in &cfg.kinds_threads {
+    for round in 0..cfg.rounds_slow {
+        for k in crate::in_turn(&cfg.kinds_threads, round) {
             for n in [1, MANY] {
                 if n == 1 && k == Kind::FloorThreads {
                     continue; // one thread for one monitor: the floor itself

@@ -13,8 +13,8 @@ use crate::target::Kind;
 use crate::{Cfg, Results};
 
 pub fn run(cfg: &Cfg, r: &mut Results) {
-    for _ in 0..cfg.rounds_mid {
-        for &k in &cfg.kinds {
+    for round in 0..cfg.rounds_mid {
+        for k in crate::in_turn(&cfg.kinds, round) {
             match pingpong(cfg, k) {
                 Ok((p50, p99)) => {
                     r.sample("rtt: query-status ping-pong p50", "µs", k, Ok(p50));
@@ -27,7 +27,7 @@ pub fn run(cfg: &Cfg, r: &mut Results) {
             }
             r.sample("pipelined: query-status back to back", "cmd/s", k, pipelined(cfg, k));
         }
-        for &k in &cfg.kinds_threads {
+        for k in crate::in_turn(&cfg.kinds_threads, round) {
             match many(cfg, k) {
                 Ok((rate, p99, threads)) => {
                     r.sample("256 monitors, one command outstanding each: aggregate", "cmd/s", k, Ok(rate));

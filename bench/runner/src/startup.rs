@@ -11,7 +11,7 @@ use crate::{Cfg, Results};
 
 pub fn run(cfg: &Cfg, r: &mut Results) {
     for round in 0..cfg.rounds_fast {
-        for &k in &cfg.kinds {
+        for k in crate::in_turn(&cfg.kinds, round) {
             r.sample("startup: spawn → greeting, fd 3 a socketpair end", "ms", k, pair(cfg, k, false));
             r.sample("startup: spawn → greeting, fd 3 an inherited listener", "ms", k, listener(cfg, k, round));
             r.sample("startup: spawn → greeting, path= (connect retried every 100 µs)", "ms", k, path(cfg, k, round));
