@@ -7,6 +7,7 @@
 //! `table` holds the option table and `-h`, `lexer` the argv lexer, `legacy` QEMU's legacy
 //! `-qmp`/`-monitor`/`-serial` device syntax; this module the three passes and `Config`.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fmt;
@@ -194,29 +195,31 @@ fn fail_msg(origin: &str, msg: &str) -> CliError {
     CliError { text: format!("{}{}", prefix(origin), msg) }
 }
 
-struct PendingOpts {
-    kv: KvList,
+struct PendingOpts<'a> {
+    kv: KvList<'a>,
     origin: String,
 }
 
-struct PendingMon {
-    id: Option<String>,
-    chardev: Option<String>,
-    mode: Option<String>,
+/// Strings borrowed from argv where they can be (`Cow::Owned` for a `,,` escape or a
+/// legacy option's label).
+struct PendingMon<'a> {
+    id: Option<Cow<'a, str>>,
+    chardev: Option<Cow<'a, str>>,
+    mode: Option<Cow<'a, str>>,
     pretty: bool,
     origin: String,
 }
 
 #[derive(Default)]
-struct Parser {
-    chardevs: Vec<PendingOpts>,
+struct Parser<'a> {
+    chardevs: Vec<PendingOpts<'a>>,
     /// The ids each option list holds so far (QEMU's `Duplicate ID` check), as sets: a
     /// command line with thousands of chardevs is not checked by scanning every id before.
-    chardev_ids: BTreeSet<String>,
-    mons: Vec<PendingMon>,
-    mon_ids: BTreeSet<String>,
-    add_fds: Vec<PendingOpts>,
-    add_fd_ids: BTreeSet<String>,
+    chardev_ids: BTreeSet<Cow<'a, str>>,
+    mons: Vec<PendingMon<'a>>,
+    mon_ids: BTreeSet<Cow<'a, str>>,
+    add_fds: Vec<PendingOpts<'a>>,
+    add_fd_ids: BTreeSet<Cow<'a, str>>,
     pass_fds: Vec<(i32, String)>,
     monitor_index: u32,
     /// `-serial` as typed: (argument, origin).
@@ -270,16 +273,16 @@ fn write_warnings(warn: &mut dyn Write, origin: &str, warnings: &[String]) {
     }
 }
 
-impl Parser {
+impl<'a> Parser<'a> {
     /// `qemu_opts_parse_noisily`: `Ok(None)` when a `help` item printed the key list.
     fn parse_opts(
         list: &OptsList,
-        arg: &str,
+        arg: &'a str,
         origin: &str,
-        taken: &BTreeSet<String>,
+        taken: &BTreeSet<Cow<'a, str>>,
         out: &mut dyn Write,
         warn: &mut dyn Write,
-    ) -> Result<Option<KvList>, CliError> {
+    ) -> Result<Option<KvList<'a>>, CliError> {
         let kv = parse_kv(arg, list.implied_key);
         let checked = kv.validate(list, &|id| taken.contains(id));
         write_warnings(warn, origin, &checked.warnings);
@@ -295,7 +298,7 @@ impl Parser {
 
     fn handle(
         &mut self,
-        opt: &Lexed<'_>,
+        opt: &Lexed<'a>,
         out: &mut dyn Write,
         warn: &mut dyn Write,
     ) -> Result<Option<Action>, CliError> {
@@ -328,8 +331,8 @@ impl Parser {
                 let Some(kv) = Self::parse_opts(&CHARDEV_OPTS, arg, &origin, taken, out, warn)? else {
                     return Ok(Some(Action::Exit(1)));
                 };
-                if let Some(id) = kv.id() {
-                    self.chardev_ids.insert(id.to_string());
+                if let Some(id) = kv.id_cow() {
+                    self.chardev_ids.insert(id.clone());
                 }
                 self.chardevs.push(PendingOpts { kv, origin });
             }
@@ -338,13 +341,13 @@ impl Parser {
                 let Some(kv) = Self::parse_opts(&MON_OPTS, arg, &origin, taken, out, warn)? else {
                     return Ok(Some(Action::Exit(1)));
                 };
-                if let Some(id) = kv.id() {
-                    self.mon_ids.insert(id.to_string());
+                if let Some(id) = kv.id_cow() {
+                    self.mon_ids.insert(id.clone());
                 }
                 self.mons.push(PendingMon {
-                    id: kv.id().map(String::from),
-                    chardev: kv.get("chardev").map(String::from),
-                    mode: kv.get("mode").map(String::from),
+                    id: kv.id_cow().cloned(),
+                    chardev: kv.get_cow("chardev"),
+                    mode: kv.get_cow("mode"),
                     pretty: kv.get_bool("pretty").ok().flatten().unwrap_or(false),
                     origin,
                 });
@@ -394,8 +397,8 @@ impl Parser {
                 let Some(kv) = Self::parse_opts(&ADD_FD_OPTS, arg, &origin, taken, out, warn)? else {
                     return Ok(Some(Action::Exit(1)));
                 };
-                if let Some(id) = kv.id() {
-                    self.add_fd_ids.insert(id.to_string());
+                if let Some(id) = kv.id_cow() {
+                    self.add_fd_ids.insert(id.clone());
                 }
                 self.add_fds.push(PendingOpts { kv, origin });
             }
@@ -473,7 +476,7 @@ impl Parser {
         // Lookups by id in sets: O(n log n) for n chardevs and monitors. `chardev_ids` holds
         // the id of every chardev whose options were accepted (a chardev without one has a
         // deferred error, which start-up reports before any monitor's).
-        let mut in_use: BTreeSet<String> = BTreeSet::new();
+        let mut in_use: BTreeSet<Cow<'a, str>> = BTreeSet::new();
         let mut monitors: Vec<MonitorSpec> = Vec::with_capacity(self.mons.len());
         for m in self.mons {
             let mode = match m.mode.as_deref() {
@@ -486,9 +489,9 @@ impl Parser {
             let problem = match &mode {
                 Err(e) => Some(e.clone()),
                 _ if !named => Some(OptError::MissingParameter("chardev".into())),
-                _ if !self.chardev_ids.contains(&chardev) => Some(OptError::ChardevNotFound(chardev.clone())),
+                _ if !self.chardev_ids.contains(&chardev) => Some(OptError::ChardevNotFound(chardev.to_string())),
                 Ok(MonitorMode::Readline) if m.pretty => Some(OptError::PrettyWithHmp),
-                _ if in_use.contains(&chardev) => Some(OptError::DeviceInUse(chardev.clone())),
+                _ if in_use.contains(&chardev) => Some(OptError::DeviceInUse(chardev.to_string())),
                 _ => None,
             };
             if problem.is_none() {
@@ -496,8 +499,8 @@ impl Parser {
             }
             let deferred = problem.map(|e| fail(&m.origin, &e).text);
             monitors.push(MonitorSpec {
-                id: m.id,
-                chardev,
+                id: m.id.map(Cow::into_owned),
+                chardev: chardev.into_owned(),
                 mode: mode.unwrap_or(MonitorMode::Readline),
                 pretty: m.pretty,
                 origin: m.origin,
