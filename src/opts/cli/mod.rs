@@ -452,12 +452,13 @@ impl<'a> Parser<'a> {
         let mut chardevs: Vec<CliChardev> = Vec::with_capacity(self.chardevs.len());
         let mut stdio_used = false;
         for p in self.chardevs {
-            let placeholder = ChardevSpec { id: p.kv.id().unwrap_or("").to_string(), backend: BackendSpec::Null };
+            // Built only when start-up stops at this chardev.
+            let placeholder = || ChardevSpec { id: p.kv.id().unwrap_or("").to_string(), backend: BackendSpec::Null };
             let (spec, deferred) = if wants_backend_help(&p.kv) {
-                (placeholder, Some(Deferred::Help(backend_help())))
+                (placeholder(), Some(Deferred::Help(backend_help())))
             } else {
                 match chardev_from_kv(&p.kv) {
-                    Err(e) => (placeholder, Some(Deferred::Error(fail(&p.origin, &e).text))),
+                    Err(e) => (placeholder(), Some(Deferred::Error(fail(&p.origin, &e).text))),
                     Ok(spec) if matches!(spec.backend, BackendSpec::Stdio { .. }) && self.daemonize => {
                         (spec, Some(Deferred::Error(fail(&p.origin, &OptError::StdioWithDaemonize).text)))
                     }

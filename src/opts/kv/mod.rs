@@ -249,7 +249,8 @@ struct Item<'a> {
 }
 
 fn next_item<'a>(params: &'a str, implied: Option<&'a str>) -> Item<'a> {
-    let len = params.find(['=', ',']).unwrap_or(params.len());
+    // A byte scan: both delimiters are ASCII, so `len` is a char boundary.
+    let len = params.bytes().position(|b| b == b'=' || b == b',').unwrap_or(params.len());
     let (name, value, flag, after);
     if params.as_bytes().get(len) != Some(&b'=') {
         if let Some(implied) = implied {
@@ -284,7 +285,7 @@ fn next_item<'a>(params: &'a str, implied: Option<&'a str>) -> Item<'a> {
 /// Reads a value up to the next single `,`, turning each `,,` into `,` (borrowed when there
 /// is none).
 fn opt_value(mut p: &str) -> (Cow<'_, str>, &str) {
-    match p.find(',') {
+    match p.bytes().position(|b| b == b',') {
         None => return (p.into(), ""),
         Some(i) if p.as_bytes().get(i + 1) != Some(&b',') => return (p[..i].into(), &p[i..]),
         Some(_) => {}
