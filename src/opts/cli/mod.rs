@@ -302,9 +302,11 @@ impl<'a> Parser<'a> {
         out: &mut dyn Write,
         warn: &mut dyn Write,
     ) -> Result<Option<Action>, CliError> {
-        let origin = match opt.arg {
+        // One UTF-8 check of the argument; the lossy copy only for the error.
+        let utf8 = opt.arg.map(|a| a.to_str().ok_or(a));
+        let origin = match utf8 {
             Some(a) => {
-                let a = a.to_string_lossy();
+                let a = a.map_or_else(|bad| bad.to_string_lossy(), Cow::Borrowed);
                 let mut o = String::with_capacity(opt.typed.len() + 1 + a.len());
                 o.push_str(&opt.typed);
                 o.push(' ');
@@ -313,9 +315,9 @@ impl<'a> Parser<'a> {
             }
             None => opt.typed.to_string(),
         };
-        let arg = match opt.arg {
+        let arg = match utf8 {
             None => "",
-            Some(a) => a.to_str().ok_or_else(|| fail(&origin, &OptError::NotUtf8))?,
+            Some(a) => a.map_err(|_| fail(&origin, &OptError::NotUtf8))?,
         };
         match opt.def.id {
             OptId::Help => {
@@ -478,6 +480,8 @@ impl<'a> Parser<'a> {
         // the id of every chardev whose options were accepted (a chardev without one has a
         // deferred error, which start-up reports before any monitor's).
         let mut in_use: BTreeSet<Cow<'a, str>> = BTreeSet::new();
+        // With one monitor there is nothing to collide with: no set to build.
+        let several = self.mons.len() > 1;
         let mut monitors: Vec<MonitorSpec> = Vec::with_capacity(self.mons.len());
         for m in self.mons {
             let mode = match m.mode.as_deref() {
@@ -495,7 +499,7 @@ impl<'a> Parser<'a> {
                 _ if in_use.contains(&chardev) => Some(OptError::DeviceInUse(chardev.to_string())),
                 _ => None,
             };
-            if problem.is_none() {
+            if problem.is_none() && several {
                 in_use.insert(chardev.clone());
             }
             let deferred = problem.map(|e| fail(&m.origin, &e).text);
