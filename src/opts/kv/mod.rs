@@ -183,9 +183,10 @@ pub fn parse_kv_quiet<'a>(arg: &'a str, implied_key: Option<&'static str>) -> Kv
 
 fn parse_impl<'a>(arg: &'a str, implied_key: Option<&'static str>, noisy: bool) -> KvList<'a> {
     let mut kv = KvList::default();
-    if noisy {
-        kv.id = scan_id(arg);
-    }
+    // QEMU reads the id from the string split without the implied key. That split has the
+    // same items as this one, except when the first item takes the implied key and, read as
+    // a bare word, is an `id`/`noid` flag or ends at a `,,` escape: then split again.
+    let mut rescan = false;
     // At most one item per `,` plus one: sized once (bounded by the string and MAX_ITEMS).
     let n = (arg.bytes().filter(|&b| b == b',').count() + 1).min(MAX_ITEMS);
     kv.entries.reserve_exact(n);
@@ -199,8 +200,15 @@ fn parse_impl<'a>(arg: &'a str, implied_key: Option<&'static str>, noisy: bool) 
         }
         count += 1;
         let item = next_item(p, first);
+        if first.is_some() && item.implied {
+            let bare = &p[..p.bytes().position(|b| b == b',').unwrap_or(p.len())];
+            rescan = matches!(bare, "id" | "noid") || matches!(item.value, Cow::Owned(_));
+        }
         first = None;
         p = item.rest;
+        if noisy && kv.id.is_none() && item.name == "id" && !item.implied {
+            kv.id = Some(item.value.clone());
+        }
         let mut warning = None;
         let mut help = false;
         if noisy {
@@ -218,6 +226,9 @@ fn parse_impl<'a>(arg: &'a str, implied_key: Option<&'static str>, noisy: bool) 
             continue;
         }
         kv.entries.push(Entry { key: item.name, value: item.value, warning, help });
+    }
+    if noisy && (rescan || kv.overflow) {
+        kv.id = scan_id(arg);
     }
     kv
 }
@@ -245,6 +256,8 @@ struct Item<'a> {
     name: &'a str,
     value: Cow<'a, str>,
     flag: Option<Flag>,
+    /// The value of the implied key (the item has no `=`).
+    implied: bool,
     rest: &'a str,
 }
 
@@ -252,9 +265,11 @@ fn next_item<'a>(params: &'a str, implied: Option<&'a str>) -> Item<'a> {
     // A byte scan: both delimiters are ASCII, so `len` is a char boundary.
     let len = params.bytes().position(|b| b == b'=' || b == b',').unwrap_or(params.len());
     let (name, value, flag, after);
+    let mut is_implied = false;
     if params.as_bytes().get(len) != Some(&b'=') {
         if let Some(implied) = implied {
             let (v, a) = opt_value(params);
+            is_implied = true;
             name = implied;
             value = v;
             flag = None;
@@ -279,7 +294,7 @@ fn next_item<'a>(params: &'a str, implied: Option<&'a str>) -> Item<'a> {
         flag = None;
         after = a;
     }
-    Item { name, value, flag, rest: after.strip_prefix(',').unwrap_or(after) }
+    Item { name, value, flag, implied: is_implied, rest: after.strip_prefix(',').unwrap_or(after) }
 }
 
 /// Reads a value up to the next single `,`, turning each `,,` into `,` (borrowed when there
@@ -600,6 +615,31 @@ mod tests {
         assert_eq!(parse_kv("noid", None).id(), Some("off"));
         assert_eq!(parse_kv_quiet("id=x,a=1", None).id(), None);
         assert_eq!(parse_kv_quiet("id=x,a=1", None).owned_pairs(), pairs(&[("a", "1")]));
+    }
+
+    /// The id taken from the split itself is the one a second split without the implied key
+    /// finds (QEMU's reading), for every string built from these pieces.
+    #[test]
+    fn id_from_the_split_is_quemus_id() {
+        assert_eq!(parse_kv("a,,id=x", Some("backend")).id(), Some("x"));
+        assert_eq!(parse_kv("a,,id=x", Some("backend")).get("backend"), Some("a,id=x"));
+        let pieces = ["id", "noid", "id=a", "id=b,,c", "x", "x,,", ",", ",,", "=", "no", "k=v", "id=", "help"];
+        let mut strings = vec![String::new()];
+        for _ in 0..3 {
+            let mut next = Vec::new();
+            for s in &strings {
+                for p in pieces {
+                    next.push(format!("{s}{p}"));
+                    next.push(format!("{s}{p},"));
+                }
+            }
+            strings = next;
+        }
+        for s in &strings {
+            for implied in [None, Some("backend")] {
+                assert_eq!(parse_kv(s, implied).id(), scan_id(s).as_deref(), "{s:?} {implied:?}");
+            }
+        }
     }
 
     #[test]
