@@ -1155,6 +1155,21 @@ mod tests {
         assert_eq!(cfg(&refs(&argv(&["-pass-fd", "9000", "-pass-fd", "9000"]))).pass_fds, vec![9000]);
     }
 
+    /// The usual command line costs a bounded number of allocations: keys, values and ids
+    /// are borrowed from argv; only what `Config` owns (origins, ids, the chardev name, the
+    /// fd text) and the lists are allocated.
+    #[test]
+    fn the_usual_command_line_allocates_little() {
+        let args = ["-chardev", "socket,fd=3,id=m0", "-mon", "chardev=m0,mode=control"];
+        let (mut out, mut warn) = (Vec::new(), Vec::new());
+        let before = crate::sys::alloc_count::allocs();
+        let r = parse_args(&args, &mut out, &mut warn);
+        let n = crate::sys::alloc_count::allocs() - before;
+        assert!(matches!(r, Ok(Action::Run(_))));
+        drop(r);
+        assert!(n <= 13, "{n} allocations");
+    }
+
     #[test]
     fn label_truncation() {
         assert_eq!(truncate_label("short"), "short");
