@@ -58,13 +58,41 @@ impl Timestamp {
 /// Events recorded but not yet delivered, oldest first. The monitor layer drains it after
 /// every command and once per loop round, so an event a command causes goes out before
 /// that command's reply.
+/// Events kept without a heap allocation; more wait in a `Vec` (QEMU has no bound either,
+/// but a command records at most a few).
+const INLINE_EVENTS: usize = 4;
+
+/// The events waiting to be delivered, oldest first.
 #[derive(Debug, Default)]
 pub struct Outbox {
-    pending: Vec<(Timestamp, Event)>,
+    pending: Pending,
+}
+
+/// A batch of events taken out of the [`Outbox`]: the first few inline, the rest in `more`.
+#[derive(Debug, Default)]
+pub struct Pending {
+    inline: [Option<(Timestamp, Event)>; INLINE_EVENTS],
+    more: Vec<(Timestamp, Event)>,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.inline[0].is_none()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(Timestamp, Event)> {
+        self.inline.iter().map_while(Option::as_ref).chain(self.more.iter())
+    }
+
+    fn push(&mut self, e: (Timestamp, Event)) {
+        match self.inline.iter_mut().find(|x| x.is_none()) {
+            Some(free) => *free = Some(e),
+            None => self.more.push(e),
+        }
+    }
 }
 
 impl Outbox {
-    /// Records `event`, stamped now.
     pub fn push(&mut self, event: Event) {
         self.pending.push((Timestamp::now(), event));
     }
@@ -73,17 +101,16 @@ impl Outbox {
         self.pending.is_empty()
     }
 
-    /// Every waiting event, oldest first; the outbox is empty afterwards. Hand the buffer
-    /// back with [`Outbox::recycle`] so steady-state delivery does not allocate.
-    pub fn take(&mut self) -> Vec<(Timestamp, Event)> {
-        std::mem::take(&mut self.pending)
+    /// Everything waiting, leaving the outbox empty.
+    pub fn take(&mut self) -> Pending {
+        Pending { inline: std::mem::take(&mut self.pending.inline), more: std::mem::take(&mut self.pending.more) }
     }
 
-    /// Gives a drained buffer back for reuse.
-    pub fn recycle(&mut self, mut buf: Vec<(Timestamp, Event)>) {
-        if self.pending.is_empty() && buf.capacity() > self.pending.capacity() {
-            buf.clear();
-            self.pending = buf;
+    /// Gives a taken batch's overflow buffer back (its capacity is kept for next time).
+    pub fn recycle(&mut self, mut batch: Pending) {
+        if self.pending.more.is_empty() && batch.more.capacity() > self.pending.more.capacity() {
+            batch.more.clear();
+            self.pending.more = batch.more;
         }
     }
 }
@@ -100,5 +127,29 @@ mod tests {
         let got = o.take();
         assert!(o.is_empty());
         assert_eq!(got.iter().map(|(_, e)| e.name()).collect::<Vec<_>>(), ["STOP", "RESUME"]);
+    }
+
+    /// Past the inline ones, events wait in the overflow list, still in order; a batch's
+    /// overflow buffer is reused.
+    #[test]
+    fn outbox_overflow_keeps_order() {
+        let mut o = Outbox::default();
+        let names = ["STOP", "RESUME", "POWERDOWN", "WORKLOAD_READY", "STOP", "RESUME"];
+        for n in names {
+            o.push(match n {
+                "STOP" => Event::Stop,
+                "RESUME" => Event::Resume,
+                "POWERDOWN" => Event::Powerdown,
+                _ => Event::WorkloadReady { pid: 1 },
+            });
+        }
+        let got = o.take();
+        assert!(o.is_empty() && !got.is_empty());
+        assert_eq!(got.iter().map(|(_, e)| e.name()).collect::<Vec<_>>(), names);
+        o.recycle(got);
+        assert!(o.is_empty());
+        assert!(o.pending.more.capacity() >= 2);
+        o.push(Event::Stop);
+        assert_eq!(o.take().iter().count(), 1);
     }
 }

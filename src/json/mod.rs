@@ -10,7 +10,7 @@ mod writer;
 
 pub use parser::{Item, Message, RawMessage, Streamer, Walk};
 pub use value::{Object, Value};
-pub use writer::{to_string, to_string_pretty, Layout, Writer};
+pub use writer::{to_string, to_string_pretty, write_u64, Layout, Writer};
 #[cfg(test)]
 use writer::{write_compact, write_pretty};
 

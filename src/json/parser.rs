@@ -18,7 +18,7 @@
 
 use super::value::{Object, Value};
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 /// QEMU's MAX_NESTING.
@@ -497,13 +497,14 @@ enum ObjState {
     Value,
 }
 
-/// Keys in an open object. Past this many members, a hash set backs the
+/// Keys in an open object. Past this many members, a sorted set backs the
 /// duplicate-key check so a large object is not quadratic.
 const HASH_KEYS_AT: usize = 16;
 
 struct ObjFrame {
     members: Vec<(String, Value)>,
-    keys: Option<HashSet<String>>,
+    /// `Cow` only to share the set code with the command-line parser's id sets.
+    keys: Option<BTreeSet<Cow<'static, str>>>,
     key: String,
     state: ObjState,
 }
@@ -636,18 +637,23 @@ fn deliver(stack: &mut [Frame], v: Value) -> Result<Option<Value>, String> {
             ObjState::Colon => {
                 let key = std::mem::take(&mut f.key);
                 let dup = match &f.keys {
-                    Some(set) => set.contains(&key),
+                    Some(set) => set.contains(key.as_str()),
                     None => f.members.iter().any(|(k, _)| *k == key),
                 };
                 if dup {
                     return Err(perr("duplicate key"));
                 }
                 if let Some(set) = &mut f.keys {
-                    set.insert(key.clone());
+                    set.insert(Cow::Owned(key.clone()));
                 }
                 f.members.push((key, v));
                 if f.keys.is_none() && f.members.len() >= HASH_KEYS_AT {
-                    f.keys = Some(f.members.iter().map(|(k, _)| k.clone()).collect());
+                    // Inserted one by one: the same set code as above (no bulk-build code).
+                    let mut set = BTreeSet::new();
+                    for (k, _) in &f.members {
+                        set.insert(Cow::Owned(k.clone()));
+                    }
+                    f.keys = Some(set);
                 }
                 f.state = ObjState::Value;
                 Ok(None)

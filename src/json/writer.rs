@@ -66,6 +66,16 @@ impl<'a> Writer<'a> {
         Writer { out, layout, depth: 0, first: true, after_key: false }
     }
 
+    /// The layout this writer writes.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The buffer, to append text known to be valid at this point.
+    pub fn out(&mut self) -> &mut Vec<u8> {
+        self.out
+    }
+
     /// A writer for the value of a member of a top-level object, alone: what it writes can
     /// later be spliced in with [`Writer::raw_json`] right after that member's key.
     pub fn member_value(out: &'a mut Vec<u8>, layout: Layout) -> Self {
@@ -296,7 +306,7 @@ enum Open<'a> {
 }
 
 /// Decimal digits of `u`, without `format!`.
-fn write_u64(mut u: u64, out: &mut Vec<u8>) {
+pub fn write_u64(mut u: u64, out: &mut Vec<u8>) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {

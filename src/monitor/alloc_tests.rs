@@ -131,3 +131,32 @@ fn pretty_replies_allocate_nothing_either() {
     }
     assert_eq!(allocs() - before, 0);
 }
+
+/// A fresh session's first exchange and an event: negotiation (the `{}` reply) and a command
+/// whose event goes out before its reply (`stop` -> STOP, `cont` -> RESUME) allocate
+/// nothing once the connection's output buffer exists (the greeting made it).
+#[test]
+fn negotiation_and_events_allocate_nothing() {
+    let mut state = State::new();
+    let (m, _peer) = qmp_monitor(&mut state, false);
+    let mut got = Vec::with_capacity(1 << 16);
+    take_output(&mut state, m, &mut got);
+    let before = allocs();
+    qmp::feed(&mut state, m, b"{\"execute\":\"qmp_capabilities\"}");
+    let negotiation = allocs() - before;
+    take_output(&mut state, m, &mut got);
+    assert_eq!(got, b"{\"return\": {}}\r\n");
+    let before = allocs();
+    qmp::feed(&mut state, m, b"{\"execute\":\"stop\"}");
+    let stop = allocs() - before;
+    take_output(&mut state, m, &mut got);
+    let text = String::from_utf8_lossy(&got).into_owned();
+    assert!(text.starts_with("{\"timestamp\": {\"seconds\": "), "{text}");
+    assert!(text.ends_with("\"event\": \"STOP\"}\r\n{\"return\": {}}\r\n"), "{text}");
+    let before = allocs();
+    qmp::feed(&mut state, m, b"{\"execute\":\"cont\"}");
+    let cont = allocs() - before;
+    take_output(&mut state, m, &mut got);
+    assert!(String::from_utf8_lossy(&got).ends_with("\"event\": \"RESUME\"}\r\n{\"return\": {}}\r\n"));
+    assert_eq!((negotiation, stop, cont), (0, 0, 0));
+}

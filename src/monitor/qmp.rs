@@ -31,17 +31,36 @@ pub fn write_version(w: &mut Writer<'_>) {
     w.key("package").str(PACKAGE).end_object();
 }
 
-/// `{"QMP": {"version": ..., "capabilities": ["oob"]}}` to monitor `m`'s peer.
+/// The compact greeting with its line end, fixed text from the crate version (what
+/// [`write_greeting`] writes in the compact layout; a unit test keeps the two equal).
+const GREETING: &str = concat!(
+    "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": ",
+    env!("CARGO_PKG_VERSION_PATCH"),
+    ", \"minor\": ",
+    env!("CARGO_PKG_VERSION_MINOR"),
+    ", \"major\": ",
+    env!("CARGO_PKG_VERSION_MAJOR"),
+    "}, \"package\": \"fdmon\"}, \"capabilities\": [\"oob\"]}}\r\n"
+);
+
+/// `{"QMP": {"version": ..., "capabilities": ["oob"]}}` and the line end.
+fn write_greeting(out: &mut Vec<u8>, layout: Layout) {
+    if layout == Layout::Compact {
+        out.extend_from_slice(GREETING.as_bytes());
+        return;
+    }
+    let mut w = Writer::new(out, layout);
+    w.begin_object().key("QMP").begin_object().key("version");
+    write_version(&mut w);
+    w.key("capabilities").begin_array().str("oob").end_array();
+    w.end_object().end_object();
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The greeting to monitor `m`'s peer.
 pub fn send_greeting(state: &mut State, m: usize) {
     let Some((slot, mode)) = state.monitor(m).map(|mon| (m, mon.mode)) else { return };
-    super::output(state, Some(m), slot, |out| {
-        let mut w = Writer::new(out, super::layout(mode));
-        w.begin_object().key("QMP").begin_object().key("version");
-        write_version(&mut w);
-        w.key("capabilities").begin_array().str("oob").end_array();
-        w.end_object().end_object();
-        out.extend_from_slice(b"\r\n");
-    });
+    super::output(state, Some(m), slot, |out| write_greeting(out, super::layout(mode)));
 }
 
 /// A message's echoed id, as it came (containers already in QEMU's key order).
@@ -205,4 +224,24 @@ fn dispatch(state: &mut State, m: usize, req: Request<'_>) -> Result<Reply, QmpE
         return Ok(Reply::Empty);
     }
     commands::execute(state, &Caller { monitor: Some(m) }, typed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fixed compact greeting is what the writer produces from [`version`].
+    #[test]
+    fn fixed_greeting_matches_the_writer() {
+        let mut written = Vec::new();
+        let mut w = Writer::new(&mut written, Layout::Compact);
+        w.begin_object().key("QMP").begin_object().key("version");
+        write_version(&mut w);
+        w.key("capabilities").begin_array().str("oob").end_array();
+        w.end_object().end_object();
+        written.extend_from_slice(b"\r\n");
+        let mut fixed = Vec::new();
+        write_greeting(&mut fixed, Layout::Compact);
+        assert_eq!(String::from_utf8(fixed).unwrap(), String::from_utf8(written).unwrap());
+    }
 }

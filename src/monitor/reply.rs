@@ -53,6 +53,8 @@ pub fn write(w: &mut Writer<'_>, reply: &Reply, state: &State, layout: Layout) {
 fn cached(reply: &Reply, layout: Layout, state: &State) -> Option<&'static [u8]> {
     static CACHE: [[OnceLock<Vec<u8>>; 3]; 9] = [const { [const { OnceLock::new() }; 3] }; 9];
     let slot = match reply {
+        // The most common reply, without filling the cache.
+        Reply::Empty if layout == Layout::Compact => return Some(b"{}"),
         Reply::Empty => 0,
         Reply::Version => 1,
         Reply::Commands => 2,

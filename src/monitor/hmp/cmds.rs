@@ -384,7 +384,8 @@ fn chardev_add(ctx: &mut Ctx, a: &[Val]) {
 /// syntax and defaults (readline), plus a required id; the QMP handler does the rest.
 fn monitor_add(ctx: &mut Ctx, a: &[Val]) {
     let list = &crate::opts::cli::MON_OPTS;
-    let kv = crate::opts::parse_kv(&a[0].text(), list.implied_key);
+    let text = a[0].text();
+    let kv = crate::opts::parse_kv(&text, list.implied_key);
     let checked = kv.validate(list, &|_| false);
     for w in &checked.warnings {
         ctx.print(w);

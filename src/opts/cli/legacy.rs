@@ -3,11 +3,11 @@
 
 use super::*;
 
-impl Parser {
+impl<'a> Parser<'a> {
     /// QEMU's `monitor_parse`: `-qmp`, `-qmp-pretty` and `-monitor` with a legacy device.
     pub(super) fn legacy_monitor(
         &mut self,
-        arg: &str,
+        arg: &'a str,
         origin: String,
         mode: MonitorMode,
         pretty: bool,
@@ -25,12 +25,12 @@ impl Parser {
                     OptError::LegacyParseError(arg.to_string())
                 ),
             };
-            if self.chardev_ids.contains(&label) {
+            if self.chardev_ids.contains(label.as_str()) {
                 return Err(two_lines(&OptError::DuplicateId { id: label, list: "chardev".into() }));
             }
             match compat_chardev(&label, arg) {
                 Ok(kv) => {
-                    self.chardev_ids.insert(label.clone());
+                    self.chardev_ids.insert(Cow::Owned(label.clone()));
                     self.chardevs.push(PendingOpts { kv, origin: origin.clone() });
                 }
                 Err(Some(e)) => return Err(two_lines(&e)),
@@ -42,20 +42,17 @@ impl Parser {
             // QEMU checks the `chardev:` label without printing the identifier hint.
             return Err(fail(&origin, &OptError::ExpectsIdentifierBare));
         }
-        if self.mon_ids.contains(&label) {
+        if self.mon_ids.contains(label.as_str()) {
             return Err(fail(&origin, &OptError::DuplicateId { id: label, list: "mon".into() }));
         }
-        self.mon_ids.insert(label.clone());
+        self.mon_ids.insert(Cow::Owned(label.clone()));
         self.mons.push(PendingMon {
-            id: Some(label.clone()),
-            chardev: Some(label),
-            mode: Some(
-                match mode {
-                    MonitorMode::Control => "control",
-                    MonitorMode::Readline => "readline",
-                }
-                .to_string(),
-            ),
+            id: Some(Cow::Owned(label.clone())),
+            chardev: Some(Cow::Owned(label)),
+            mode: Some(Cow::Borrowed(match mode {
+                MonitorMode::Control => "control",
+                MonitorMode::Readline => "readline",
+            })),
             pretty,
             origin,
         });
@@ -72,7 +69,7 @@ pub(super) fn serial_spec(
     origin: &str,
     chardevs: &[CliChardev],
     monitors: &[MonitorSpec],
-    chardev_ids: &std::collections::BTreeSet<String>,
+    chardev_ids: &std::collections::BTreeSet<Cow<'_, str>>,
     daemonize: bool,
     stdio_used: bool,
 ) -> SerialSpec {
@@ -139,8 +136,8 @@ pub(super) fn truncate_label(label: &str) -> String {
 
 /// QEMU's `qemu_chr_parse_compat` (7.2): the legacy device syntax of `-qmp`/`-monitor`.
 /// `Err(Some(e))` prints `e` then `parse error: DEV`; `Err(None)` prints only the latter.
-pub(super) fn compat_chardev(label: &str, full: &str) -> Result<KvList, Option<OptError>> {
-    let mut kv = KvList::with_id(label);
+pub(super) fn compat_chardev<'a>(label: &str, full: &'a str) -> Result<KvList<'a>, Option<OptError>> {
+    let mut kv = KvList::with_id(label.to_string());
     let mut filename = full;
     if let Some(p) = filename.strip_prefix("mon:") {
         filename = p;

@@ -30,11 +30,13 @@ impl<'a, A: AsRef<OsStr>> Lexer<'a, A> {
             return Ok(None);
         }
         self.pos += 1;
-        let typed = raw.to_string_lossy();
+        // One UTF-8 check; the lossy copy only for a name that is not UTF-8.
+        let name = raw.to_str();
+        let typed = name.map_or_else(|| raw.to_string_lossy(), Cow::Borrowed);
         if !typed.starts_with('-') {
             return Err(fail_msg(&typed, "unexpected argument (the workload command goes after '--')"));
         }
-        let Some(def) = raw.to_str().and_then(lookup) else {
+        let Some(def) = name.and_then(lookup) else {
             return Err(fail_msg(&typed, "invalid option"));
         };
         let arg = if def.takes_arg() {

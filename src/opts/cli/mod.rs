@@ -7,6 +7,7 @@
 //! `table` holds the option table and `-h`, `lexer` the argv lexer, `legacy` QEMU's legacy
 //! `-qmp`/`-monitor`/`-serial` device syntax; this module the three passes and `Config`.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fmt;
@@ -194,29 +195,31 @@ fn fail_msg(origin: &str, msg: &str) -> CliError {
     CliError { text: format!("{}{}", prefix(origin), msg) }
 }
 
-struct PendingOpts {
-    kv: KvList,
+struct PendingOpts<'a> {
+    kv: KvList<'a>,
     origin: String,
 }
 
-struct PendingMon {
-    id: Option<String>,
-    chardev: Option<String>,
-    mode: Option<String>,
+/// Strings borrowed from argv where they can be (`Cow::Owned` for a `,,` escape or a
+/// legacy option's label).
+struct PendingMon<'a> {
+    id: Option<Cow<'a, str>>,
+    chardev: Option<Cow<'a, str>>,
+    mode: Option<Cow<'a, str>>,
     pretty: bool,
     origin: String,
 }
 
 #[derive(Default)]
-struct Parser {
-    chardevs: Vec<PendingOpts>,
+struct Parser<'a> {
+    chardevs: Vec<PendingOpts<'a>>,
     /// The ids each option list holds so far (QEMU's `Duplicate ID` check), as sets: a
     /// command line with thousands of chardevs is not checked by scanning every id before.
-    chardev_ids: BTreeSet<String>,
-    mons: Vec<PendingMon>,
-    mon_ids: BTreeSet<String>,
-    add_fds: Vec<PendingOpts>,
-    add_fd_ids: BTreeSet<String>,
+    chardev_ids: BTreeSet<Cow<'a, str>>,
+    mons: Vec<PendingMon<'a>>,
+    mon_ids: BTreeSet<Cow<'a, str>>,
+    add_fds: Vec<PendingOpts<'a>>,
+    add_fd_ids: BTreeSet<Cow<'a, str>>,
     pass_fds: Vec<(i32, String)>,
     monitor_index: u32,
     /// `-serial` as typed: (argument, origin).
@@ -270,16 +273,16 @@ fn write_warnings(warn: &mut dyn Write, origin: &str, warnings: &[String]) {
     }
 }
 
-impl Parser {
+impl<'a> Parser<'a> {
     /// `qemu_opts_parse_noisily`: `Ok(None)` when a `help` item printed the key list.
     fn parse_opts(
         list: &OptsList,
-        arg: &str,
+        arg: &'a str,
         origin: &str,
-        taken: &BTreeSet<String>,
+        taken: &BTreeSet<Cow<'a, str>>,
         out: &mut dyn Write,
         warn: &mut dyn Write,
-    ) -> Result<Option<KvList>, CliError> {
+    ) -> Result<Option<KvList<'a>>, CliError> {
         let kv = parse_kv(arg, list.implied_key);
         let checked = kv.validate(list, &|id| taken.contains(id));
         write_warnings(warn, origin, &checked.warnings);
@@ -295,13 +298,15 @@ impl Parser {
 
     fn handle(
         &mut self,
-        opt: &Lexed<'_>,
+        opt: &Lexed<'a>,
         out: &mut dyn Write,
         warn: &mut dyn Write,
     ) -> Result<Option<Action>, CliError> {
-        let origin = match opt.arg {
+        // One UTF-8 check of the argument; the lossy copy only for the error.
+        let utf8 = opt.arg.map(|a| a.to_str().ok_or(a));
+        let origin = match utf8 {
             Some(a) => {
-                let a = a.to_string_lossy();
+                let a = a.map_or_else(|bad| bad.to_string_lossy(), Cow::Borrowed);
                 let mut o = String::with_capacity(opt.typed.len() + 1 + a.len());
                 o.push_str(&opt.typed);
                 o.push(' ');
@@ -310,9 +315,9 @@ impl Parser {
             }
             None => opt.typed.to_string(),
         };
-        let arg = match opt.arg {
+        let arg = match utf8 {
             None => "",
-            Some(a) => a.to_str().ok_or_else(|| fail(&origin, &OptError::NotUtf8))?,
+            Some(a) => a.map_err(|_| fail(&origin, &OptError::NotUtf8))?,
         };
         match opt.def.id {
             OptId::Help => {
@@ -328,8 +333,8 @@ impl Parser {
                 let Some(kv) = Self::parse_opts(&CHARDEV_OPTS, arg, &origin, taken, out, warn)? else {
                     return Ok(Some(Action::Exit(1)));
                 };
-                if let Some(id) = kv.id() {
-                    self.chardev_ids.insert(id.to_string());
+                if let Some(id) = kv.id_cow() {
+                    self.chardev_ids.insert(id.clone());
                 }
                 self.chardevs.push(PendingOpts { kv, origin });
             }
@@ -338,13 +343,13 @@ impl Parser {
                 let Some(kv) = Self::parse_opts(&MON_OPTS, arg, &origin, taken, out, warn)? else {
                     return Ok(Some(Action::Exit(1)));
                 };
-                if let Some(id) = kv.id() {
-                    self.mon_ids.insert(id.to_string());
+                if let Some(id) = kv.id_cow() {
+                    self.mon_ids.insert(id.clone());
                 }
                 self.mons.push(PendingMon {
-                    id: kv.id().map(String::from),
-                    chardev: kv.get("chardev").map(String::from),
-                    mode: kv.get("mode").map(String::from),
+                    id: kv.id_cow().cloned(),
+                    chardev: kv.get_cow("chardev"),
+                    mode: kv.get_cow("mode"),
                     pretty: kv.get_bool("pretty").ok().flatten().unwrap_or(false),
                     origin,
                 });
@@ -394,8 +399,8 @@ impl Parser {
                 let Some(kv) = Self::parse_opts(&ADD_FD_OPTS, arg, &origin, taken, out, warn)? else {
                     return Ok(Some(Action::Exit(1)));
                 };
-                if let Some(id) = kv.id() {
-                    self.add_fd_ids.insert(id.to_string());
+                if let Some(id) = kv.id_cow() {
+                    self.add_fd_ids.insert(id.clone());
                 }
                 self.add_fds.push(PendingOpts { kv, origin });
             }
@@ -449,12 +454,13 @@ impl Parser {
         let mut chardevs: Vec<CliChardev> = Vec::with_capacity(self.chardevs.len());
         let mut stdio_used = false;
         for p in self.chardevs {
-            let placeholder = ChardevSpec { id: p.kv.id().unwrap_or("").to_string(), backend: BackendSpec::Null };
+            // Built only when start-up stops at this chardev.
+            let placeholder = || ChardevSpec { id: p.kv.id().unwrap_or("").to_string(), backend: BackendSpec::Null };
             let (spec, deferred) = if wants_backend_help(&p.kv) {
-                (placeholder, Some(Deferred::Help(backend_help())))
+                (placeholder(), Some(Deferred::Help(backend_help())))
             } else {
                 match chardev_from_kv(&p.kv) {
-                    Err(e) => (placeholder, Some(Deferred::Error(fail(&p.origin, &e).text))),
+                    Err(e) => (placeholder(), Some(Deferred::Error(fail(&p.origin, &e).text))),
                     Ok(spec) if matches!(spec.backend, BackendSpec::Stdio { .. }) && self.daemonize => {
                         (spec, Some(Deferred::Error(fail(&p.origin, &OptError::StdioWithDaemonize).text)))
                     }
@@ -473,7 +479,9 @@ impl Parser {
         // Lookups by id in sets: O(n log n) for n chardevs and monitors. `chardev_ids` holds
         // the id of every chardev whose options were accepted (a chardev without one has a
         // deferred error, which start-up reports before any monitor's).
-        let mut in_use: BTreeSet<String> = BTreeSet::new();
+        let mut in_use: BTreeSet<Cow<'a, str>> = BTreeSet::new();
+        // With one monitor there is nothing to collide with: no set to build.
+        let several = self.mons.len() > 1;
         let mut monitors: Vec<MonitorSpec> = Vec::with_capacity(self.mons.len());
         for m in self.mons {
             let mode = match m.mode.as_deref() {
@@ -486,18 +494,18 @@ impl Parser {
             let problem = match &mode {
                 Err(e) => Some(e.clone()),
                 _ if !named => Some(OptError::MissingParameter("chardev".into())),
-                _ if !self.chardev_ids.contains(&chardev) => Some(OptError::ChardevNotFound(chardev.clone())),
+                _ if !self.chardev_ids.contains(&chardev) => Some(OptError::ChardevNotFound(chardev.to_string())),
                 Ok(MonitorMode::Readline) if m.pretty => Some(OptError::PrettyWithHmp),
-                _ if in_use.contains(&chardev) => Some(OptError::DeviceInUse(chardev.clone())),
+                _ if in_use.contains(&chardev) => Some(OptError::DeviceInUse(chardev.to_string())),
                 _ => None,
             };
-            if problem.is_none() {
+            if problem.is_none() && several {
                 in_use.insert(chardev.clone());
             }
             let deferred = problem.map(|e| fail(&m.origin, &e).text);
             monitors.push(MonitorSpec {
-                id: m.id,
-                chardev,
+                id: m.id.map(Cow::into_owned),
+                chardev: chardev.into_owned(),
                 mode: mode.unwrap_or(MonitorMode::Readline),
                 pretty: m.pretty,
                 origin: m.origin,
@@ -1145,6 +1153,21 @@ mod tests {
         assert_eq!(err(&refs(&argv(&["-qmp", "chardev:m5"]))), "fdmon: -qmp chardev:m5: Device 'm5' is in use");
         assert_eq!(err(&refs(&argv(&["-pass-fd", "1000"]))), "fdmon: -pass-fd 1000: fd 1000 is also used by -chardev socket,fd=1000,id=m997");
         assert_eq!(cfg(&refs(&argv(&["-pass-fd", "9000", "-pass-fd", "9000"]))).pass_fds, vec![9000]);
+    }
+
+    /// The usual command line costs a bounded number of allocations: keys, values and ids
+    /// are borrowed from argv; only what `Config` owns (origins, ids, the chardev name, the
+    /// fd text) and the lists are allocated.
+    #[test]
+    fn the_usual_command_line_allocates_little() {
+        let args = ["-chardev", "socket,fd=3,id=m0", "-mon", "chardev=m0,mode=control"];
+        let (mut out, mut warn) = (Vec::new(), Vec::new());
+        let before = crate::sys::alloc_count::allocs();
+        let r = parse_args(&args, &mut out, &mut warn);
+        let n = crate::sys::alloc_count::allocs() - before;
+        assert!(matches!(r, Ok(Action::Run(_))));
+        drop(r);
+        assert!(n <= 13, "{n} allocations");
     }
 
     #[test]

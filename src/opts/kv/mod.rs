@@ -10,6 +10,8 @@
 mod cnum;
 mod error;
 
+use std::borrow::Cow;
+
 pub use cnum::{parse_number, parse_size};
 pub use error::OptError;
 
@@ -76,7 +78,7 @@ impl OptsList {
 
     /// Splits `arg` with this list's implied key (see [`parse_kv`]).
     #[cfg(test)]
-    pub fn parse(&self, arg: &str) -> KvList {
+    pub fn parse<'a>(&self, arg: &'a str) -> KvList<'a> {
         parse_kv(arg, self.implied_key)
     }
 
@@ -128,27 +130,29 @@ pub struct Checked {
     pub result: Result<(), ParseStop>,
 }
 
+/// One item of a split option string, borrowed from it (a value is copied only to undo
+/// `,,`). `id` items are kept here too, but [`KvList::get`] and the item checks skip them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct RawItem {
-    /// Index into `KvList::items` of this item's key and value; `None` for an `id` item.
-    item: Option<usize>,
+struct Entry<'a> {
+    key: &'a str,
+    value: Cow<'a, str>,
     /// Index into `KvList::warnings` of the warning this item produced.
-    warning: Option<usize>,
+    warning: Option<u32>,
     /// A bare `help` / `?` item.
     help: bool,
 }
 
-/// A split option string. `items` holds every `key=value` in order (duplicates kept, `id`
-/// items left out: the id is [`KvList::id`]); `warnings` holds the short-form boolean warnings
-/// of the whole string, each `warning: ...` + `\n` + `Please use ... instead`, without any
+/// A split option string, borrowing its keys and values from it (argv lives for the whole
+/// run): every `key=value` in order, duplicates kept; the id is [`KvList::id`] and is not
+/// one of [`KvList::pairs`]. `warnings` holds the short-form boolean warnings of the whole
+/// string, each `warning: ...` + `\n` + `Please use ... instead`, without any
 /// `fdmon: -opt ARG: ` prefix. Use [`KvList::validate`] to learn which of them QEMU would
 /// actually print (it stops at the first bad item).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct KvList {
-    pub items: Vec<(String, String)>,
+pub struct KvList<'a> {
+    entries: Vec<Entry<'a>>,
     pub warnings: Vec<String>,
-    raw: Vec<RawItem>,
-    id: Option<String>,
+    id: Option<Cow<'a, str>>,
     /// The string had more than [`MAX_ITEMS`] items; only the first ones were kept.
     overflow: bool,
 }
@@ -167,35 +171,44 @@ pub const MAX_ITEMS: usize = 4096;
 ///   each with a two-line deprecation warning (none for `help` / `?`).
 /// - The id is the value of the first `id` item, read the way QEMU reads it (without the
 ///   implied key), so the first `id=` wins.
-pub fn parse_kv(arg: &str, implied_key: Option<&str>) -> KvList {
+pub fn parse_kv<'a>(arg: &'a str, implied_key: Option<&'static str>) -> KvList<'a> {
     parse_impl(arg, implied_key, true)
 }
 
 /// Like [`parse_kv`] but the way QEMU parses the tail of a legacy `-qmp unix:...` device:
 /// no warnings, no `help` items, no id (`id` items are dropped).
-pub fn parse_kv_quiet(arg: &str, implied_key: Option<&str>) -> KvList {
+pub fn parse_kv_quiet<'a>(arg: &'a str, implied_key: Option<&'static str>) -> KvList<'a> {
     parse_impl(arg, implied_key, false)
 }
 
-fn parse_impl(arg: &str, implied_key: Option<&str>, noisy: bool) -> KvList {
+fn parse_impl<'a>(arg: &'a str, implied_key: Option<&'static str>, noisy: bool) -> KvList<'a> {
     let mut kv = KvList::default();
-    if noisy {
-        kv.id = scan_id(arg);
-    }
+    // QEMU reads the id from the string split without the implied key. That split has the
+    // same items as this one, except when the first item takes the implied key and, read as
+    // a bare word, is an `id`/`noid` flag or ends at a `,,` escape: then split again.
+    let mut rescan = false;
     // At most one item per `,` plus one: sized once (bounded by the string and MAX_ITEMS).
     let n = (arg.bytes().filter(|&b| b == b',').count() + 1).min(MAX_ITEMS);
-    kv.items.reserve_exact(n);
-    kv.raw.reserve_exact(n);
+    kv.entries.reserve_exact(n);
     let mut p = arg;
     let mut first = implied_key;
+    let mut count = 0;
     while !p.is_empty() {
-        if kv.raw.len() >= MAX_ITEMS {
+        if count >= MAX_ITEMS {
             kv.overflow = true;
             break;
         }
+        count += 1;
         let item = next_item(p, first);
+        if first.is_some() && item.implied {
+            let bare = &p[..p.bytes().position(|b| b == b',').unwrap_or(p.len())];
+            rescan = matches!(bare, "id" | "noid") || matches!(item.value, Cow::Owned(_));
+        }
         first = None;
         p = item.rest;
+        if noisy && kv.id.is_none() && item.name == "id" && !item.implied {
+            kv.id = Some(item.value.clone());
+        }
         let mut warning = None;
         let mut help = false;
         if noisy {
@@ -203,28 +216,29 @@ fn parse_impl(arg: &str, implied_key: Option<&str>, noisy: bool) -> KvList {
                 if flag.is_help {
                     help = true;
                 } else {
+                    warning = Some(kv.warnings.len() as u32);
                     kv.warnings.push(flag_warning(item.name, flag.negated));
-                    warning = Some(kv.warnings.len() - 1);
                 }
             }
         }
-        let index = if item.name != "id" {
-            kv.items.push((item.name.to_string(), item.value.into_owned()));
-            Some(kv.items.len() - 1)
-        } else {
-            None
-        };
-        kv.raw.push(RawItem { item: index, warning, help });
+        if item.name == "id" && !noisy {
+            // The legacy tail has no id: its `id` items are dropped.
+            continue;
+        }
+        kv.entries.push(Entry { key: item.name, value: item.value, warning, help });
+    }
+    if noisy && (rescan || kv.overflow) {
+        kv.id = scan_id(arg);
     }
     kv
 }
 
-fn scan_id(arg: &str) -> Option<String> {
+fn scan_id(arg: &str) -> Option<Cow<'_, str>> {
     let mut p = arg;
     while !p.is_empty() {
         let item = next_item(p, None);
         if item.name == "id" {
-            return Some(item.value.into_owned());
+            return Some(item.value);
         }
         p = item.rest;
     }
@@ -240,17 +254,22 @@ struct Flag {
 /// One item, borrowed from the option string (a value is copied only to undo `,,`).
 struct Item<'a> {
     name: &'a str,
-    value: std::borrow::Cow<'a, str>,
+    value: Cow<'a, str>,
     flag: Option<Flag>,
+    /// The value of the implied key (the item has no `=`).
+    implied: bool,
     rest: &'a str,
 }
 
 fn next_item<'a>(params: &'a str, implied: Option<&'a str>) -> Item<'a> {
-    let len = params.find(['=', ',']).unwrap_or(params.len());
+    // A byte scan: both delimiters are ASCII, so `len` is a char boundary.
+    let len = params.bytes().position(|b| b == b'=' || b == b',').unwrap_or(params.len());
     let (name, value, flag, after);
+    let mut is_implied = false;
     if params.as_bytes().get(len) != Some(&b'=') {
         if let Some(implied) = implied {
             let (v, a) = opt_value(params);
+            is_implied = true;
             name = implied;
             value = v;
             flag = None;
@@ -275,13 +294,13 @@ fn next_item<'a>(params: &'a str, implied: Option<&'a str>) -> Item<'a> {
         flag = None;
         after = a;
     }
-    Item { name, value, flag, rest: after.strip_prefix(',').unwrap_or(after) }
+    Item { name, value, flag, implied: is_implied, rest: after.strip_prefix(',').unwrap_or(after) }
 }
 
 /// Reads a value up to the next single `,`, turning each `,,` into `,` (borrowed when there
 /// is none).
-fn opt_value(mut p: &str) -> (std::borrow::Cow<'_, str>, &str) {
-    match p.find(',') {
+fn opt_value(mut p: &str) -> (Cow<'_, str>, &str) {
+    match p.bytes().position(|b| b == b',') {
         None => return (p.into(), ""),
         Some(i) if p.as_bytes().get(i + 1) != Some(&b',') => return (p[..i].into(), &p[i..]),
         Some(_) => {}
@@ -333,10 +352,10 @@ pub fn id_wellformed(id: &str) -> bool {
     bytes.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
 }
 
-impl KvList {
+impl<'a> KvList<'a> {
     /// An empty list that already has an id (as QEMU's legacy `-qmp` devices do).
-    pub fn with_id(id: &str) -> KvList {
-        KvList { id: Some(id.to_string()), ..KvList::default() }
+    pub fn with_id(id: impl Into<Cow<'a, str>>) -> KvList<'a> {
+        KvList { id: Some(id.into()), ..KvList::default() }
     }
 
     /// The option's id (first `id=` item); `None` when there is none.
@@ -344,12 +363,31 @@ impl KvList {
         self.id.as_deref()
     }
 
+    /// The id as stored: borrowed from the option string unless it had to be copied.
+    pub fn id_cow(&self) -> Option<&Cow<'a, str>> {
+        self.id.as_ref()
+    }
+
+    /// Every `key=value` but the `id` items, in order (duplicates kept).
+    pub fn pairs(&self) -> impl DoubleEndedIterator<Item = (&'a str, &str)> + '_ {
+        self.entries.iter().filter(|e| e.key != "id").map(|e| (e.key, &*e.value))
+    }
+
     /// The value of `key`: the last occurrence wins, except for `id` (see [`KvList::id`]).
     pub fn get(&self, key: &str) -> Option<&str> {
         if key == "id" {
             return self.id();
         }
-        self.items.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.entries.iter().rev().find(|e| e.key == key).map(|e| &*e.value)
+    }
+
+    /// The value of `key` as [`KvList::get`] finds it, borrowed from the option string
+    /// unless it had to be copied.
+    pub fn get_cow(&self, key: &str) -> Option<Cow<'a, str>> {
+        if key == "id" {
+            return self.id.clone();
+        }
+        self.entries.iter().rev().find(|e| e.key == key).map(|e| e.value.clone())
     }
 
     pub fn contains(&self, key: &str) -> bool {
@@ -372,30 +410,27 @@ impl KvList {
     }
 
     /// The distinct keys, in order of first appearance (`id` not included).
-    pub fn keys(&self) -> Vec<&str> {
-        let mut keys: Vec<&str> = Vec::new();
-        for (k, _) in &self.items {
-            if !keys.contains(&k.as_str()) {
-                keys.push(k);
-            }
-        }
-        keys
+    pub fn keys(&self) -> impl Iterator<Item = &'a str> + '_ {
+        let e = &self.entries;
+        e.iter()
+            .enumerate()
+            .filter(|(i, x)| x.key != "id" && !e[..*i].iter().any(|p| p.key == x.key))
+            .map(|(_, x)| x.key)
     }
 
     /// Appends `key=value` (QEMU's `qemu_opt_set`); setting `id` replaces the id.
-    pub fn set(&mut self, key: &str, value: &str) {
+    pub fn set(&mut self, key: &'a str, value: impl Into<Cow<'a, str>>) {
         if key == "id" {
-            self.id = Some(value.to_string());
+            self.id = Some(value.into());
             return;
         }
-        self.items.push((key.to_string(), value.to_string()));
-        self.raw.push(RawItem { item: Some(self.items.len() - 1), warning: None, help: false });
+        self.entries.push(Entry { key, value: value.into(), warning: None, help: false });
     }
 
     /// Appends every item of `other` (its id and warnings are ignored).
-    pub fn extend(&mut self, other: KvList) {
-        for (k, v) in other.items {
-            self.set(&k, &v);
+    pub fn extend(&mut self, other: KvList<'a>) {
+        for e in other.entries {
+            self.set(e.key, e.value);
         }
     }
 
@@ -408,15 +443,17 @@ impl KvList {
         if let Err(e) = self.check_id(list, id_taken) {
             return Checked { warnings, result: Err(ParseStop::Error(e)) };
         }
-        for raw in &self.raw {
-            if let Some(w) = raw.warning {
-                warnings.push(self.warnings[w].clone());
+        for e in &self.entries {
+            if let Some(w) = e.warning {
+                warnings.push(self.warnings[w as usize].clone());
             }
-            if raw.help {
+            if e.help {
                 return Checked { warnings, result: Err(ParseStop::Help) };
             }
-            let Some((key, value)) = raw.item.and_then(|i| self.items.get(i)) else { continue };
-            if let Err(e) = check_item(list, key, value) {
+            if e.key == "id" {
+                continue;
+            }
+            if let Err(e) = check_item(list, e.key, &e.value) {
                 return Checked { warnings, result: Err(ParseStop::Error(e)) };
             }
         }
@@ -428,7 +465,7 @@ impl KvList {
 
     /// Only the item checks of [`KvList::validate`] (keys and value types), no id, no help.
     pub fn check_items(&self, list: &OptsList) -> Result<(), OptError> {
-        for (k, v) in &self.items {
+        for (k, v) in self.pairs() {
             check_item(list, k, v)?;
         }
         if self.overflow {
@@ -480,8 +517,13 @@ pub fn parse_bool(key: &str, value: &str) -> Result<bool, OptError> {
 mod tests {
     use super::*;
 
-    fn items(arg: &str, implied: Option<&str>) -> Vec<(String, String)> {
-        parse_kv(arg, implied).items
+    fn items(arg: &str, implied: Option<&'static str>) -> Vec<(String, String)> {
+        parse_kv(arg, implied).owned_pairs()
+    }
+    impl KvList<'_> {
+        fn owned_pairs(&self) -> Vec<(String, String)> {
+            self.pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        }
     }
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
         v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
@@ -539,7 +581,7 @@ mod tests {
     fn short_form_booleans() {
         let kv = parse_kv("socket,server,nowait,nodelay,delay", Some("backend"));
         assert_eq!(
-            kv.items,
+            kv.owned_pairs(),
             pairs(&[
                 ("backend", "socket"),
                 ("server", "on"),
@@ -554,11 +596,11 @@ mod tests {
         assert_eq!(kv.warnings[3], "warning: short-form boolean option 'delay' deprecated\nPlease use nodelay=off instead");
         assert_eq!(parse_kv("n,pretty", Some("chardev")).warnings, vec!["warning: short-form boolean option 'pretty' deprecated\nPlease use pretty=on instead"]);
         assert_eq!(parse_kv("3", None).warnings, vec!["warning: short-form boolean option '3' deprecated\nPlease use 3=on instead"]);
-        assert_eq!(parse_kv("no", None).items, pairs(&[("", "off")]));
+        assert_eq!(parse_kv("no", None).owned_pairs(), pairs(&[("", "off")]));
         assert!(parse_kv("a,help,?", Some("k")).warnings.is_empty());
         assert_eq!(parse_kv("nohelp", None).warnings, vec!["warning: short-form boolean option 'nohelp' deprecated\nPlease use help=off instead"]);
         assert!(parse_kv_quiet("server,nowait", None).warnings.is_empty());
-        assert_eq!(parse_kv_quiet("server,nowait", None).items, pairs(&[("server", "on"), ("wait", "off")]));
+        assert_eq!(parse_kv_quiet("server,nowait", None).owned_pairs(), pairs(&[("server", "on"), ("wait", "off")]));
     }
 
     #[test]
@@ -572,7 +614,32 @@ mod tests {
         assert_eq!(parse_kv("id", Some("backend")).get("backend"), Some("id"));
         assert_eq!(parse_kv("noid", None).id(), Some("off"));
         assert_eq!(parse_kv_quiet("id=x,a=1", None).id(), None);
-        assert_eq!(parse_kv_quiet("id=x,a=1", None).items, pairs(&[("a", "1")]));
+        assert_eq!(parse_kv_quiet("id=x,a=1", None).owned_pairs(), pairs(&[("a", "1")]));
+    }
+
+    /// The id taken from the split itself is the one a second split without the implied key
+    /// finds (QEMU's reading), for every string built from these pieces.
+    #[test]
+    fn id_from_the_split_is_quemus_id() {
+        assert_eq!(parse_kv("a,,id=x", Some("backend")).id(), Some("x"));
+        assert_eq!(parse_kv("a,,id=x", Some("backend")).get("backend"), Some("a,id=x"));
+        let pieces = ["id", "noid", "id=a", "id=b,,c", "x", "x,,", ",", ",,", "=", "no", "k=v", "id=", "help"];
+        let mut strings = vec![String::new()];
+        for _ in 0..3 {
+            let mut next = Vec::new();
+            for s in &strings {
+                for p in pieces {
+                    next.push(format!("{s}{p}"));
+                    next.push(format!("{s}{p},"));
+                }
+            }
+            strings = next;
+        }
+        for s in &strings {
+            for implied in [None, Some("backend")] {
+                assert_eq!(parse_kv(s, implied).id(), scan_id(s).as_deref(), "{s:?} {implied:?}");
+            }
+        }
     }
 
     #[test]
@@ -580,7 +647,7 @@ mod tests {
         let kv = parse_kv("path=p1,path=p2,null,backend=socket", Some("backend"));
         assert_eq!(kv.get("path"), Some("p2"));
         assert_eq!(kv.get("backend"), Some("socket"));
-        assert_eq!(kv.keys(), vec!["path", "null", "backend"]);
+        assert_eq!(kv.keys().collect::<Vec<_>>(), vec!["path", "null", "backend"]);
         assert_eq!(kv.get("nothing"), None);
         assert!(kv.contains("null"));
     }
@@ -661,8 +728,9 @@ mod tests {
     /// time, at most `MAX_ITEMS` items kept, the first bad item still reported first.
     #[test]
     fn hostile_strings_are_bounded() {
-        let flags = parse_kv(&"a,".repeat(1 << 19), Some("backend"));
-        assert_eq!(flags.raw.len(), MAX_ITEMS);
+        let many = "a,".repeat(1 << 19);
+        let flags = parse_kv(&many, Some("backend"));
+        assert_eq!(flags.entries.len(), MAX_ITEMS);
         assert!(flags.warnings.len() < MAX_ITEMS);
         assert_eq!(check_err(&format!("null,id=n,{}", "a,".repeat(1 << 19))).lines().last(), Some("Invalid parameter 'a'"));
         let ok_items = "n=1,".repeat(MAX_ITEMS);
@@ -671,8 +739,8 @@ mod tests {
         assert_eq!(check(&ok).result, Ok(()));
         for s in [",".repeat(1 << 20), ",,".repeat(1 << 19), "=".repeat(1 << 20), "a=,,".repeat(1 << 18)] {
             let kv = parse_kv(&s, None);
-            assert!(kv.raw.len() <= MAX_ITEMS);
-            assert!(kv.items.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() <= s.len());
+            assert!(kv.entries.len() <= MAX_ITEMS);
+            assert!(kv.pairs().map(|(k, v)| k.len() + v.len()).sum::<usize>() <= s.len());
         }
     }
 
@@ -682,7 +750,7 @@ mod tests {
         kv.set("backend", "socket");
         kv.extend(parse_kv_quiet("/tmp/x,server=on", Some("path")));
         assert_eq!(kv.id(), Some("compat_monitor0"));
-        assert_eq!(kv.items, pairs(&[("backend", "socket"), ("path", "/tmp/x"), ("server", "on")]));
+        assert_eq!(kv.owned_pairs(), pairs(&[("backend", "socket"), ("path", "/tmp/x"), ("server", "on")]));
         kv.set("id", "other");
         assert_eq!(kv.id(), Some("other"));
     }
