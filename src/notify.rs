@@ -221,7 +221,9 @@ pub fn tell_supervisor(value: &OsStr) {
 /// it.
 pub fn take_supervisor_socket() -> Option<OsString> {
     let v = sys::process::env_get("NOTIFY_SOCKET");
-    sys::process::env_remove(b"NOTIFY_SOCKET");
+    if v.is_some() {
+        sys::process::env_remove(b"NOTIFY_SOCKET");
+    }
     v.map(|v| OsString::from_vec(v.into_vec()))
 }
 

@@ -298,6 +298,16 @@ pub unsafe fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, old: *mut 
     }
 }
 
+/// `rt_sigaction(2)` with the kernel's own `struct sigaction` as opaque bytes (its layout
+/// differs between architectures; 256 bytes hold any of them): `new` is installed when given,
+/// the previous action is written to `old` when given. Used to copy one action, as libc's
+/// `sigaction` made it (with its restorer), to other signals without libc's conversion.
+pub unsafe fn rt_sigaction_raw(sig: c_int, new: Option<&[u64; 32]>, old: Option<&mut [u64; 32]>) -> c_int {
+    let new = new.map_or(ptr::null(), |n| n.as_ptr());
+    let old = old.map_or(ptr::null_mut(), |o| o.as_mut_ptr());
+    sc!(libc::SYS_rt_sigaction, sig, new, old, KERNEL_SIGSET) as c_int
+}
+
 /// The words of a signal set (libc's `sigset_t` is an array of `c_ulong`, bit `n - 1` for
 /// signal `n`, on every Linux libc; its field is private in the `libc` crate).
 fn words(set: *mut libc::sigset_t) -> *mut c_ulong {
