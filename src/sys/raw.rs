@@ -325,19 +325,18 @@ pub unsafe fn sigemptyset(set: *mut libc::sigset_t) -> c_int {
     0
 }
 
-/// `sigfillset(3)`: every signal but the ones glibc keeps for itself (32 and 33, its thread
-/// cancellation and set-ID signals, which glibc's own `sigfillset` leaves out too).
+/// `sigfillset(3)`: every signal but the ones libc keeps for itself, which libc's own
+/// `sigfillset` leaves out too (glibc: 32 and 33, its thread cancellation and set-ID signals;
+/// musl: 32 to 34).
 pub unsafe fn sigfillset(set: *mut libc::sigset_t) -> c_int {
     for i in 0..SET_WORDS {
         // SAFETY: the caller passes a valid sigset_t, SET_WORDS words long.
         unsafe { *words(set).add(i) = !0 };
     }
-    if cfg!(target_env = "gnu") {
-        // SAFETY: as above; 32 and 33 are within the set.
-        unsafe {
-            sigdel(set, 32);
-            sigdel(set, 33);
-        }
+    let reserved = if cfg!(target_env = "musl") { 32..=34 } else { 32..=33 };
+    for sig in reserved {
+        // SAFETY: as above; 32 to 34 are within the set.
+        unsafe { sigdel(set, sig) };
     }
     0
 }
