@@ -31,12 +31,53 @@ pub struct Console {
     /// workload side closed (EIO/hang-up on the master).
     master: Option<OwnedFd>,
     /// Input from the chardev not yet written to the pty.
-    pub to_pty: Vec<u8>,
+    pub to_pty: Pending,
     /// `(cols, rows)` for every new pty, and the current one's.
     pub size: (u16, u16),
     /// Output read from the master, on its way to the chardev: reused (and read into its
     /// spare capacity), so a read neither allocates nor zeroes.
     read_buf: Vec<u8>,
+}
+
+/// Bytes waiting for the pty, consumed by an offset (a partial write moves no bytes; the
+/// buffer starts over once it is all written, or compacts once half of it is consumed).
+#[derive(Default)]
+pub struct Pending {
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Pending {
+    pub fn len(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
+        if self.pos == self.buf.len() {
+            self.clear();
+        } else if self.pos >= self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+    }
+
+    fn extend(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
+
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.pos = 0;
+    }
 }
 
 /// What the loop should poll the master for.
@@ -49,7 +90,7 @@ pub struct Interest {
 
 impl Console {
     pub fn new(slot: usize) -> Console {
-        Console { slot, master: None, to_pty: Vec::new(), size: DEFAULT_SIZE, read_buf: Vec::new() }
+        Console { slot, master: None, to_pty: Pending::default(), size: DEFAULT_SIZE, read_buf: Vec::new() }
     }
 
     /// A new workload started on a new pty: the console moves to it (the old master, whose
@@ -118,10 +159,8 @@ impl Console {
             self.to_pty.clear();
             return;
         };
-        match sys::fd::write(m.as_fd(), &self.to_pty) {
-            Ok(n) => {
-                self.to_pty.drain(..n);
-            }
+        match sys::fd::write(m.as_fd(), self.to_pty.bytes()) {
+            Ok(n) => self.to_pty.consume(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => self.to_pty.clear(),
         }
@@ -209,6 +248,20 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         panic!("the console output never arrived");
+    }
+
+    #[test]
+    fn pending_input_is_consumed_by_an_offset_in_order() {
+        let mut p = Pending::default();
+        p.extend(b"0123456789");
+        p.consume(3);
+        assert_eq!((p.bytes(), p.len(), p.pos), (&b"3456789"[..], 7, 3), "a partial write moves nothing");
+        p.extend(b"ab");
+        p.consume(3);
+        // Half consumed: compacted, the rest in order.
+        assert_eq!((p.bytes(), p.pos), (&b"6789ab"[..], 0));
+        p.consume(100);
+        assert!(p.is_empty() && p.buf.is_empty() && p.pos == 0);
     }
 
     #[test]
