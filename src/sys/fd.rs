@@ -194,7 +194,7 @@ impl Stat {
         libc::makedev(self.st_dev.0, self.st_dev.1)
     }
 
-    pub(super) fn from_statx(x: &libc::statx) -> Stat {
+    fn from_statx(x: &libc::statx) -> Stat {
         Stat {
             st_mode: libc::mode_t::from(x.stx_mode),
             st_dev: (x.stx_dev_major, x.stx_dev_minor),
@@ -204,12 +204,17 @@ impl Stat {
     }
 }
 
-fn stat(fd: BorrowedFd) -> io::Result<Stat> {
+/// `statx(dirfd, path, flags)` as a [`Stat`] (see `raw::statx`).
+pub(super) fn statx(dirfd: libc::c_int, path: &CStr, flags: libc::c_int) -> io::Result<Stat> {
     // SAFETY: statx is plain old data; all-zero is a valid value for the kernel to fill in.
     let mut x: libc::statx = unsafe { std::mem::zeroed() };
-    // SAFETY: statx on a borrowed, open fd writes into `x`, which outlives the call.
-    cvt(unsafe { raw::fstatx(fd.as_raw_fd(), &mut x) })?;
+    // SAFETY: `path` is NUL-terminated and `x` is valid for writes; both outlive the call.
+    cvt(unsafe { raw::statx(dirfd, path.as_ptr(), flags, &mut x) })?;
     Ok(Stat::from_statx(&x))
+}
+
+fn stat(fd: BorrowedFd) -> io::Result<Stat> {
+    statx(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH)
 }
 
 /// The kind of file `fd` refers to.

@@ -63,13 +63,7 @@ pub fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
 }
 
 fn statx_at(path: &Path, flags: libc::c_int) -> io::Result<Stat> {
-    with_cstr(path, |c| {
-        // SAFETY: statx is plain old data; all-zero is a valid value for the kernel to fill in.
-        let mut x: libc::statx = unsafe { std::mem::zeroed() };
-        // SAFETY: `c` is NUL-terminated and `x` is valid for writes; both outlive the call.
-        cvt(unsafe { raw::statx_path(c.as_ptr(), flags, &mut x) })?;
-        Ok(Stat::from_statx(&x))
-    })
+    with_cstr(path, |c| super::fd::statx(libc::AT_FDCWD, c, flags))
 }
 
 /// The status of `path`, following symlinks (`std::fs::metadata`).

@@ -67,10 +67,6 @@ impl std::error::Error for SpawnError {
     }
 }
 
-/// Signals 1..NSIG on Linux (glibc's NSIG is 65).
-const NSIG: libc::c_int = 65;
-/// The kernel's sigset_t size for rt_sigaction (64 signals).
-const KERNEL_SIGSET_SIZE: libc::c_long = 8;
 /// Upper bound for the close-every-fd fallback loop when `close_range` is unavailable.
 const CLOSE_LOOP_CAP: u64 = 1 << 20;
 
@@ -209,15 +205,9 @@ unsafe fn child_exec(ctx: &ChildCtx) -> ! {
         // which may have been inherited as ignored. An all-zero kernel `struct sigaction` is
         // SIG_DFL with no flags and an empty mask whatever the architecture's layout.
         let mut sig = 1;
-        while sig < NSIG {
+        while sig <= raw::sigrtmax() {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    sig as libc::c_long,
-                    ctx.dfl.as_ptr(),
-                    ptr::null_mut::<libc::c_void>(),
-                    KERNEL_SIGSET_SIZE,
-                );
+                raw::rt_sigaction_raw(sig, Some(&ctx.dfl), None);
             }
             sig += 1;
         }
@@ -806,6 +796,34 @@ mod tests {
 
     fn lock() -> std::sync::MutexGuard<'static, ()> {
         crate::sys::testutil::children_lock()
+    }
+
+    /// The edits are the workload's environment; fdmon's own block stays as it was.
+    #[test]
+    fn environment_edits_apply_to_lookups_and_the_childs_copy() {
+        let entries = |env: &Option<(Vec<Vec<u8>>, Vec<*const libc::c_char>)>| -> Vec<Vec<u8>> {
+            let (strings, ptrs) = env.as_ref().expect("edits give the child a copy");
+            assert_eq!(ptrs.len(), strings.len() + 1);
+            assert!(ptrs.last().unwrap().is_null());
+            strings.iter().map(|s| s[..s.len() - 1].to_vec()).collect()
+        };
+        // PATH is in the test runner's environment and is never edited here.
+        let path = env_get("PATH").expect("PATH");
+        assert!(env_get("FDMON_TEST_EDITED").is_none());
+        env_set("FDMON_TEST_EDITED", std::ffi::OsStr::new("1=one"));
+        assert_eq!(env_get("FDMON_TEST_EDITED").as_deref(), Some(std::ffi::OsStr::new("1=one")));
+        env_set("FDMON_TEST_EDITED", std::ffi::OsStr::new("2"));
+        let copy = entries(&child_environ());
+        assert_eq!(copy.iter().filter(|e| e.starts_with(b"FDMON_TEST_EDITED=")).count(), 1, "the last edit wins");
+        assert!(copy.contains(&b"FDMON_TEST_EDITED=2".to_vec()));
+        let mut want_path = b"PATH=".to_vec();
+        want_path.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()));
+        assert!(copy.contains(&want_path), "unedited variables are copied as they are");
+        env_remove(b"FDMON_TEST_EDITED");
+        assert!(env_get("FDMON_TEST_EDITED").is_none());
+        assert!(!entries(&child_environ()).iter().any(|e| e.starts_with(b"FDMON_TEST_EDITED")));
+        // fdmon's own environment block was not changed.
+        assert!(std::env::var_os("FDMON_TEST_EDITED").is_none());
     }
 
     fn args(a: &[&str]) -> Vec<CString> {

@@ -128,15 +128,11 @@ pub unsafe fn tcsetpgrp(fd: c_int, pgrp: pid_t) -> c_int {
     unsafe { ioctl(fd, libc::TIOCSPGRP, &pgrp as *const pid_t) }
 }
 
-/// `fstat` through `statx(fd, "", AT_EMPTY_PATH)`, whose layout is the same on every
-/// architecture (libc's `struct stat` is not the kernel's everywhere).
-pub unsafe fn fstatx(fd: c_int, out: *mut libc::statx) -> c_int {
-    sc!(libc::SYS_statx, fd, c"".as_ptr(), libc::AT_EMPTY_PATH, libc::STATX_BASIC_STATS, out) as c_int
-}
-
-/// `stat` (`flags` 0) or `lstat` (`AT_SYMLINK_NOFOLLOW`) of a path, through `statx`.
-pub unsafe fn statx_path(path: *const c_char, flags: c_int, out: *mut libc::statx) -> c_int {
-    sc!(libc::SYS_statx, libc::AT_FDCWD, path, flags, libc::STATX_BASIC_STATS, out) as c_int
+/// `statx(2)` (basic fields), whose layout is the same on every architecture (libc's
+/// `struct stat` is not the kernel's everywhere): `fstat` is `(fd, "", AT_EMPTY_PATH)`, `stat`
+/// `(AT_FDCWD, path, 0)`, `lstat` `(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW)`.
+pub unsafe fn statx(dirfd: c_int, path: *const c_char, flags: c_int, out: *mut libc::statx) -> c_int {
+    sc!(libc::SYS_statx, dirfd, path, flags, libc::STATX_BASIC_STATS, out) as c_int
 }
 
 pub unsafe fn ftruncate(fd: c_int, len: libc::off_t) -> c_int {
